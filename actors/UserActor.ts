@@ -1,0 +1,151 @@
+import { pack } from '../storage/Codec';
+import type { Op } from '../storage/GroupCommit';
+import { userKey } from '../storage/Keyspace';
+import type { NodeStore } from '../storage/NodeStore';
+import { Timeline, type TimelineMeta } from '../storage/Timeline';
+import { recipientsOf, targetOf, type HeraldEvent, type Notification, type UserId } from './Event';
+import { Mailbox } from './Mailbox';
+
+/** How many applied event keys an active actor remembers, so a retry never waits on a disk read. */
+const RECENT_IDS = 1024;
+
+export interface Applied {
+  notification?: Notification;
+  /** Resolves when the effects are in LevelDB. */
+  written: Promise<void>;
+}
+
+/**
+ * A virtual per-user entity, hosted by the NodeActor that owns the user's shard. Activated on demand from
+ * LevelDB, passivated when idle; all of its work goes through its FIFO mailbox, so its state changes one message
+ * at a time in arrival order. It reads only its own user's keys: no remote lookups.
+ */
+export class UserActor {
+  readonly mailbox = new Mailbox();
+  lastUsed = Date.now();
+  private readonly timeline: Timeline<Notification>;
+  private meta: TimelineMeta;
+  private readonly recentIds = new Set<string>();
+  /** The last write queued for this user: reads wait for it (read-your-writes). */
+  private lastWrite: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly id: UserId,
+    readonly shard: number,
+    private readonly store: NodeStore,
+  ) {
+    this.timeline = new Timeline(store, shard, id);
+    this.meta = this.timeline.readMeta();
+  }
+
+  /**
+   * Applies this user's part of an event: edges, tweets and engagements when the user is the actor, a timeline
+   * entry when the user is a recipient. The dedupe key is written in the same atomic batch, so an event replayed
+   * from the ingest log or retried by a producer takes effect exactly once. Returns null for a duplicate.
+   */
+  apply(e: HeraldEvent): Applied | null {
+    this.lastUsed = Date.now();
+    const dedupe = userKey(this.shard, 'd', this.id, e.actor, e.id);
+    if (this.recentIds.has(dedupe) || this.store.db.getSync(dedupe) !== undefined) return null;
+
+    const ts = e.ts ?? Date.now();
+    const ops: Op[] = [{ type: 'put', key: dedupe, value: pack(ts) }];
+    if (e.actor === this.id) ops.push(...this.actorOps(e, ts));
+    let notification: Notification | undefined;
+    if (recipientsOf(e).includes(this.id)) {
+      if (e.type === 'follow') ops.push(this.edgeOp('put', 'F', e.actor, ts));
+      notification = this.notificationFor(e, ts);
+      this.meta = { ...this.meta, last: notification.offset };
+      ops.push(this.timeline.entryOp(notification), this.timeline.metaOp(this.meta));
+    } else if (e.type === 'unfollow' && targetOf(e) === this.id) {
+      ops.push(this.edgeOp('del', 'F', e.actor));
+    }
+
+    this.remember(dedupe);
+    const written = this.store.applied.write(ops);
+    this.lastWrite = written;
+    return { notification, written };
+  }
+
+  /** The actor's own records: followings, tweets and engagements (inputs to personalized fanout). */
+  private actorOps(e: HeraldEvent, ts: number): Op[] {
+    const target = targetOf(e);
+    switch (e.type) {
+      case 'follow':
+        return target ? [this.edgeOp('put', 'f', target, ts)] : [];
+      case 'unfollow':
+        return target ? [this.edgeOp('del', 'f', target)] : [];
+      case 'tweet':
+        return e.tweet ? [{ type: 'put', key: userKey(this.shard, 'w', this.id, e.tweet.id), value: pack({ ...e.tweet, ts }) }] : [];
+      default:
+        return [{
+          type: 'put',
+          key: userKey(this.shard, 'e', this.id, String(ts).padStart(15, '0'), e.id),
+          value: pack({ type: e.type, target, tweetId: e.tweet?.id, entities: e.tweet?.entities ?? [], ts }),
+        }];
+    }
+  }
+
+  private edgeOp(type: 'put' | 'del', kind: 'f' | 'F', other: UserId, ts = 0): Op {
+    const key = userKey(this.shard, kind, this.id, other);
+    return type === 'put' ? { type, key, value: pack(ts) } : { type, key };
+  }
+
+  private notificationFor(e: HeraldEvent, ts: number): Notification {
+    const type = e.type === 'tweet' ? 'mention' : e.type;
+    const n: Notification = { offset: this.meta.last + 1, type, actors: [e.actor], eventIds: [e.id], ts, text: describe(type, e) };
+    if (e.tweet) n.tweetId = e.tweet.id;
+    return n;
+  }
+
+  private remember(key: string): void {
+    if (this.recentIds.size >= RECENT_IDS) this.recentIds.clear();
+    this.recentIds.add(key);
+  }
+
+  /** Newest first below `before`; `next` is the cursor for the following page, absent on the last one. */
+  async page(before: number | undefined, limit: number): Promise<{ items: Notification[]; next?: number }> {
+    await this.lastWrite;
+    const items = await this.timeline.page(before, limit);
+    const oldest = items[items.length - 1];
+    return items.length === limit && oldest && oldest.offset > 1 ? { items, next: oldest.offset } : { items };
+  }
+
+  /** Entries above `since`, oldest first: what a reconnecting client missed. */
+  async since(since: number, limit: number): Promise<Notification[]> {
+    await this.lastWrite;
+    return this.timeline.since(since, limit);
+  }
+
+  /** Moves the read marker forward (never back, never past the newest entry). */
+  async markRead(upTo: number): Promise<TimelineMeta> {
+    const read = Math.min(Math.max(this.meta.read, upTo), this.meta.last);
+    if (read !== this.meta.read) {
+      this.meta = { ...this.meta, read };
+      this.lastWrite = this.store.applied.write([this.timeline.metaOp(this.meta)]);
+    }
+    await this.lastWrite;
+    return this.meta;
+  }
+
+  get state(): { offset: number; unread: number; read: number } {
+    return { offset: this.meta.last, unread: this.meta.last - this.meta.read, read: this.meta.read };
+  }
+}
+
+function describe(type: string, e: HeraldEvent): string {
+  const text = e.tweet?.text;
+  const withText = (s: string) => (text ? `${s}: ${text}` : s);
+  switch (type) {
+    case 'follow':
+      return `${e.actor} followed you`;
+    case 'like':
+      return withText(`${e.actor} liked your tweet`);
+    case 'retweet':
+      return withText(`${e.actor} retweeted your tweet`);
+    case 'reply':
+      return withText(`${e.actor} replied to your tweet`);
+    default:
+      return withText(`${e.actor} mentioned you`);
+  }
+}

@@ -1,0 +1,69 @@
+import { join } from 'node:path';
+import type { Logger } from '../storage/logger';
+import type { NodeParams } from './NodeHost';
+import { NodeRef, type ActorHandle } from './NodeRef';
+import type { NodeSpec } from './ShardTable';
+
+// comedy's typings do not type createSystem's options; this folder is the only place that imports it.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const comedy = require('comedy') as {
+  createSystem(opts: object): { rootActor(): Promise<RootActor>; destroy(): Promise<void> };
+};
+
+interface RootActor {
+  createChild(definition: string, options: object): Promise<ActorHandle & { destroy(): Promise<void> }>;
+}
+
+/** Modules comedy loads by path in each node process (compiled JS; `//` marks an absolute path for comedy). */
+const NODE_HOST = '/' + join(__dirname, 'NodeHost.js');
+const COMEDY_LOG = '/' + join(__dirname, 'ComedyLog.js');
+
+export interface RuntimeOptions {
+  /** Deadline of every call to a node. @defaultValue 5000 */
+  callTimeoutMs: number;
+}
+
+/**
+ * The comedy actor system of the gateway process (the root) and the node actors it creates: forked child
+ * processes by default, or actors on remote `comedy-node` listeners. Forked nodes are respawned by comedy after
+ * a crash; comedy fires the respawn only on the old process's exit, so the LevelDB lock is free by then.
+ */
+export class ActorRuntime {
+  private readonly children: Array<{ destroy(): Promise<void> }> = [];
+
+  private constructor(
+    private readonly system: { destroy(): Promise<void> },
+    private readonly root: RootActor,
+    private readonly opts: RuntimeOptions,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(opts: RuntimeOptions, log: Logger): Promise<ActorRuntime> {
+    const system = comedy.createSystem({ logger: COMEDY_LOG });
+    return new ActorRuntime(system, await system.rootActor(), opts, log);
+  }
+
+  /** Creates the actor of one node and waits until it has opened its LevelDB and replayed its ingest log. */
+  async spawn(spec: NodeSpec, params: NodeParams): Promise<NodeRef> {
+    const placement = spec.host
+      ? { mode: 'remote', host: spec.host.split(':')[0], port: Number(spec.host.split(':')[1] ?? 6161) }
+      : { mode: 'forked' };
+    const actor = await this.root.createChild(NODE_HOST, {
+      ...placement,
+      name: `herald-${spec.id}`,
+      onCrash: 'respawn',
+      customParameters: params,
+    });
+    this.children.push(actor);
+    const ref = new NodeRef(spec.id, actor, this.opts.callTimeoutMs);
+    ref.pid = (await ref.call<{ pid: number }>('ping', null)).pid;
+    this.log.info({ node: spec.id, pid: ref.pid, mode: placement.mode }, 'node actor up');
+    return ref;
+  }
+
+  /** Destroys every node actor (each flushes and closes its LevelDB), then the system. */
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.children.map((c) => c.destroy()));
+    await this.system.destroy().catch(() => undefined);
+  }
+}

@@ -1,0 +1,69 @@
+import type { Delivery, IngestItem, IngestResult } from '../actors/NodeActor';
+import { HeraldError } from '../storage/HeraldError';
+import type { NodeRef } from './NodeRef';
+
+export interface ChannelOptions {
+  /** Flush a batch once it holds this many events. @defaultValue 500 */
+  maxBatch: number;
+  /** ...or once its oldest event has waited this long. @defaultValue 2 */
+  maxDelayMs: number;
+  /** Events queued or in flight to one node before publishes are refused with HERALD_OVERLOADED. @defaultValue 20000 */
+  maxPending: number;
+}
+
+interface Pending {
+  item: IngestItem;
+  resolve: (error: string | null) => void;
+}
+
+/**
+ * The way from the gateway to one node: events bound for the node wait a few ms (or until a batch fills) and go
+ * as one message. Each caller learns its own event's outcome; the notifications a batch created go to `deliver`.
+ */
+export class NodeChannel {
+  private queue: Pending[] = [];
+  private timer?: NodeJS.Timeout;
+  private pending = 0;
+
+  constructor(
+    readonly node: NodeRef,
+    private readonly opts: ChannelOptions,
+    private readonly epoch: () => number,
+    private readonly deliver: (deliveries: Delivery[]) => void,
+  ) {}
+
+  /** Resolves with null once the node has durably applied the item, or with the error code that refused it. */
+  send(item: IngestItem): Promise<string | null> {
+    if (this.pending >= this.opts.maxPending) {
+      return Promise.reject(new HeraldError('HERALD_OVERLOADED', `too many events pending for node ${this.node.id}`));
+    }
+    this.pending++;
+    const done = new Promise<string | null>((resolve) => this.queue.push({ item, resolve }));
+    if (this.queue.length >= this.opts.maxBatch) this.flush();
+    else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.opts.maxDelayMs);
+    return done;
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    this.node
+      .call<IngestResult>('ingest', { epoch: this.epoch(), items: batch.map((p) => p.item) })
+      .then(
+        (res) => {
+          batch.forEach((p, i) => p.resolve(res.errors[i]));
+          if (res.deliveries.length) this.deliver(res.deliveries);
+        },
+        (err) => {
+          const code = HeraldError.from(err).code;
+          for (const p of batch) p.resolve(code);
+        },
+      )
+      .finally(() => {
+        this.pending -= batch.length;
+      });
+  }
+}

@@ -1,0 +1,84 @@
+import { NodeActor, type IngestBatch, type NodeOptions } from '../actors/NodeActor';
+import { pack, unpack } from '../storage/Codec';
+import { HeraldError } from '../storage/HeraldError';
+import { META_PREFIX } from '../storage/Keyspace';
+import { createLogger } from '../storage/logger';
+import { NodeStore } from '../storage/NodeStore';
+import type { Reply } from './NodeRef';
+
+/** What the gateway hands a node actor at creation (comedy `customParameters`). */
+export interface NodeParams extends NodeOptions {
+  dataDir: string;
+  syncWrites: boolean;
+  logLevel: string;
+}
+
+const TABLE_KEY = META_PREFIX + 'table';
+
+/**
+ * The comedy actor definition of a node: comedy loads this module by path in the node's own process (forked or
+ * on a remote listener). It opens the node's LevelDB, hosts a NodeActor, and exposes one `call` handler that
+ * decodes transport payloads and encodes replies and errors (see NodeRef).
+ */
+class NodeHost {
+  private node?: NodeActor;
+  private store?: NodeStore;
+
+  async initialize(selfActor: { getCustomParameters(): NodeParams }): Promise<void> {
+    const params = selfActor.getCustomParameters();
+    const log = createLogger('node', params.logLevel).child({ node: params.nodeId });
+    this.store = await NodeStore.open(params.dataDir, { syncWrites: params.syncWrites });
+    this.node = new NodeActor(this.store, params, log);
+    // A respawned node resumes with the table it last acknowledged, so it keeps fencing by epoch.
+    const table = this.store.getSync<{ epoch: number; shards: number[] }>(TABLE_KEY);
+    if (table) this.node.setTable(table.epoch, table.shards);
+    await this.node.start();
+    // Forked: the gateway is gone, so nothing can reach this node any more. Close the DB and leave.
+    process.once('disconnect', () => void this.destroy().finally(() => process.exit(0)));
+    log.info({ pid: process.pid }, 'node started');
+  }
+
+  async call(payload: string): Promise<string> {
+    let reply: Reply<unknown>;
+    try {
+      const { op, args } = unpack<{ op: string; args: any }>(Buffer.from(payload, 'base64'));
+      reply = { r: await this.dispatch(op, args) };
+    } catch (err) {
+      reply = { e: HeraldError.from(err).toJSON() };
+    }
+    return Buffer.from(pack(reply)).toString('base64');
+  }
+
+  private async dispatch(op: string, a: any): Promise<unknown> {
+    const node = this.node;
+    if (!node || !this.store) throw new HeraldError('HERALD_UNAVAILABLE', 'node is starting');
+    switch (op) {
+      case 'ingest':
+        return node.ingest(a as IngestBatch);
+      case 'timeline':
+        return node.timeline(a.user, a.before, a.limit);
+      case 'since':
+        return node.since(a.user, a.since, a.limit);
+      case 'read':
+        return node.markRead(a.user, a.upTo);
+      case 'setTable':
+        await this.store.durable.write([{ type: 'put', key: TABLE_KEY, value: pack(a) }]);
+        node.setTable(a.epoch, a.shards);
+        return null;
+      case 'stats':
+        return { ...node.stats(), pid: process.pid, rss: process.memoryUsage().rss };
+      case 'ping':
+        return { pid: process.pid };
+      default:
+        throw new HeraldError('HERALD_UNKNOWN_OP', `unknown node op ${op}`);
+    }
+  }
+
+  async destroy(): Promise<void> {
+    const node = this.node;
+    this.node = undefined;
+    if (node) await node.stop();
+  }
+}
+
+module.exports = NodeHost;

@@ -1,0 +1,186 @@
+import { createServer, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { join } from 'node:path';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ActorRuntime } from '../cluster/ActorRuntime';
+import { NodeChannel } from '../cluster/NodeChannel';
+import type { NodeRef } from '../cluster/NodeRef';
+import { ShardTable, type NodeSpec } from '../cluster/ShardTable';
+import { HeraldError } from '../storage/HeraldError';
+import type { Logger } from '../storage/logger';
+import { Auth, tokenFrom } from './Auth';
+import type { HeraldConfig } from './config';
+import { ConnectionRegistry } from './ConnectionRegistry';
+import { httpHandler } from './HttpApi';
+import { Router } from './Router';
+import { Session, sessionValidators } from './Session';
+
+export const TABLE_FILE = 'cluster.json';
+
+/**
+ * The edge and the root of the cluster: creates (or reopens) the shard table, starts one node actor per node,
+ * and serves WebSocket `/v1/ws` and the HTTP API on one port. Every request is authenticated.
+ */
+export class Gateway {
+  private readonly sockets = new Set<WebSocket>();
+  private heartbeat?: NodeJS.Timeout;
+
+  private constructor(
+    readonly config: HeraldConfig,
+    readonly auth: Auth,
+    readonly table: ShardTable,
+    readonly nodes: Map<string, NodeRef>,
+    private readonly runtime: ActorRuntime,
+    private readonly server: Server,
+    private readonly wss: WebSocketServer,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(config: HeraldConfig, log: Logger): Promise<Gateway> {
+    const auth = Auth.fromDataDir(config.dataDir);
+    const table = openTable(config, log);
+    const runtime = await ActorRuntime.start({ callTimeoutMs: config.callTimeoutMs }, log);
+    const nodes = new Map<string, NodeRef>();
+    try {
+      const refs = await Promise.all(
+        table.data.nodes.map((spec) =>
+          runtime.spawn(spec, {
+            nodeId: spec.id,
+            dataDir: join(config.dataDir, spec.id),
+            shardCount: table.shardCount,
+            idleMs: config.idleMs,
+            syncWrites: config.syncWrites,
+            logLevel: config.logLevel,
+          }),
+        ),
+      );
+      for (const ref of refs) {
+        nodes.set(ref.id, ref);
+        await ref.call('setTable', { epoch: table.epoch, shards: table.shardsOf(ref.id) });
+      }
+    } catch (err) {
+      await runtime.stop();
+      throw err;
+    }
+
+    const registry = new ConnectionRegistry();
+    const channels = new Map<string, NodeChannel>();
+    for (const [id, ref] of nodes) {
+      channels.set(
+        id,
+        new NodeChannel(ref, { maxBatch: config.batchMax, maxDelayMs: config.batchDelayMs, maxPending: config.maxPendingPerNode }, () => table.epoch, (ds) => {
+          for (const d of ds) registry.deliver(d.user, d.notification);
+        }),
+      );
+    }
+    const router = new Router(() => table, channels);
+    const health = async () => {
+      const entries = await Promise.all(
+        [...nodes].map(async ([id, ref]) => {
+          try {
+            ref.pid = (await ref.call<{ pid: number }>('ping', null, 1000)).pid;
+            return [id, { ok: true, pid: ref.pid }] as const;
+          } catch {
+            return [id, { ok: false }] as const;
+          }
+        }),
+      );
+      return Object.fromEntries(entries);
+    };
+
+    const server = createServer(httpHandler({ auth, router, config, log, health }));
+    const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, perMessageDeflate: false });
+    const gateway = new Gateway(config, auth, table, nodes, runtime, server, wss, log);
+    const validators = sessionValidators(config);
+    server.on('upgrade', (req, socket: Duplex, head) => {
+      const url = new URL(req.url ?? '/', 'http://herald');
+      if (url.pathname !== '/v1/ws') return refuse(socket, 404, 'HERALD_NOT_FOUND');
+      let principal;
+      try {
+        principal = auth.verify(tokenFrom(req.headers.authorization, url));
+      } catch (err) {
+        return refuse(socket, 401, HeraldError.from(err).code);
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        gateway.track(ws);
+        new Session(ws, principal, { router, registry, validators, config, log });
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.bind, () => resolve());
+    });
+    gateway.startHeartbeat();
+    return gateway;
+  }
+
+  get port(): number {
+    const addr = this.server.address();
+    return typeof addr === 'object' && addr ? addr.port : this.config.port;
+  }
+
+  get urls(): { ws: string; http: string } {
+    const host = this.config.bind.includes(':') ? `[${this.config.bind}]` : this.config.bind;
+    return { ws: `ws://${host}:${this.port}/v1/ws`, http: `http://${host}:${this.port}` };
+  }
+
+  private track(ws: WebSocket): void {
+    this.sockets.add(ws);
+    (ws as WebSocket & { alive?: boolean }).alive = true;
+    ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
+    ws.on('close', () => this.sockets.delete(ws));
+    ws.on('error', (err) => this.log.debug({ err }, 'socket error'));
+  }
+
+  /** Pings every socket; one that did not answer the previous ping is gone and gets terminated. */
+  private startHeartbeat(): void {
+    this.heartbeat = setInterval(() => {
+      for (const ws of this.sockets) {
+        const w = ws as WebSocket & { alive?: boolean };
+        if (!w.alive) {
+          ws.terminate();
+          continue;
+        }
+        w.alive = false;
+        ws.ping();
+      }
+    }, this.config.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Stops taking work, closes sockets, then each node flushes and closes its LevelDB. */
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const ws of this.sockets) ws.close(1001, 'server shutting down');
+    this.wss.close();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    await this.runtime.stop();
+  }
+}
+
+/** Reopens the stored shard table, or creates it: the shard count and the nodes are fixed at creation. */
+function openTable(config: HeraldConfig, log: Logger): ShardTable {
+  const file = join(config.dataDir, TABLE_FILE);
+  const stored = ShardTable.load(file);
+  if (stored) {
+    if (stored.shardCount !== config.shards) {
+      log.warn({ stored: stored.shardCount, asked: config.shards }, 'shard count is fixed at creation; using the stored one');
+    }
+    return stored;
+  }
+  const nodes: NodeSpec[] = config.hosts.length
+    ? config.hosts.map((host, i) => ({ id: `node-${i + 1}`, host }))
+    : Array.from({ length: config.nodes }, (_, i) => ({ id: `node-${i + 1}` }));
+  const table = ShardTable.create(config.shards, nodes);
+  table.save(file);
+  return table;
+}
+
+function refuse(socket: Duplex, status: number, code: string): void {
+  const text = status === 401 ? 'Unauthorized' : 'Not Found';
+  const body = JSON.stringify({ code, message: text });
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+}

@@ -1,0 +1,118 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { decode, encode } from '@msgpack/msgpack';
+import type { HeraldEvent } from '../actors/Event';
+import { HeraldError } from '../storage/HeraldError';
+import type { Logger } from '../storage/logger';
+import { tokenFrom, type Auth, type Principal } from './Auth';
+import type { HeraldConfig } from './config';
+import type { Router } from './Router';
+import { UserIdSchema, httpPublishSchema, validator } from './Schema';
+import { authorizeEvents } from './Session';
+
+export interface HttpDeps {
+  auth: Auth;
+  router: Router;
+  config: HeraldConfig;
+  log: Logger;
+  /** Per node: does it answer a ping in time? */
+  health: () => Promise<Record<string, { ok: boolean; pid?: number }>>;
+}
+
+const TIMELINE_PATH = /^\/v1\/users\/([^/]+)\/timeline$/;
+const MSGPACK = 'application/msgpack';
+
+/**
+ * The HTTP half of the gateway (same port as /v1/ws): POST /v1/events for producers, GET a user's timeline,
+ * GET /healthz. Errors are `{code, message}` with the status of the code.
+ */
+export function httpHandler(deps: HttpDeps) {
+  const validatePublish = validator(httpPublishSchema(deps.config.maxEventsPerPublish));
+  const validateUser = validator(UserIdSchema);
+
+  async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (url.pathname === '/healthz' && req.method === 'GET') {
+      // Open to probes without a token, so it says only up or down; the per-node detail needs an admin token.
+      const nodes = await deps.health();
+      const ok = Object.values(nodes).every((n) => n.ok);
+      const admin = optionalPrincipal(req, url)?.role === 'admin';
+      return reply(res, ok ? 200 : 503, admin ? { ok, nodes } : { ok }, req);
+    }
+    const principal = deps.auth.verify(tokenFrom(req.headers.authorization, url));
+    if (url.pathname === '/v1/events') {
+      if (req.method !== 'POST') throw new HeraldError('HERALD_NOT_FOUND', 'use POST /v1/events');
+      const body = validatePublish(await readBody(req, deps.config.maxPayload));
+      const accepted = await deps.router.publish(authorizeEvents(principal, body.events as HeraldEvent[]));
+      return reply(res, 200, { accepted }, req);
+    }
+    const m = TIMELINE_PATH.exec(url.pathname);
+    if (m && req.method === 'GET') {
+      const user = validateUser(decodeURIComponent(m[1]));
+      if (principal.role !== 'admin' && principal.sub !== user) {
+        throw new HeraldError('HERALD_FORBIDDEN', 'a token reads only its own timeline');
+      }
+      const before = intParam(url, 'before', 1, Number.MAX_SAFE_INTEGER);
+      const limit = intParam(url, 'limit', 1, 100) ?? 20;
+      const page = await deps.router.nodeOf(user).call<object>('timeline', { user, before, limit });
+      return reply(res, 200, page, req);
+    }
+    throw new HeraldError('HERALD_NOT_FOUND', `no route ${req.method} ${url.pathname}`);
+  }
+
+  function optionalPrincipal(req: IncomingMessage, url: URL): Principal | undefined {
+    try {
+      return deps.auth.verify(tokenFrom(req.headers.authorization, url));
+    } catch {
+      return undefined;
+    }
+  }
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const url = new URL(req.url ?? '/', 'http://herald');
+    route(req, res, url).catch((err) => {
+      const e = HeraldError.from(err);
+      if (e.code === 'HERALD_INTERNAL') deps.log.error({ err, path: url.pathname }, 'http error');
+      if (!res.headersSent) reply(res, e.status, e.toJSON(), req);
+      // An unread body would otherwise keep the connection busy: drop it after an error.
+      if (!req.complete) req.resume();
+    });
+  };
+}
+
+function intParam(url: URL, name: string, min: number, max: number): number | undefined {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new HeraldError('HERALD_INVALID_MESSAGE', `${name} must be an integer in ${min}..${max}`);
+  }
+  return n;
+}
+
+/** Reads a JSON or msgpack body, refusing more than `limit` bytes without buffering them. */
+async function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (type !== 'application/json' && type !== MSGPACK) {
+    throw new HeraldError('HERALD_UNSUPPORTED_MEDIA_TYPE', 'send application/json or application/msgpack');
+  }
+  if (Number(req.headers['content-length'] ?? 0) > limit) throw new HeraldError('HERALD_PAYLOAD_TOO_LARGE', `body over ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HeraldError('HERALD_PAYLOAD_TOO_LARGE', `body over ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const raw = Buffer.concat(chunks);
+  try {
+    return type === MSGPACK ? decode(raw) : JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new HeraldError('HERALD_BAD_FRAME', `body is not valid ${type === MSGPACK ? 'msgpack' : 'JSON'}`);
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: object, req: IncomingMessage): void {
+  const wantsMsgpack = (req.headers.accept ?? '').includes(MSGPACK);
+  const payload = wantsMsgpack ? Buffer.from(encode(body, { ignoreUndefined: true })) : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': wantsMsgpack ? MSGPACK : 'application/json' });
+  res.end(payload);
+}

@@ -1,0 +1,95 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { HeraldEvent } from '../actors/Event';
+import { HeraldError } from '../storage/HeraldError';
+
+/**
+ * Schemas of everything a client may send (docs/protocol.md), checked before anything touches a node.
+ * TypeBox gives the TypeScript types and compiled validators from one definition.
+ */
+export const UserIdSchema = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' });
+const Id = Type.String({ minLength: 1, maxLength: 128 });
+const Offset = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
+export const TweetSchema = Type.Object(
+  {
+    id: Id,
+    author: UserIdSchema,
+    text: Type.Optional(Type.String({ maxLength: 4000 })),
+    entities: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 50 })),
+    mentions: Type.Optional(Type.Array(UserIdSchema, { maxItems: 50 })),
+  },
+  { additionalProperties: false },
+);
+
+export const EventSchema = Type.Object(
+  {
+    id: Id,
+    type: Type.Union(['follow', 'unfollow', 'tweet', 'like', 'retweet', 'reply', 'mention'].map((t) => Type.Literal(t))),
+    actor: UserIdSchema,
+    target: Type.Optional(UserIdSchema),
+    tweet: Type.Optional(TweetSchema),
+    ts: Type.Optional(Type.Integer({ minimum: 0, maximum: 8.64e15 })),
+  },
+  { additionalProperties: false },
+);
+
+const Events = (max: number) => Type.Array(EventSchema, { minItems: 1, maxItems: max });
+
+export const clientSchemas = (maxEvents: number) => ({
+  publish: Type.Object({ op: Type.Literal('publish'), id: Id, events: Events(maxEvents) }, { additionalProperties: false }),
+  subscribe: Type.Object({ op: Type.Literal('subscribe'), since: Type.Optional(Offset) }, { additionalProperties: false }),
+  timeline: Type.Object(
+    { op: Type.Literal('timeline'), id: Id, before: Type.Optional(Offset), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) },
+    { additionalProperties: false },
+  ),
+  read: Type.Object({ op: Type.Literal('read'), id: Id, upTo: Offset }, { additionalProperties: false }),
+});
+
+export const httpPublishSchema = (maxEvents: number) => Type.Object({ events: Events(maxEvents) }, { additionalProperties: false });
+
+export type ClientMessage = {
+  [K in keyof ReturnType<typeof clientSchemas>]: Static<ReturnType<typeof clientSchemas>[K]>;
+}[keyof ReturnType<typeof clientSchemas>];
+
+/** A compiled check that throws HERALD_INVALID_MESSAGE naming the first offending field. */
+export function validator<T extends TSchema>(schema: T): (value: unknown) => Static<T> {
+  const check = TypeCompiler.Compile(schema);
+  return (value) => {
+    if (check.Check(value)) return value;
+    const first = check.Errors(value).First();
+    const where = first?.path ? first.path : '(message)';
+    throw new HeraldError('HERALD_INVALID_MESSAGE', `${where}: ${first?.message ?? 'invalid'}`);
+  };
+}
+
+/**
+ * What a schema cannot say: each event type's required fields and consistency. Returns the event with `target`
+ * filled from the tweet's author and `ts` stamped, so every owner applies the same thing.
+ */
+export function normalizeEvent(e: HeraldEvent, now: number): HeraldEvent {
+  const bad = (why: string) => new HeraldError('HERALD_INVALID_EVENT', `event ${e.id}: ${why}`);
+  const out: HeraldEvent = { ...e, ts: e.ts ?? now };
+  switch (e.type) {
+    case 'follow':
+    case 'unfollow':
+      if (!e.target) throw bad(`${e.type} needs target`);
+      if (e.target === e.actor) throw bad(`cannot ${e.type} oneself`);
+      break;
+    case 'like':
+    case 'retweet':
+    case 'reply':
+      if (!e.tweet) throw bad(`${e.type} needs tweet`);
+      if (e.target && e.target !== e.tweet.author) throw bad('target must be the tweet author');
+      out.target = e.tweet.author;
+      break;
+    case 'mention':
+      if (!e.tweet?.mentions?.length) throw bad('mention needs tweet.mentions');
+      break;
+    case 'tweet':
+      if (!e.tweet) throw bad('tweet needs tweet');
+      if (e.tweet.author !== e.actor) throw bad('tweet.author must be the actor');
+      break;
+  }
+  return out;
+}

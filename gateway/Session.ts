@@ -1,0 +1,218 @@
+import type WebSocket from 'ws';
+import type { HeraldEvent, Notification } from '../actors/Event';
+import { HeraldError } from '../storage/HeraldError';
+import type { Logger } from '../storage/logger';
+import type { Principal } from './Auth';
+import type { ConnectionRegistry, Subscriber } from './ConnectionRegistry';
+import type { HeraldConfig } from './config';
+import type { Router } from './Router';
+import { clientSchemas, normalizeEvent, validator, type ClientMessage } from './Schema';
+import { decodeFrame, encodeFrame, type Format } from './WireCodec';
+
+/** Replay and gap repair read the timeline from the owner in pages of this size. */
+const PAGE = 500;
+/** A live notification that arrives ahead of a missing one waits this long before the gap is read from the owner. */
+const GAP_REPAIR_MS = 50;
+/** WebSocket close code for a reader that does not keep up (docs/protocol.md). */
+export const CLOSE_SLOW_CONSUMER = 4008;
+
+type State = { items: Notification[]; offset: number; unread: number };
+
+/** The validators of one gateway, compiled once. */
+export function sessionValidators(config: HeraldConfig) {
+  const schemas = clientSchemas(config.maxEventsPerPublish);
+  return Object.fromEntries(Object.entries(schemas).map(([op, s]) => [op, validator(s)])) as Record<string, (v: unknown) => ClientMessage>;
+}
+
+export interface SessionDeps {
+  router: Router;
+  registry: ConnectionRegistry;
+  validators: Record<string, (v: unknown) => ClientMessage>;
+  config: HeraldConfig;
+  log: Logger;
+}
+
+/**
+ * One client socket. Decodes and validates each frame, checks what the token allows, and talks to the owning
+ * node. A subscription delivers every entry above `since` in offset order, then live ones, with no gap: a live
+ * notification that overtakes a missing one waits while the missing range is read from the owner.
+ */
+export class Session implements Subscriber {
+  private liveFormat: Format = 'json';
+  private subscribed = false;
+  /** Live notifications that arrive while the replay is still being read. */
+  private replayBuffer: Notification[] | null = null;
+  private held = new Map<number, Notification>();
+  private repairTimer?: NodeJS.Timeout;
+  private repairing = false;
+  private lastSent = 0;
+  private closed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly principal: Principal,
+    private readonly deps: SessionDeps,
+  ) {
+    ws.on('message', (data, isBinary) => void this.onFrame(data as Buffer, isBinary));
+    ws.on('close', () => this.close());
+  }
+
+  private async onFrame(data: Buffer, isBinary: boolean): Promise<void> {
+    let format: Format = isBinary ? 'msgpack' : 'json';
+    let id: string | undefined;
+    try {
+      const decoded = decodeFrame(data, isBinary);
+      format = decoded.format;
+      const raw = decoded.msg as { op?: unknown; id?: unknown } | null;
+      if (raw && typeof raw === 'object' && typeof raw.id === 'string') id = raw.id.slice(0, 128);
+      if (!raw || typeof raw !== 'object' || Array.isArray(raw) || typeof raw.op !== 'string') {
+        throw new HeraldError('HERALD_INVALID_MESSAGE', 'a message is an object with a string op');
+      }
+      const validate = this.deps.validators[raw.op];
+      if (!validate) throw new HeraldError('HERALD_UNKNOWN_OP', `unknown op ${raw.op.slice(0, 32)}`);
+      await this.handle(validate(raw), format);
+    } catch (err) {
+      const e = HeraldError.from(err);
+      if (e.code === 'HERALD_INTERNAL') this.deps.log.error({ err, user: this.principal.sub }, 'session error');
+      this.send({ op: 'error', id, code: e.code, message: e.message }, format);
+    }
+  }
+
+  private async handle(msg: ClientMessage, format: Format): Promise<void> {
+    const user = this.principal.sub;
+    switch (msg.op) {
+      case 'publish': {
+        const accepted = await this.deps.router.publish(authorizeEvents(this.principal, msg.events as HeraldEvent[]));
+        this.send({ op: 'ack', id: msg.id, accepted }, format);
+        return;
+      }
+      case 'subscribe':
+        return this.subscribe(msg.since, format);
+      case 'timeline': {
+        const page = await this.deps.router.nodeOf(user).call<{ items: Notification[]; next?: number; unread: number }>('timeline', {
+          user,
+          before: msg.before,
+          limit: msg.limit ?? 20,
+        });
+        this.send({ op: 'timeline', id: msg.id, items: page.items, next: page.next, unread: page.unread }, format);
+        return;
+      }
+      case 'read': {
+        const state = await this.deps.router.nodeOf(user).call<{ unread: number }>('read', { user, upTo: msg.upTo });
+        this.send({ op: 'ack', id: msg.id, unread: state.unread }, format);
+        return;
+      }
+    }
+  }
+
+  /** Registers for live delivery first (buffering), then replays from the owner, so nothing falls between. */
+  private async subscribe(since: number | undefined, format: Format): Promise<void> {
+    if (this.subscribed) throw new HeraldError('HERALD_INVALID_MESSAGE', 'already subscribed');
+    this.subscribed = true;
+    this.liveFormat = format;
+    this.replayBuffer = [];
+    this.deps.registry.add(this.principal.sub, this);
+    try {
+      // Without `since` there is nothing to replay: ask from the top only for the counters.
+      const first = await this.readSince(since ?? Number.MAX_SAFE_INTEGER);
+      this.send({ op: 'subscribed', offset: first.offset, unread: first.unread }, format);
+      this.lastSent = since ?? first.offset;
+      await this.sendPages(first);
+    } catch (err) {
+      this.deps.registry.remove(this.principal.sub, this);
+      this.subscribed = false;
+      this.replayBuffer = null;
+      throw err;
+    }
+    const buffered = this.replayBuffer;
+    this.replayBuffer = null;
+    for (const n of buffered) this.push(n);
+  }
+
+  private readSince(since: number): Promise<State> {
+    return this.deps.router.nodeOf(this.principal.sub).call<State>('since', { user: this.principal.sub, since, limit: PAGE });
+  }
+
+  /** Sends a page read from the owner and every page after it, in offset order. */
+  private async sendPages(page: State): Promise<void> {
+    for (;;) {
+      for (const n of page.items) this.sendNotification(n);
+      if (page.items.length < PAGE || this.closed) return;
+      page = await this.readSince(this.lastSent);
+    }
+  }
+
+  push(n: Notification): void {
+    if (this.closed) return;
+    if (this.replayBuffer) {
+      this.replayBuffer.push(n);
+      return;
+    }
+    if (n.offset <= this.lastSent) return;
+    if (n.offset === this.lastSent + 1 && !this.repairing) {
+      this.sendNotification(n);
+      this.flushHeld();
+      return;
+    }
+    this.held.set(n.offset, n);
+    this.repairTimer ??= setTimeout(() => void this.repairGap(), GAP_REPAIR_MS);
+  }
+
+  private flushHeld(): void {
+    for (let n = this.held.get(this.lastSent + 1); n; n = this.held.get(this.lastSent + 1)) {
+      this.held.delete(n.offset);
+      this.sendNotification(n);
+    }
+    for (const offset of this.held.keys()) if (offset <= this.lastSent) this.held.delete(offset);
+  }
+
+  private async repairGap(): Promise<void> {
+    this.repairTimer = undefined;
+    if (this.held.size === 0 || this.closed) return;
+    this.repairing = true;
+    try {
+      await this.sendPages(await this.readSince(this.lastSent));
+    } catch (err) {
+      this.deps.log.warn({ err, user: this.principal.sub }, 'gap repair failed; will retry');
+      this.repairTimer = setTimeout(() => void this.repairGap(), GAP_REPAIR_MS * 10);
+    } finally {
+      this.repairing = false;
+    }
+    this.flushHeld();
+  }
+
+  private sendNotification(n: Notification): void {
+    if (n.offset <= this.lastSent) return;
+    this.lastSent = n.offset;
+    this.send({ op: 'notification', notification: n }, this.liveFormat);
+  }
+
+  private send(msg: object, format: Format): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.ws.bufferedAmount > this.deps.config.maxBufferedBytes) {
+      this.deps.log.warn({ user: this.principal.sub, buffered: this.ws.bufferedAmount }, 'closing slow consumer');
+      this.ws.close(CLOSE_SLOW_CONSUMER, 'HERALD_SLOW_CONSUMER');
+      this.close();
+      return;
+    }
+    this.ws.send(encodeFrame(msg, format));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.repairTimer);
+    if (this.subscribed) this.deps.registry.remove(this.principal.sub, this);
+  }
+}
+
+/** A `user` token publishes only as itself; producers and admins publish for anyone. Stamps and checks each event. */
+export function authorizeEvents(principal: Principal, events: HeraldEvent[]): HeraldEvent[] {
+  const now = Date.now();
+  return events.map((e) => {
+    if (principal.role === 'user' && e.actor !== principal.sub) {
+      throw new HeraldError('HERALD_FORBIDDEN', `a user token may publish only as ${principal.sub}`);
+    }
+    return normalizeEvent(e, now);
+  });
+}

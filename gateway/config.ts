@@ -1,0 +1,56 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { HeraldError } from '../storage/HeraldError';
+
+/**
+ * Every option of a herald cluster, with its default, in one place (docs/operations.md lists them). Read once at
+ * start by scripts/cluster.ts, validated, and passed down; nothing reads the environment behind its back.
+ */
+export const ConfigSchema = Type.Object({
+  /** Where the shard table, the token secret and each node's LevelDB (`<dataDir>/<nodeId>`) live. */
+  dataDir: Type.String({ minLength: 1, default: './data' }),
+  /** Local nodes to fork when the cluster is created (ignored when `hosts` is given). */
+  nodes: Type.Integer({ minimum: 1, maximum: 64, default: 3 }),
+  /** HTTP + WebSocket port; 0 lets the OS choose. */
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 7070 }),
+  /** Address the gateway listens on. */
+  bind: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  /** Shards, fixed when the cluster is created and stored with the shard table. */
+  shards: Type.Integer({ minimum: 1, maximum: 65536, default: 256 }),
+  /** Remote mode: one node per `host:port` of a `comedy-node` listener. */
+  hosts: Type.Array(Type.String({ pattern: '^[^\\s:]+:[0-9]{1,5}$' }), { default: [] }),
+  /** Idle time after which a user actor is passivated (dropped from memory). */
+  idleMs: Type.Integer({ minimum: 10, default: 60_000 }),
+  /** fsync the ingest log before acking a publish. Turning it off trades durability on power loss for speed. */
+  syncWrites: Type.Boolean({ default: true }),
+  /** Deadline of every gateway → node call; past it the publish answers HERALD_UNAVAILABLE. */
+  callTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
+  /** A batch to a node goes when it holds this many events... */
+  batchMax: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+  /** ...or when its oldest event has waited this long. */
+  batchDelayMs: Type.Number({ minimum: 0, maximum: 1_000, default: 2 }),
+  /** Events queued or in flight per node before publishes answer HERALD_OVERLOADED. */
+  maxPendingPerNode: Type.Integer({ minimum: 1, default: 20_000 }),
+  /** Largest WebSocket frame and HTTP body, in bytes. */
+  maxPayload: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024 }),
+  /** Events in one publish. */
+  maxEventsPerPublish: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+  /** A socket whose unsent bytes pass this is closed (4008 HERALD_SLOW_CONSUMER): a slow reader never grows memory. */
+  maxBufferedBytes: Type.Integer({ minimum: 1024, default: 4 * 1024 * 1024 }),
+  /** Ping interval; a socket that missed a pong by the next ping is closed. */
+  heartbeatMs: Type.Integer({ minimum: 100, default: 30_000 }),
+  /** Lifetime of the demo token printed at start. */
+  demoTokenTtlSec: Type.Integer({ minimum: 60, default: 24 * 3600 }),
+  logLevel: Type.Union([Type.Literal('trace'), Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('silent')], { default: 'info' }),
+});
+
+export type HeraldConfig = Static<typeof ConfigSchema>;
+
+/** Fills defaults, then validates; throws HERALD_INVALID_MESSAGE naming the first bad option. */
+export function loadConfig(input: Partial<HeraldConfig>): HeraldConfig {
+  const clean = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  const config = Value.Default(ConfigSchema, structuredClone(clean)) as HeraldConfig;
+  const first = Value.Errors(ConfigSchema, config).First();
+  if (first) throw new HeraldError('HERALD_INVALID_MESSAGE', `invalid option ${first.path.slice(1) || '(root)'}: ${first.message}`);
+  return config;
+}

@@ -1,0 +1,50 @@
+import { createHash } from "node:crypto";
+
+/**
+ * Key layout of a node's LevelDB. Every per-user key starts with its shard, so one range scan over
+ * `<shard>!` streams a whole shard out (handoff), whatever the kind. Node-level keys start with `~`, which sorts
+ * after every shard prefix. The separator `!` sorts below every character a UserId may hold, so the range of
+ * user `a` never includes user `a.b`.
+ */
+export type Kind =
+  | 't' // timeline entry: <shard>!t!<user>!<offset>
+  | 'u' // user meta (last offset, read marker): <shard>!u!<user>
+  | 'd' // dedupe index: <shard>!d!<user>!<actor>!<eventId>
+  | 'f' // followings of user: <shard>!f!<user>!<followee>
+  | 'F' // followers of user: <shard>!F!<user>!<follower>
+  | 'w' // tweets by user: <shard>!w!<user>!<tweetId>
+  | 'e'; // engagements by user: <shard>!e!<user>!<ts>!<eventId>
+
+export const SEP = '!';
+/** Upper bound for range scans: sorts after every character used in keys. */
+export const HIGH = '\uffff';
+
+export function shardPrefix(shard: number): string {
+  return shard.toString(16).padStart(4, '0') + SEP;
+}
+
+export function userKey(shard: number, kind: Kind, user: string, ...rest: string[]): string {
+  return shardPrefix(shard) + kind + SEP + user + (rest.length ? SEP + rest.join(SEP) : '');
+}
+
+/** Range over every key of one kind for one user. */
+export function userRange(shard: number, kind: Kind, user: string): { gt: string; lt: string } {
+  const base = userKey(shard, kind, user) + SEP;
+  return { gt: base, lt: base + HIGH };
+}
+
+/** Fixed-width decimal so that lexicographic order is numeric order. */
+export function seqKey(n: number): string {
+  return n.toString().padStart(15, '0');
+}
+
+export const LOG_PREFIX = '~log' + SEP;
+export const META_PREFIX = '~meta' + SEP;
+
+/**
+ * user → shard: a stable hash (md5, first 4 bytes) modulo the cluster's fixed shard count. The shard is part of
+ * every per-user key, so the function lives with the key layout; cluster/ places shards on nodes.
+ */
+export function shardOf(user: string, shardCount: number): number {
+  return createHash('md5').update(user).digest().readUInt32BE(0) % shardCount;
+}

@@ -1,0 +1,75 @@
+import { ClassicLevel } from 'classic-level';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { unpack } from './Codec';
+import { GroupCommit } from './GroupCommit';
+import { HeraldError } from './HeraldError';
+
+/**
+ * Paths this process has open. LevelDB releases its OS lock when a second open of the same path fails in the
+ * same process (see notes/level.md), after which another process could open it too and corrupt it: never try.
+ */
+const openPaths = new Set<string>();
+
+export interface StoreOptions {
+  /** fsync the ingest log before acking. @defaultValue true */
+  syncWrites: boolean;
+}
+
+/**
+ * One LevelDB per node. Holds two group-commit writers: `durable` (fsynced: the ingest log, written before an
+ * event is acked) and `applied` (not synced: effects that can be rebuilt from the ingest log after a crash).
+ */
+export class NodeStore {
+  readonly db: ClassicLevel<string, Uint8Array>;
+  readonly durable: GroupCommit;
+  readonly applied: GroupCommit;
+  private readonly path: string;
+
+  private constructor(path: string, db: ClassicLevel<string, Uint8Array>, opts: StoreOptions) {
+    this.path = path;
+    this.db = db;
+    this.durable = new GroupCommit(db, opts.syncWrites);
+    this.applied = new GroupCommit(db, false);
+  }
+
+  static async open(dir: string, opts: StoreOptions): Promise<NodeStore> {
+    const path = resolve(dir);
+    if (openPaths.has(path)) throw new HeraldError('HERALD_INTERNAL', `store already open in this process: ${path}`);
+    // The path stays marked even if the open fails: a retry in this process could drop the OS lock (see above).
+    openPaths.add(path);
+    mkdirSync(path, { recursive: true });
+    const db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    await db.open();
+    return new NodeStore(path, db, opts);
+  }
+
+  /** Synchronous point read: a cached LevelDB get costs microseconds, far less than an awaited one. */
+  getSync<T>(key: string): T | undefined {
+    const v = this.db.getSync(key);
+    return v === undefined ? undefined : unpack<T>(v);
+  }
+
+  /** Reads up to `limit` values in key order (or reverse) within a range. */
+  async scan<T>(range: { gt?: string; gte?: string; lt?: string; lte?: string; reverse?: boolean; limit?: number }): Promise<Array<[string, T]>> {
+    const out: Array<[string, T]> = [];
+    const it = this.db.iterator(range);
+    try {
+      for (;;) {
+        const chunk = await it.nextv(1000);
+        if (chunk.length === 0) break;
+        for (const [k, v] of chunk) out.push([k, unpack<T>(v)]);
+      }
+    } finally {
+      await it.close();
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.durable.drain();
+    await this.applied.drain();
+    await this.db.close();
+    openPaths.delete(this.path);
+  }
+}

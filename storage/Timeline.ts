@@ -1,0 +1,49 @@
+import { pack } from './Codec';
+import type { Op } from './GroupCommit';
+import { seqKey, userKey, userRange } from './Keyspace';
+import type { NodeStore } from './NodeStore';
+
+/** Per-user timeline counters: `last` is the newest offset (0 = empty), `read` the read marker. */
+export interface TimelineMeta {
+  last: number;
+  read: number;
+}
+
+/**
+ * A user's timeline in its owner's LevelDB: entries keyed by offset (1, 2, 3, ... never reused, never skipped)
+ * and one meta record. Writes are returned as ops so the caller commits them atomically with the dedupe key.
+ */
+export class Timeline<E extends { offset: number }> {
+  constructor(
+    private readonly store: NodeStore,
+    private readonly shard: number,
+    private readonly user: string,
+  ) {}
+
+  readMeta(): TimelineMeta {
+    return this.store.getSync<TimelineMeta>(userKey(this.shard, 'u', this.user)) ?? { last: 0, read: 0 };
+  }
+
+  metaOp(meta: TimelineMeta): Op {
+    return { type: 'put', key: userKey(this.shard, 'u', this.user), value: pack(meta) };
+  }
+
+  entryOp(entry: E): Op {
+    return { type: 'put', key: userKey(this.shard, 't', this.user, seqKey(entry.offset)), value: pack(entry) };
+  }
+
+  /** Newest first, strictly below `before` (default: from the newest). */
+  async page(before: number | undefined, limit: number): Promise<E[]> {
+    const range = userRange(this.shard, 't', this.user);
+    const lt = before === undefined ? range.lt : userKey(this.shard, 't', this.user, seqKey(before));
+    const rows = await this.store.scan<E>({ gt: range.gt, lt, reverse: true, limit });
+    return rows.map(([, v]) => v);
+  }
+
+  /** Oldest first, strictly above `since`. */
+  async since(since: number, limit: number): Promise<E[]> {
+    const range = userRange(this.shard, 't', this.user);
+    const rows = await this.store.scan<E>({ gt: userKey(this.shard, 't', this.user, seqKey(since)), lt: range.lt, limit });
+    return rows.map(([, v]) => v);
+  }
+}

@@ -1,0 +1,15 @@
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * Structured logs (pino) on stderr, so stdout stays for what a command prints for people and scripts.
+ * Pretty when stderr is a terminal. Tokens and secrets are redacted by key wherever they appear.
+ */
+export function createLogger(name: string, level = process.env.HERALD_LOG_LEVEL ?? 'info'): Logger {
+  const redact = { paths: ['token', '*.token', 'secret', '*.secret', 'authorization', '*.authorization', 'headers.authorization'], censor: '[redacted]' };
+  if (process.stderr.isTTY) {
+    return pino({ name, level, redact, transport: { target: 'pino-pretty', options: { destination: 2 } } });
+  }
+  return pino({ name, level, redact }, pino.destination({ fd: 2, sync: false }));
+}
