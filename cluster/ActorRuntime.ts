@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { isAlive } from '../storage/process';
 import type { Logger } from '../storage/logger';
 import type { NodeParams } from './NodeHost';
 import { NodeRef, type ActorHandle } from './NodeRef';
@@ -9,6 +10,16 @@ import type { NodeSpec } from './ShardTable';
 const comedy = require('comedy') as {
   createSystem(opts: object): { rootActor(): Promise<RootActor>; destroy(): Promise<void> };
 };
+
+/**
+ * comedy answers SIGINT/SIGTERM with an immediate process.exit(0), which would skip flushing and closing
+ * LevelDB. Remove its handlers; the cluster script and NodeHost install ones that shut down cleanly.
+ */
+export function releaseSignals(system: object): void {
+  const s = system as { sigintHandler?: () => void; sigtermHandler?: () => void };
+  if (s.sigintHandler) process.removeListener('SIGINT', s.sigintHandler);
+  if (s.sigtermHandler) process.removeListener('SIGTERM', s.sigtermHandler);
+}
 
 interface RootActor {
   createChild(definition: string, options: object): Promise<ActorHandle & { destroy(): Promise<void> }>;
@@ -40,6 +51,7 @@ export class ActorRuntime {
 
   static async start(opts: RuntimeOptions, log: Logger): Promise<ActorRuntime> {
     const system = comedy.createSystem({ logger: COMEDY_LOG });
+    releaseSignals(system);
     return new ActorRuntime(system, await system.rootActor(), opts, log);
   }
 
@@ -61,9 +73,14 @@ export class ActorRuntime {
     return ref;
   }
 
-  /** Destroys every node actor (each flushes and closes its LevelDB), then the system. */
-  async stop(): Promise<void> {
+  /**
+   * Destroys every node actor (each flushes and closes its LevelDB), then the system, and waits until the
+   * forked node processes (`pids`) are gone, so a restart never meets a node still holding its LevelDB.
+   */
+  async stop(pids: number[], graceMs = 5_000): Promise<void> {
     await Promise.allSettled(this.children.map((c) => c.destroy()));
     await this.system.destroy().catch(() => undefined);
+    const deadline = Date.now() + graceMs;
+    while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 }

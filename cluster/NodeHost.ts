@@ -33,8 +33,15 @@ class NodeHost {
     const table = this.store.getSync<{ epoch: number; shards: number[] }>(TABLE_KEY);
     if (table) this.node.setTable(table.epoch, table.shards);
     await this.node.start();
-    // Forked: the gateway is gone, so nothing can reach this node any more. Close the DB and leave.
-    process.once('disconnect', () => void this.destroy().finally(() => process.exit(0)));
+    // comedy's own handlers exit at once, skipping the LevelDB close. SIGTERM (an operator bouncing this node)
+    // closes cleanly; SIGINT is ignored: a Ctrl-C reaches the whole process group, and the gateway stops us.
+    process.removeAllListeners('SIGTERM');
+    process.removeAllListeners('SIGINT');
+    const leave = () => void this.destroy().finally(() => process.exit(0));
+    process.once('SIGTERM', leave);
+    process.on('SIGINT', () => undefined);
+    // Forked: the gateway is gone, so nothing can reach this node any more.
+    process.once('disconnect', leave);
     log.info({ pid: process.pid }, 'node started');
   }
 

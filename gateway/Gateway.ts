@@ -59,7 +59,7 @@ export class Gateway {
         await ref.call('setTable', { epoch: table.epoch, shards: table.shardsOf(ref.id) });
       }
     } catch (err) {
-      await runtime.stop();
+      await runtime.stop([...nodes.values()].map((n) => n.pid));
       throw err;
     }
 
@@ -157,7 +157,7 @@ export class Gateway {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
-    await this.runtime.stop();
+    await this.runtime.stop([...this.nodes.values()].map((n) => n.pid));
   }
 }
 

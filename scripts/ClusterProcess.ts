@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { isAlive } from '../storage/process';
+
+export { isAlive };
 
 export interface ClusterInfo {
   ws: string;
@@ -21,7 +24,8 @@ export class ClusterProcess {
   ) {}
 
   static start(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ClusterProcess> {
-    const script = join(__dirname, 'cluster.js');
+    // Run the compiled script, whether this module was loaded from dist/ or from source (tests).
+    const script = __filename.endsWith('.ts') ? join(__dirname, '..', 'dist', 'scripts', 'cluster.js') : join(__dirname, 'cluster.js');
     const child = spawn(process.execPath, [script, ...args], {
       env: { ...process.env, HERALD_LOG_LEVEL: process.env.HERALD_LOG_LEVEL ?? 'warn', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,14 +92,5 @@ export function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGKILL'): vo
     process.kill(pid, signal);
   } catch {
     /* already gone */
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

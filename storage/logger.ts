@@ -4,12 +4,12 @@ export type { Logger };
 
 /**
  * Structured logs (pino) on stderr, so stdout stays for what a command prints for people and scripts.
- * Pretty when stderr is a terminal. Tokens and secrets are redacted by key wherever they appear.
+ * Pretty when stderr is a terminal. Written synchronously: logs are few, and none is lost at process.exit. Tokens and secrets are redacted by key wherever they appear.
  */
 export function createLogger(name: string, level = process.env.HERALD_LOG_LEVEL ?? 'info'): Logger {
   const redact = { paths: ['token', '*.token', 'secret', '*.secret', 'authorization', '*.authorization', 'headers.authorization'], censor: '[redacted]' };
   if (process.stderr.isTTY) {
     return pino({ name, level, redact, transport: { target: 'pino-pretty', options: { destination: 2 } } });
   }
-  return pino({ name, level, redact }, pino.destination({ fd: 2, sync: false }));
+  return pino({ name, level, redact }, pino.destination({ fd: 2, sync: true }));
 }

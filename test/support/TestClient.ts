@@ -1,0 +1,79 @@
+import { decode, encode } from '@msgpack/msgpack';
+import WebSocket from 'ws';
+
+type Msg = Record<string, any>;
+
+/**
+ * A ws client for tests: keeps every message it received and waits for one matching a predicate. Speaks JSON
+ * text frames, or msgpack binary frames with `binary: true`.
+ */
+export class TestClient {
+  readonly received: Msg[] = [];
+  private waiters: Array<{ pred: (m: Msg) => boolean; resolve: (m: Msg) => void }> = [];
+  closed?: { code: number; reason: string };
+
+  private constructor(
+    readonly ws: WebSocket,
+    private readonly binary: boolean,
+  ) {
+    ws.on('message', (data, isBinary) => {
+      const msg = (isBinary ? decode(data as Buffer) : JSON.parse(data.toString())) as Msg;
+      this.received.push(msg);
+      this.waiters = this.waiters.filter((w) => (w.pred(msg) ? (w.resolve(msg), false) : true));
+    });
+    ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
+  }
+
+  static connect(url: string, token: string | undefined, opts: { binary?: boolean; viaHeader?: boolean } = {}): Promise<TestClient> {
+    const target = token && !opts.viaHeader ? `${url}?token=${encodeURIComponent(token)}` : url;
+    const headers = token && opts.viaHeader ? { authorization: `Bearer ${token}` } : undefined;
+    const ws = new WebSocket(target, { headers });
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(new TestClient(ws, !!opts.binary)));
+      ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
+      ws.once('error', reject);
+    });
+  }
+
+  send(msg: Msg): void {
+    this.ws.send(this.binary ? Buffer.from(encode(msg)) : JSON.stringify(msg));
+  }
+
+  sendRaw(data: string | Buffer): void {
+    this.ws.send(data);
+  }
+
+  /** The first message (already received or still to come) matching `pred`. */
+  waitFor(pred: (m: Msg) => boolean, timeoutMs = 10_000): Promise<Msg> {
+    const seen = this.received.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out; received: ${JSON.stringify(this.received).slice(-2000)}`)), timeoutMs);
+      this.waiters.push({ pred, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+    });
+  }
+
+  /** Sends a request with an id and waits for the reply (ack, error or the op's own answer) with that id. */
+  request(msg: Msg, timeoutMs?: number): Promise<Msg> {
+    this.send(msg);
+    return this.waitFor((m) => m.id === msg.id, timeoutMs);
+  }
+
+  notifications(): Msg[] {
+    return this.received.filter((m) => m.op === 'notification').map((m) => m.notification);
+  }
+
+  /** Waits until `n` notifications have arrived. */
+  async waitNotifications(n: number, timeoutMs = 10_000): Promise<Msg[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.notifications().length < n) {
+      if (Date.now() > deadline) throw new Error(`expected ${n} notifications, got ${JSON.stringify(this.notifications())}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return this.notifications();
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}

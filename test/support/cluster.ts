@@ -1,0 +1,42 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClusterProcess } from '../../scripts/ClusterProcess';
+import { Auth } from '../../gateway/Auth';
+import { ShardTable } from '../../cluster/ShardTable';
+import { shardOf } from '../../storage/Keyspace';
+
+export { ClusterProcess };
+
+/** A temp data dir and helpers bound to it: tokens signed with the cluster's secret, owners of users. */
+export class TestData {
+  readonly dir = mkdtempSync(join(tmpdir(), 'herald-test-'));
+
+  token(user: string, role: 'user' | 'producer' | 'admin' = 'user', ttlSec = 3600): string {
+    return Auth.fromDataDir(this.dir).sign(user, role, ttlSec);
+  }
+
+  ownerOf(user: string): string {
+    const table = ShardTable.load(join(this.dir, 'cluster.json'))!;
+    return table.ownerOf(shardOf(user, table.shardCount));
+  }
+
+  /** `count` user ids (prefix + n) that live on pairwise different nodes. */
+  usersOnDistinctNodes(prefix: string, count: number): string[] {
+    const byNode = new Map<string, string>();
+    for (let i = 0; byNode.size < count && i < 10_000; i++) {
+      const u = `${prefix}${i}`;
+      const node = this.ownerOf(u);
+      if (!byNode.has(node)) byNode.set(node, u);
+    }
+    return [...byNode.values()];
+  }
+
+  startCluster(extra: string[] = []): Promise<ClusterProcess> {
+    return ClusterProcess.start(['--data', this.dir, '--port', '0', ...extra]);
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
