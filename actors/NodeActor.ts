@@ -11,6 +11,8 @@ export interface NodeOptions {
   shardCount: number;
   /** A user actor with an empty mailbox is passivated after this long without messages. @defaultValue 60000 */
   idleMs: number;
+  /** Timeline entries kept per user (retention). @defaultValue 1000 */
+  timelineMax?: number;
 }
 
 /** One event and the users on this node that it touches. */
@@ -134,7 +136,7 @@ export class NodeActor {
   /** Entries above `since` (oldest first) and the user's counters: the replay half of `subscribe`. */
   since(user: UserId, since: number, limit: number) {
     const actor = this.activateOwned(user);
-    return actor.mailbox.post(async () => ({ items: await actor.since(since, limit), ...actor.state }));
+    return actor.mailbox.post(async () => ({ items: await actor.since(since, limit), ...actor.state, ...actor.recovery }));
   }
 
   markRead(user: UserId, upTo: number) {
@@ -155,7 +157,7 @@ export class NodeActor {
   private activate(user: UserId): UserActor {
     let actor = this.actors.get(user);
     if (!actor) {
-      actor = new UserActor(user, shardOf(user, this.opts.shardCount), this.store);
+      actor = new UserActor(user, shardOf(user, this.opts.shardCount), this.store, this.opts.timelineMax);
       this.actors.set(user, actor);
       this.counters.activations++;
     }

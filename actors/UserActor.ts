@@ -33,9 +33,13 @@ export class UserActor {
     readonly id: UserId,
     readonly shard: number,
     private readonly store: NodeStore,
+    /** Retention: entries kept per user; older ones are dropped as new ones come. @defaultValue 1000 */
+    private readonly timelineMax = 1000,
   ) {
     this.timeline = new Timeline(store, shard, id);
-    this.meta = this.timeline.readMeta();
+    const meta = this.timeline.readMeta();
+    // A timeline never written takes the store's incarnation as epoch, and keeps it from its first write on.
+    this.meta = { ...meta, first: meta.first ?? 1, epoch: meta.epoch ?? store.incarnation };
   }
 
   /**
@@ -56,7 +60,7 @@ export class UserActor {
       if (e.type === 'follow') ops.push(this.edgeOp('put', 'F', e.actor, ts));
       notification = this.notificationFor(e, ts);
       this.meta = { ...this.meta, last: notification.offset };
-      ops.push(this.timeline.entryOp(notification), this.timeline.metaOp(this.meta));
+      ops.push(this.timeline.entryOp(notification), ...this.retentionOps(), this.timeline.metaOp(this.meta));
     } else if (e.type === 'unfollow' && targetOf(e) === this.id) {
       ops.push(this.edgeOp('del', 'F', e.actor));
     }
@@ -98,6 +102,15 @@ export class UserActor {
     return n;
   }
 
+  /** Drops the oldest entries past `timelineMax`; `first` moves up so a resume from before it is refused. */
+  private retentionOps(): Op[] {
+    const ops: Op[] = [];
+    let first = this.meta.first ?? 1;
+    while (this.meta.last - first + 1 > this.timelineMax) ops.push(this.timeline.dropOp(first++));
+    if (ops.length) this.meta = { ...this.meta, first, read: Math.max(this.meta.read, first - 1) };
+    return ops;
+  }
+
   private remember(key: string): void {
     if (this.recentIds.size >= RECENT_IDS) this.recentIds.clear();
     this.recentIds.add(key);
@@ -130,6 +143,11 @@ export class UserActor {
 
   get state(): { offset: number; unread: number; read: number } {
     return { offset: this.meta.last, unread: this.meta.last - this.meta.read, read: this.meta.read };
+  }
+
+  /** What a resuming client is checked against: the timeline's epoch and its oldest kept offset. */
+  get recovery(): { epoch: string; first: number } {
+    return { epoch: this.meta.epoch ?? '', first: this.meta.first ?? 1 };
   }
 }
 

@@ -38,7 +38,10 @@ const Events = (max: number) => Type.Array(EventSchema, { minItems: 1, maxItems:
 
 export const clientSchemas = (maxEvents: number) => ({
   publish: Type.Object({ op: Type.Literal('publish'), id: Id, events: Events(maxEvents) }, { additionalProperties: false }),
-  subscribe: Type.Object({ op: Type.Literal('subscribe'), since: Type.Optional(Offset) }, { additionalProperties: false }),
+  subscribe: Type.Object(
+    { op: Type.Literal('subscribe'), since: Type.Optional(Offset), epoch: Type.Optional(Type.String({ maxLength: 64 })) },
+    { additionalProperties: false },
+  ),
   timeline: Type.Object(
     { op: Type.Literal('timeline'), id: Id, before: Type.Optional(Offset), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) },
     { additionalProperties: false },

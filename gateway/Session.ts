@@ -16,7 +16,7 @@ const GAP_REPAIR_MS = 50;
 /** WebSocket close code for a reader that does not keep up (docs/protocol.md). */
 export const CLOSE_SLOW_CONSUMER = 4008;
 
-type State = { items: Notification[]; offset: number; unread: number };
+type State = { items: Notification[]; offset: number; unread: number; epoch: string; first: number };
 
 /** The validators of one gateway, compiled once. */
 export function sessionValidators(config: HeraldConfig) {
@@ -87,7 +87,7 @@ export class Session implements Subscriber {
         return;
       }
       case 'subscribe':
-        return this.subscribe(msg.since, format);
+        return this.subscribe(msg.since, msg.epoch, format);
       case 'timeline': {
         const page = await this.deps.router.nodeOf(user).call<{ items: Notification[]; next?: number; unread: number }>('timeline', {
           user,
@@ -105,8 +105,13 @@ export class Session implements Subscriber {
     }
   }
 
-  /** Registers for live delivery first (buffering), then replays from the owner, so nothing falls between. */
-  private async subscribe(since: number | undefined, format: Format): Promise<void> {
+  /**
+   * Registers for live delivery first (buffering), then replays from the owner, so nothing falls between.
+   * A resume (`since`) is recovered only if the epoch matches and retention still holds everything above
+   * `since`; otherwise the reply says `recovered: false`, nothing is replayed, and the client reloads its
+   * timeline: never a silent gap.
+   */
+  private async subscribe(since: number | undefined, epoch: string | undefined, format: Format): Promise<void> {
     if (this.subscribed) throw new HeraldError('HERALD_INVALID_MESSAGE', 'already subscribed');
     this.subscribed = true;
     this.liveFormat = format;
@@ -115,9 +120,11 @@ export class Session implements Subscriber {
     try {
       // Without `since` there is nothing to replay: ask from the top only for the counters.
       const first = await this.readSince(since ?? Number.MAX_SAFE_INTEGER);
-      this.send({ op: 'subscribed', offset: first.offset, unread: first.unread }, format);
-      this.lastSent = since ?? first.offset;
-      await this.sendPages(first);
+      const recovered =
+        since === undefined || ((epoch === undefined || epoch === first.epoch) && since >= first.first - 1 && since <= first.offset);
+      this.send({ op: 'subscribed', offset: first.offset, unread: first.unread, epoch: first.epoch, recovered }, format);
+      this.lastSent = recovered && since !== undefined ? since : first.offset;
+      if (recovered) await this.sendPages(first);
     } catch (err) {
       this.deps.registry.remove(this.principal.sub, this);
       this.subscribed = false;

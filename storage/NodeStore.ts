@@ -1,9 +1,13 @@
 import { ClassicLevel } from 'classic-level';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { unpack } from './Codec';
+import { randomBytes } from 'node:crypto';
+import { pack, unpack } from './Codec';
 import { GroupCommit } from './GroupCommit';
 import { HeraldError } from './HeraldError';
+import { META_PREFIX } from './Keyspace';
+
+const INCARNATION_KEY = META_PREFIX + 'incarnation';
 
 /**
  * Paths this process has open. LevelDB releases its OS lock when a second open of the same path fails in the
@@ -24,6 +28,8 @@ export class NodeStore {
   readonly db: ClassicLevel<string, Uint8Array>;
   readonly durable: GroupCommit;
   readonly applied: GroupCommit;
+  /** Random id of this database, made when it was created: a wiped or replaced store gets a new one. */
+  readonly incarnation: string;
   private readonly path: string;
 
   private constructor(path: string, db: ClassicLevel<string, Uint8Array>, opts: StoreOptions) {
@@ -31,6 +37,7 @@ export class NodeStore {
     this.db = db;
     this.durable = new GroupCommit(db, opts.syncWrites);
     this.applied = new GroupCommit(db, false);
+    this.incarnation = this.getSync<string>(INCARNATION_KEY) ?? '';
   }
 
   static async open(dir: string, opts: StoreOptions): Promise<NodeStore> {
@@ -41,6 +48,7 @@ export class NodeStore {
     mkdirSync(path, { recursive: true });
     const db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
     await db.open();
+    if (db.getSync(INCARNATION_KEY) === undefined) await db.put(INCARNATION_KEY, pack(randomBytes(6).toString('hex')), { sync: true });
     return new NodeStore(path, db, opts);
   }
 

@@ -3,10 +3,16 @@ import type { Op } from './GroupCommit';
 import { seqKey, userKey, userRange } from './Keyspace';
 import type { NodeStore } from './NodeStore';
 
-/** Per-user timeline counters: `last` is the newest offset (0 = empty), `read` the read marker. */
+/**
+ * Per-user timeline counters: `last` is the newest offset (0 = empty), `read` the read marker, `first` the
+ * oldest offset still kept (retention), `epoch` names this incarnation of the timeline: offsets from another
+ * epoch mean nothing here, so a client that resumes with another epoch must reload.
+ */
 export interface TimelineMeta {
   last: number;
   read: number;
+  first?: number;
+  epoch?: string;
 }
 
 /**
@@ -30,6 +36,10 @@ export class Timeline<E extends { offset: number }> {
 
   entryOp(entry: E): Op {
     return { type: 'put', key: userKey(this.shard, 't', this.user, seqKey(entry.offset)), value: pack(entry) };
+  }
+
+  dropOp(offset: number): Op {
+    return { type: 'del', key: userKey(this.shard, 't', this.user, seqKey(offset)) };
   }
 
   /** Newest first, strictly below `before` (default: from the newest). */
