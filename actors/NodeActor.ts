@@ -1,6 +1,6 @@
-import { pack } from '../storage/Codec';
+import { pack, unpack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
-import { LOG_PREFIX, HIGH, seqKey, shardOf } from '../storage/Keyspace';
+import { HIGH, LOG_PREFIX, SEP, seqKey, shardOf, shardPrefix } from '../storage/Keyspace';
 import type { Logger } from '../storage/logger';
 import type { NodeStore } from '../storage/NodeStore';
 import type { HeraldEvent, Notification, UserId } from './Event';
@@ -13,6 +13,8 @@ export interface NodeOptions {
   idleMs: number;
   /** Timeline entries kept per user (retention). @defaultValue 1000 */
   timelineMax?: number;
+  /** Event ids are remembered this long for deduplication; older dedupe keys are swept. @defaultValue 86400000 */
+  dedupeWindowMs?: number;
 }
 
 /** One event and the users on this node that it touches. */
@@ -49,6 +51,7 @@ export class NodeActor {
   private owned = new Set<number>();
   private nextSeq = 1;
   private sweeper?: NodeJS.Timeout;
+  private dedupeSweeper?: NodeJS.Timeout;
   readonly counters = { batches: 0, events: 0, notifications: 0, activations: 0, passivations: 0, replayed: 0 };
 
   constructor(
@@ -70,6 +73,34 @@ export class NodeActor {
     const every = Math.max(50, Math.min(this.opts.idleMs / 2, 10_000));
     this.sweeper = setInterval(() => this.passivateIdle(), every);
     this.sweeper.unref();
+    const window = this.opts.dedupeWindowMs ?? 24 * 3600 * 1000;
+    this.dedupeSweeper = setInterval(() => {
+      this.sweepDedupe(Date.now() - window).catch((err) => this.log.warn({ err }, 'dedupe sweep failed'));
+    }, Math.min(window / 4, 3600 * 1000));
+    this.dedupeSweeper.unref();
+  }
+
+  /**
+   * Forgets event ids applied before `olderThan` (the dedupe window): a producer retry older than the window
+   * would apply again. Streams the dedupe keys of each owned shard, so memory stays flat.
+   */
+  async sweepDedupe(olderThan: number): Promise<number> {
+    let dropped = 0;
+    for (const shard of this.owned) {
+      const prefix = shardPrefix(shard) + 'd' + SEP;
+      const it = this.store.db.iterator({ gt: prefix, lt: prefix + HIGH });
+      try {
+        for (let rows = await it.nextv(1000); rows.length; rows = await it.nextv(1000)) {
+          const stale = rows.filter(([, v]) => unpack<number>(v) < olderThan).map(([key]) => ({ type: 'del' as const, key }));
+          dropped += stale.length;
+          await this.store.applied.write(stale);
+        }
+      } finally {
+        await it.close();
+      }
+    }
+    if (dropped) this.log.info({ dropped }, 'swept dedupe keys past the window');
+    return dropped;
   }
 
   /** The shard table as this node must honour it: its epoch and the shards this node owns at that epoch. */
@@ -183,7 +214,8 @@ export class NodeActor {
   }
 
   async stop(): Promise<void> {
-    if (this.sweeper) clearInterval(this.sweeper);
+    clearInterval(this.sweeper);
+    clearInterval(this.dedupeSweeper);
     await this.store.close();
   }
 }

@@ -67,7 +67,7 @@ export class ActorRuntime {
       customParameters: params,
     });
     this.children.push(actor);
-    const ref = new NodeRef(spec.id, actor, this.opts.callTimeoutMs);
+    const ref = new NodeRef(spec.id, actor, this.opts.callTimeoutMs, 0, !spec.host);
     ref.pid = (await ref.call<{ pid: number }>('ping', null)).pid;
     this.log.info({ node: spec.id, pid: ref.pid, mode: placement.mode }, 'node actor up');
     return ref;

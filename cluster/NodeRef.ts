@@ -18,8 +18,10 @@ export class NodeRef {
     readonly id: string,
     private readonly actor: ActorHandle,
     private readonly timeoutMs: number,
-    /** PID of the node's process, for operators and fault tests. */
+    /** PID of the node's process, for operators and fault tests (changes when comedy respawns it). */
     public pid = 0,
+    /** Forked on this host (its PID can be signalled), not on a remote listener. */
+    readonly local = true,
   ) {}
 
   async call<T>(op: string, args: unknown, timeoutMs = this.timeoutMs): Promise<T> {

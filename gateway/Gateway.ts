@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ActorRuntime } from '../cluster/ActorRuntime';
+import { Liveness } from '../cluster/Liveness';
 import { NodeChannel } from '../cluster/NodeChannel';
 import type { NodeRef } from '../cluster/NodeRef';
 import { ShardTable, type NodeSpec } from '../cluster/ShardTable';
@@ -31,6 +32,7 @@ export class Gateway {
     readonly table: ShardTable,
     readonly nodes: Map<string, NodeRef>,
     private readonly runtime: ActorRuntime,
+    private readonly liveness: Liveness,
     private readonly server: Server,
     private readonly wss: WebSocketServer,
     private readonly log: Logger,
@@ -49,6 +51,8 @@ export class Gateway {
             dataDir: join(config.dataDir, spec.id),
             shardCount: table.shardCount,
             idleMs: config.idleMs,
+            timelineMax: config.timelineMax,
+            dedupeWindowMs: config.dedupeWindowMs,
             syncWrites: config.syncWrites,
             logLevel: config.logLevel,
           }),
@@ -63,6 +67,7 @@ export class Gateway {
       throw err;
     }
 
+    const liveness = new Liveness(nodes, { intervalMs: config.livenessIntervalMs, timeoutMs: config.livenessTimeoutMs }, log);
     const registry = new ConnectionRegistry();
     const channels = new Map<string, NodeChannel>();
     for (const [id, ref] of nodes) {
@@ -90,7 +95,7 @@ export class Gateway {
 
     const server = createServer(httpHandler({ auth, router, config, log, health }));
     const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, perMessageDeflate: false });
-    const gateway = new Gateway(config, auth, table, nodes, runtime, server, wss, log);
+    const gateway = new Gateway(config, auth, table, nodes, runtime, liveness, server, wss, log);
     const validators = sessionValidators(config);
     server.on('upgrade', (req, socket: Duplex, head) => {
       const url = new URL(req.url ?? '/', 'http://herald');
@@ -111,6 +116,7 @@ export class Gateway {
       server.listen(config.port, config.bind, () => resolve());
     });
     gateway.startHeartbeat();
+    liveness.start();
     return gateway;
   }
 
@@ -151,6 +157,7 @@ export class Gateway {
   /** Stops taking work, closes sockets, then each node flushes and closes its LevelDB. */
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
+    this.liveness.stop();
     for (const ws of this.sockets) ws.close(1001, 'server shutting down');
     this.wss.close();
     await new Promise<void>((resolve) => {

@@ -25,6 +25,14 @@ export const ConfigSchema = Type.Object({
   syncWrites: Type.Boolean({ default: true }),
   /** Deadline of every gateway → node call; past it the publish answers HERALD_UNAVAILABLE. */
   callTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
+  /** How often the gateway pings every node. */
+  livenessIntervalMs: Type.Integer({ minimum: 50, default: 1_000 }),
+  /** A local node silent this long is killed and respawned (a hung or SIGSTOPped process). */
+  livenessTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
+  /** How long event ids are remembered for deduplication (producer retries). */
+  dedupeWindowMs: Type.Integer({ minimum: 1_000, default: 24 * 3600 * 1000 }),
+  /** Timeline entries kept per user (retention); a resume from before them answers recovered:false. */
+  timelineMax: Type.Integer({ minimum: 1, default: 1_000 }),
   /** A batch to a node goes when it holds this many events... */
   batchMax: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
   /** ...or when its oldest event has waited this long. */
