@@ -1,0 +1,190 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { UserActor } from '../../../actors/UserActor';
+import { shardOf, userKey } from '../../../storage/Keyspace';
+import { ev, SHARDS, tempStore, tweet } from './helpers';
+
+type Box = Awaited<ReturnType<typeof tempStore>>;
+
+describe('UserActor', () => {
+  let box: Box;
+  beforeEach(async () => {
+    box = await tempStore();
+  });
+  afterEach(async () => {
+    await box.dispose();
+  });
+
+  const actor = (id: string) => new UserActor(id, shardOf(id, SHARDS), box.store);
+  const has = (user: string, kind: 'f' | 'F' | 'w', other: string) =>
+    box.store.db.getSync(userKey(shardOf(user, SHARDS), kind, user, other)) !== undefined;
+  /** Applies an event to each user's actor and waits for the writes. */
+  async function applyAll(actors: UserActor[], e: ReturnType<typeof ev>) {
+    const out = actors.map((a) => a.apply(e));
+    await Promise.all(out.map((r) => r?.written));
+    return out;
+  }
+
+  it('gives offsets starting at 1 and rising by exactly 1', async () => {
+    const bob = actor('bob');
+    expect(bob.state).toEqual({ offset: 0, unread: 0, read: 0 });
+    const offsets: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = bob.apply(ev('like', `fan${i}`, { tweet: tweet('bob') }))!;
+      await r.written;
+      offsets.push(r.notification!.offset);
+    }
+    expect(offsets).toEqual([1, 2, 3, 4, 5]);
+    expect(bob.state.offset).toBe(5);
+    // a fresh activation continues from the stored counter
+    const again = actor('bob').apply(ev('reply', 'zed', { tweet: tweet('bob') }))!;
+    expect(again.notification!.offset).toBe(6);
+    await again.written;
+  });
+
+  it('applies a duplicate event (same actor + id) once, also after passivation and re-activation', async () => {
+    const e = ev('like', 'alice', { tweet: tweet('bob') });
+    const bob = actor('bob');
+    const first = bob.apply(e)!;
+    expect(first.notification!.offset).toBe(1);
+    expect(bob.apply({ ...e })).toBeNull(); // before the first write has landed
+    await first.written;
+    expect(bob.apply(e)).toBeNull();
+    expect(bob.apply({ ...e })).toBeNull();
+
+    const reborn = actor('bob'); // passivated: a new instance over the same store
+    expect(reborn.apply({ ...e })).toBeNull();
+    expect(reborn.state.offset).toBe(1);
+    expect((await reborn.page(undefined, 10)).items).toHaveLength(1);
+
+    // also after the store itself was closed and reopened
+    await box.reopen();
+    expect(actor('bob').apply({ ...e })).toBeNull();
+
+    // the same id from another actor is a different event
+    const other = actor('bob').apply({ ...e, actor: 'carol' })!;
+    expect(other.notification!.offset).toBe(2);
+    await other.written;
+  });
+
+  it('follow stores edges on both sides and notifies the followee; unfollow removes them silently', async () => {
+    const alice = actor('alice');
+    const bob = actor('bob');
+    const [onAlice, onBob] = await applyAll([alice, bob], ev('follow', 'alice', { target: 'bob' }));
+    expect(onAlice!.notification).toBeUndefined();
+    expect(onBob!.notification).toMatchObject({ offset: 1, type: 'follow', actors: ['alice'], text: 'alice followed you' });
+    expect(has('alice', 'f', 'bob')).toBe(true);
+    expect(has('bob', 'F', 'alice')).toBe(true);
+    expect(has('bob', 'f', 'alice')).toBe(false);
+    expect(has('alice', 'F', 'bob')).toBe(false);
+
+    const [offAlice, offBob] = await applyAll([alice, bob], ev('unfollow', 'alice', { target: 'bob' }));
+    expect(offAlice!.notification).toBeUndefined();
+    expect(offBob!.notification).toBeUndefined();
+    expect(has('alice', 'f', 'bob')).toBe(false);
+    expect(has('bob', 'F', 'alice')).toBe(false);
+    expect(bob.state.offset).toBe(1);
+    expect((await bob.page(undefined, 10)).items.map((n) => n.type)).toEqual(['follow']);
+  });
+
+  it.each(['like', 'retweet', 'reply'] as const)('%s notifies the tweet author, not the actor', async (type) => {
+    const alice = actor('alice');
+    const bob = actor('bob');
+    const t = tweet('bob');
+    const [onAlice, onBob] = await applyAll([alice, bob], ev(type, 'alice', { target: 'bob', tweet: t }));
+    expect(onAlice!.notification).toBeUndefined();
+    expect(onBob!.notification).toMatchObject({ offset: 1, type, actors: ['alice'], tweetId: t.id });
+    expect(onBob!.notification!.text).toContain('héllo 🌍');
+    expect(alice.state.offset).toBe(0);
+    // liking one's own tweet notifies nobody
+    const self = alice.apply(ev(type, 'alice', { target: 'alice', tweet: tweet('alice') }))!;
+    expect(self.notification).toBeUndefined();
+    await self.written;
+  });
+
+  it.each(['mention', 'tweet'] as const)('%s notifies each mentioned user, never the actor', async (type) => {
+    const users = ['alice', 'bob', 'carol', 'dave'].map(actor);
+    const t = tweet('alice', { mentions: ['bob', 'carol', 'alice', 'bob'] });
+    const [a, b, c, d] = await applyAll(users, ev(type, 'alice', { tweet: t }));
+    expect(a!.notification).toBeUndefined();
+    expect(b!.notification).toMatchObject({ offset: 1, type: 'mention', actors: ['alice'], tweetId: t.id });
+    expect(c!.notification).toMatchObject({ offset: 1, type: 'mention' });
+    expect(d!.notification).toBeUndefined();
+    expect(users[1].state.offset).toBe(1); // a repeated mention makes one entry
+    if (type === 'tweet') expect(has('alice', 'w', t.id)).toBe(true);
+  });
+
+  it('pages newest first with a `next` cursor; the last page has none', async () => {
+    const bob = actor('bob');
+    for (let i = 0; i < 25; i++) bob.apply(ev('like', `u${i}`, { tweet: tweet('bob') }));
+    const p1 = await bob.page(undefined, 10); // waits for the writes itself (read-your-writes)
+    expect(p1.items.map((n) => n.offset)).toEqual([25, 24, 23, 22, 21, 20, 19, 18, 17, 16]);
+    expect(p1.next).toBe(16);
+    const p2 = await bob.page(p1.next, 10);
+    expect(p2.items.map((n) => n.offset)).toEqual([15, 14, 13, 12, 11, 10, 9, 8, 7, 6]);
+    expect(p2.next).toBe(6);
+    const p3 = await bob.page(p2.next, 10);
+    expect(p3.items.map((n) => n.offset)).toEqual([5, 4, 3, 2, 1]);
+    expect(p3.next).toBeUndefined();
+    // a page that ends exactly on offset 1 has no next either
+    const exact = await bob.page(11, 10);
+    expect(exact.items).toHaveLength(10);
+    expect(exact.next).toBeUndefined();
+    expect((await bob.since(22, 10)).map((n) => n.offset)).toEqual([23, 24, 25]);
+  });
+
+  // BUG (actors/UserActor.ts apply): the dedupe key is remembered and meta.last advanced before the write lands;
+  // when the write fails, a retry of the same event (what the router does) is taken for a duplicate and acked
+  // without ever being applied, and the next event skips an offset.
+  it('a failed write leaves no trace: the retried event applies, at the offset the failed one would have had', async () => {
+    let fail = true;
+    const flaky = Object.assign(Object.create(box.store), {
+      applied: {
+        write: (ops: Parameters<typeof box.store.applied.write>[0]) => {
+          if (!fail) return box.store.applied.write(ops);
+          fail = false;
+          return Promise.reject(new Error('EIO'));
+        },
+      },
+    });
+    const bob = new UserActor('bob', shardOf('bob', SHARDS), flaky);
+    const e = ev('like', 'alice', { tweet: tweet('bob') });
+    await expect(bob.apply(e)!.written).rejects.toThrow('EIO');
+    const retry = bob.apply({ ...e });
+    expect(retry).not.toBeNull();
+    expect(retry!.notification!.offset).toBe(1);
+    await retry!.written;
+    expect((await bob.page(undefined, 10)).items.map((n) => n.offset)).toEqual([1]);
+  });
+
+  it('markRead clamps (never back, never past the newest) and unread = last - read', async () => {
+    const bob = actor('bob');
+    for (let i = 0; i < 5; i++) bob.apply(ev('like', `u${i}`, { tweet: tweet('bob') }));
+    expect(bob.state).toEqual({ offset: 5, unread: 5, read: 0 });
+    expect(await bob.markRead(3)).toMatchObject({ last: 5, read: 3 });
+    expect(bob.state.unread).toBe(2);
+    expect(await bob.markRead(1)).toMatchObject({ last: 5, read: 3 });
+    expect(await bob.markRead(-4)).toMatchObject({ last: 5, read: 3 });
+    expect(await bob.markRead(1000)).toMatchObject({ last: 5, read: 5 });
+    expect(bob.state).toEqual({ offset: 5, unread: 0, read: 5 });
+    expect(actor('bob').state).toEqual({ offset: 5, unread: 0, read: 5 }); // persisted
+  });
+
+  it('retention keeps the newest timelineMax entries and moves first (and read) up', async () => {
+    const bob = new UserActor('bob', shardOf('bob', SHARDS), box.store, 3);
+    for (let i = 0; i < 5; i++) bob.apply(ev('like', `u${i}`, { tweet: tweet('bob') }));
+    expect((await bob.page(undefined, 10)).items.map((n) => n.offset)).toEqual([5, 4, 3]);
+    expect(bob.recovery.first).toBe(3);
+    expect(bob.state).toEqual({ offset: 5, unread: 3, read: 2 });
+    expect(new UserActor('bob', shardOf('bob', SHARDS), box.store, 3).recovery).toEqual(bob.recovery);
+  });
+
+  // BUG (actors/UserActor.ts page): `next` is offered while the oldest item is above 1, not above `first`, so
+  // with retention the page that ends on the oldest kept entry still has a `next` leading to an empty page.
+  it('with retention, the page ending on the oldest kept entry has no next', async () => {
+    const bob = new UserActor('bob', shardOf('bob', SHARDS), box.store, 3);
+    for (let i = 0; i < 5; i++) bob.apply(ev('like', `u${i}`, { tweet: tweet('bob') }));
+    const page = await bob.page(undefined, 3);
+    expect(page.items.map((n) => n.offset)).toEqual([5, 4, 3]);
+    expect(page.next).toBeUndefined();
+  });
+});

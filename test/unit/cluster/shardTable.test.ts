@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Ring } from '../../../cluster/Ring';
+import { ShardTable } from '../../../cluster/ShardTable';
+
+const specs = [{ id: 'node-1' }, { id: 'node-2' }, { id: 'node-3', host: '10.0.0.3:6161' }];
+
+describe('ShardTable', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'herald-shardtable-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('places shards by the ring and starts at epoch 1', () => {
+    const t = ShardTable.create(64, specs);
+    expect(t.epoch).toBe(1);
+    expect(t.shardCount).toBe(64);
+    const ring = new Ring(specs.map((s) => s.id));
+    for (let s = 0; s < 64; s++) expect(t.ownerOf(s)).toBe(ring.nodeFor(s));
+  });
+
+  it('round-trips through save/load, keeping epoch, nodes, pins and placement', () => {
+    const file = join(dir, 'shards.json');
+    const t = new ShardTable({ shardCount: 32, epoch: 7, nodes: specs, pins: { 5: 'node-3' } });
+    t.save(file);
+    expect(existsSync(file + '.tmp')).toBe(false);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const back = ShardTable.load(file)!;
+    expect(back.epoch).toBe(7);
+    expect(back.data).toEqual(t.data);
+    for (let s = 0; s < 32; s++) expect(back.ownerOf(s)).toBe(t.ownerOf(s));
+  });
+
+  it('load returns undefined for a missing file and rejects a corrupt one', () => {
+    expect(ShardTable.load(join(dir, 'nope.json'))).toBeUndefined();
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ shardCount: 'x', nodes: [], epoch: 1 }));
+    expect(() => ShardTable.load(bad)).toThrow(expect.objectContaining({ code: 'HERALD_INTERNAL' }));
+  });
+
+  it('fills missing pins with {} on load', () => {
+    const file = join(dir, 'old.json');
+    writeFileSync(file, JSON.stringify({ shardCount: 8, epoch: 2, nodes: specs }));
+    expect(ShardTable.load(file)!.data.pins).toEqual({});
+  });
+
+  it('pins override the ring', () => {
+    const plain = ShardTable.create(64, specs);
+    const shard = plain.shardsOf('node-1')[0];
+    const pinned = new ShardTable({ ...plain.data, epoch: 2, pins: { [shard]: 'node-2' } });
+    expect(pinned.ownerOf(shard)).toBe('node-2');
+    expect(pinned.shardsOf('node-1')).not.toContain(shard);
+    expect(pinned.shardsOf('node-2')).toContain(shard);
+    for (let s = 0; s < 64; s++) if (s !== shard) expect(pinned.ownerOf(s)).toBe(plain.ownerOf(s));
+  });
+
+  it('shardsOf and ownerOf agree and partition all shards', () => {
+    const t = new ShardTable({ shardCount: 128, epoch: 3, nodes: specs, pins: { 1: 'node-3', 2: 'node-1' } });
+    const all: number[] = [];
+    for (const { id } of specs) {
+      const mine = t.shardsOf(id);
+      for (const s of mine) expect(t.ownerOf(s)).toBe(id);
+      all.push(...mine);
+    }
+    expect(all.sort((a, b) => a - b)).toEqual(Array.from({ length: 128 }, (_, i) => i));
+    expect(t.shardsOf('node-9')).toEqual([]);
+  });
+});

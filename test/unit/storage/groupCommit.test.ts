@@ -1,0 +1,93 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pack, unpack } from '../../../storage/Codec';
+import { GroupCommit } from '../../../storage/GroupCommit';
+import { NodeStore } from '../../../storage/NodeStore';
+
+describe('GroupCommit', () => {
+  let dir: string;
+  let store: NodeStore;
+  let gc: GroupCommit;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'herald-gc-'));
+    store = await NodeStore.open(dir, { syncWrites: false });
+    gc = new GroupCommit(store.db, false);
+  });
+  afterEach(async () => {
+    await gc.drain();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const read = (key: string) => {
+    const v = store.db.getSync(key);
+    return v === undefined ? undefined : unpack(v);
+  };
+
+  it('coalesces many concurrent writes into fewer batches, all resolve, data readable after', async () => {
+    const N = 500;
+    const writes = Array.from({ length: N }, (_, i) => gc.write([{ type: 'put', key: `k${i}`, value: pack(i) }]));
+    await expect(Promise.all(writes)).resolves.toHaveLength(N);
+    expect(gc.stats.batches).toBeGreaterThan(0);
+    expect(gc.stats.batches).toBeLessThan(N);
+    expect(gc.stats.ops).toBe(N);
+    expect(gc.stats.maxBatch).toBeGreaterThan(1);
+    for (let i = 0; i < N; i += 37) expect(read(`k${i}`)).toBe(i);
+  });
+
+  it('keeps order: a later put to the same key wins, also across batches', async () => {
+    const first = gc.write([{ type: 'put', key: 'x', value: pack('a') }]);
+    const second = gc.write([{ type: 'put', key: 'x', value: pack('b') }]);
+    await Promise.all([first, second]);
+    expect(read('x')).toBe('b');
+
+    // One batch on disk, more queued behind it: they must land after it, in order.
+    const p1 = gc.write([{ type: 'put', key: 'y', value: pack(1) }]);
+    await new Promise((r) => setImmediate(r)); // the first batch is now being written
+    const p2 = gc.write([{ type: 'put', key: 'y', value: pack(2) }]);
+    const p3 = gc.write([{ type: 'put', key: 'y', value: pack(3) }, { type: 'del', key: 'x' }]);
+    await Promise.all([p1, p2, p3]);
+    expect(read('y')).toBe(3);
+    expect(read('x')).toBeUndefined();
+  });
+
+  it('an empty write resolves without a batch; drain waits for everything queued', async () => {
+    await gc.write([]);
+    expect(gc.stats.batches).toBe(0);
+    void gc.write([{ type: 'put', key: 'z', value: pack(true) }]);
+    await gc.drain();
+    expect(read('z')).toBe(true);
+    expect(gc.stats.batches).toBe(1);
+  });
+
+  it('a failed batch rejects its own writers and later batches still go', async () => {
+    let fail = true;
+    const written: string[][] = [];
+    const fakeDb = {
+      batch() {
+        const keys: string[] = [];
+        return {
+          put: (k: string) => keys.push(k),
+          del: (k: string) => keys.push(k),
+          write: async () => {
+            if (fail) {
+              fail = false;
+              throw new Error('disk full');
+            }
+            written.push(keys);
+          },
+        };
+      },
+    };
+    const g = new GroupCommit(fakeDb as never, true);
+    const a = g.write([{ type: 'put', key: 'a', value: pack(1) }]);
+    const b = g.write([{ type: 'put', key: 'b', value: pack(1) }]);
+    await expect(a).rejects.toThrow('disk full');
+    await expect(b).rejects.toThrow('disk full');
+    await g.write([{ type: 'put', key: 'c', value: pack(1) }]);
+    expect(written).toEqual([['c']]);
+  });
+});
