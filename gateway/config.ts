@@ -6,7 +6,8 @@ import { HeraldError } from '../storage/HeraldError';
  * Every option of a herald cluster, with its default, in one place (docs/operations.md lists them). Read once at
  * start by scripts/cluster.ts, validated, and passed down; nothing reads the environment behind its back.
  */
-export const ConfigSchema = Type.Object({
+export const ConfigSchema = Type.Object(
+  {
   /** Where the shard table, the token secret and each node's LevelDB (`<dataDir>/<nodeId>`) live. */
   dataDir: Type.String({ minLength: 1, default: './data' }),
   /** Local nodes to fork when the cluster is created (ignored when `hosts` is given). */
@@ -50,7 +51,10 @@ export const ConfigSchema = Type.Object({
   /** Lifetime of the demo token printed at start. */
   demoTokenTtlSec: Type.Integer({ minimum: 60, default: 24 * 3600 }),
   logLevel: Type.Union([Type.Literal('trace'), Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('silent')], { default: 'info' }),
-});
+  },
+  // A misspelt option is an error, not a silently ignored one.
+  { additionalProperties: false },
+);
 
 export type HeraldConfig = Static<typeof ConfigSchema>;
 

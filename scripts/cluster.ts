@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { Gateway } from '../gateway/Gateway';
-import { loadConfig } from '../gateway/config';
+import { loadConfig, type HeraldConfig } from '../gateway/config';
+import { readFileSync } from 'node:fs';
 import { createLogger } from '../storage/logger';
 
 const HELP = `herald cluster: a gateway (the comedy root) and its node actors.
@@ -15,6 +16,7 @@ Usage: npm start -- [options]      (or: node dist/scripts/cluster.js [options])
   --hosts h:p,...  remote mode: one node on each comedy-node listener (see docs/operations.md)
   --idle-ms MS     passivate a user actor idle this long                     (default 60000)
   --no-sync        do not fsync the ingest log before acking (faster, loses acks on power loss)
+  --config FILE    JSON file with any option of docs/operations.md (flags win over it)
   -h, --help       this text
 
 Prints the WebSocket URL, the HTTP URL and a demo token, then serves until SIGINT/SIGTERM.
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
       hosts: { type: 'string' },
       'idle-ms': { type: 'string' },
       'no-sync': { type: 'boolean' },
+      config: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -39,7 +42,9 @@ async function main(): Promise<void> {
     return;
   }
   const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const fromFile = values.config ? (JSON.parse(readFileSync(values.config, 'utf8')) as Partial<HeraldConfig>) : {};
   const config = loadConfig({
+    ...fromFile,
     nodes: int(values.nodes),
     dataDir: values.data,
     port: int(values.port),
@@ -48,7 +53,7 @@ async function main(): Promise<void> {
     hosts: values.hosts ? values.hosts.split(',').filter(Boolean) : undefined,
     idleMs: int(values['idle-ms']),
     syncWrites: values['no-sync'] ? false : undefined,
-    logLevel: process.env.HERALD_LOG_LEVEL as never,
+    logLevel: (process.env.HERALD_LOG_LEVEL as HeraldConfig['logLevel'] | undefined) ?? fromFile.logLevel,
   });
   const log = createLogger('gateway', config.logLevel);
   const gateway = await Gateway.start(config, log);
