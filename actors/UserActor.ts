@@ -53,7 +53,9 @@ export class UserActor {
     if (this.recentIds.has(dedupe) || this.store.db.getSync(dedupe) !== undefined) return null;
 
     const ts = e.ts ?? Date.now();
-    const ops: Op[] = [{ type: 'put', key: dedupe, value: pack(ts) }];
+    // The dedupe window counts from when the event was applied here, not from the producer's `ts`.
+    const ops: Op[] = [{ type: 'put', key: dedupe, value: pack(Date.now()) }];
+    const before = this.meta;
     if (e.actor === this.id) ops.push(...this.actorOps(e, ts));
     let notification: Notification | undefined;
     if (recipientsOf(e).includes(this.id)) {
@@ -67,7 +69,13 @@ export class UserActor {
 
     this.remember(dedupe);
     const written = this.store.applied.write(ops);
-    this.lastWrite = written;
+    // A failed write leaves no trace: the retry must apply, at the offset this one would have had. Safe because
+    // the mailbox runs the next message only after this write settled.
+    written.catch(() => {
+      this.meta = before;
+      this.recentIds.delete(dedupe);
+    });
+    this.lastWrite = written.catch(() => undefined);
     return { notification, written };
   }
 
@@ -121,7 +129,7 @@ export class UserActor {
     await this.lastWrite;
     const items = await this.timeline.page(before, limit);
     const oldest = items[items.length - 1];
-    return items.length === limit && oldest && oldest.offset > 1 ? { items, next: oldest.offset } : { items };
+    return items.length === limit && oldest && oldest.offset > (this.meta.first ?? 1) ? { items, next: oldest.offset } : { items };
   }
 
   /** Entries above `since`, oldest first: what a reconnecting client missed. */

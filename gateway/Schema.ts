@@ -8,7 +8,8 @@ import { HeraldError } from '../storage/HeraldError';
  * TypeBox gives the TypeScript types and compiled validators from one definition.
  */
 export const UserIdSchema = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' });
-const Id = Type.String({ minLength: 1, maxLength: 128 });
+// Ids become part of LevelDB keys (UTF-8): a lone surrogate would turn into U+FFFD there and two ids would collide.
+const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^(?:[^\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])*$' });
 const Offset = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 export const TweetSchema = Type.Object(
