@@ -24,6 +24,7 @@ export const TABLE_FILE = 'cluster.json';
  */
 export class Gateway {
   private readonly sockets = new Set<WebSocket>();
+  private readonly perUser = new Map<string, number>();
   private heartbeat?: NodeJS.Timeout;
 
   private constructor(
@@ -97,19 +98,26 @@ export class Gateway {
     const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, perMessageDeflate: false });
     const gateway = new Gateway(config, auth, table, nodes, runtime, liveness, server, wss, log);
     const validators = sessionValidators(config);
+    // Everything is checked before the handshake: a refused client never gets a socket.
     server.on('upgrade', (req, socket: Duplex, head) => {
-      const url = new URL(req.url ?? '/', 'http://herald');
-      if (url.pathname !== '/v1/ws') return refuse(socket, 404, 'HERALD_NOT_FOUND');
-      let principal;
       try {
-        principal = auth.verify(tokenFrom(req.headers.authorization, url));
+        const url = new URL(req.url ?? '/', 'http://herald');
+        if (url.pathname !== '/v1/ws') throw new HeraldError('HERALD_NOT_FOUND', 'WebSocket endpoint is /v1/ws');
+        const origin = req.headers.origin;
+        if (origin && config.allowedOrigins.length && !config.allowedOrigins.includes(origin)) {
+          throw new HeraldError('HERALD_FORBIDDEN', 'origin not allowed');
+        }
+        const principal = auth.verify(tokenFrom(req.headers.authorization, url));
+        if (gateway.connectionsOf(principal.sub) >= config.maxConnectionsPerUser) {
+          throw new HeraldError('HERALD_TOO_MANY_CONNECTIONS', `at most ${config.maxConnectionsPerUser} sockets per user`);
+        }
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          gateway.track(ws, principal.sub);
+          new Session(ws, principal, { router, registry, validators, config, log });
+        });
       } catch (err) {
-        return refuse(socket, 401, HeraldError.from(err).code);
+        refuse(socket, HeraldError.from(err));
       }
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        gateway.track(ws);
-        new Session(ws, principal, { router, registry, validators, config, log });
-      });
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -130,7 +138,17 @@ export class Gateway {
     return { ws: `ws://${host}:${this.port}/v1/ws`, http: `http://${host}:${this.port}` };
   }
 
-  private track(ws: WebSocket): void {
+  private connectionsOf(user: string): number {
+    return this.perUser.get(user) ?? 0;
+  }
+
+  private track(ws: WebSocket, user: string): void {
+    this.perUser.set(user, this.connectionsOf(user) + 1);
+    ws.on('close', () => {
+      const n = this.connectionsOf(user) - 1;
+      if (n > 0) this.perUser.set(user, n);
+      else this.perUser.delete(user);
+    });
     this.sockets.add(ws);
     (ws as WebSocket & { alive?: boolean }).alive = true;
     ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
@@ -186,8 +204,9 @@ function openTable(config: HeraldConfig, log: Logger): ShardTable {
   return table;
 }
 
-function refuse(socket: Duplex, status: number, code: string): void {
-  const text = status === 401 ? 'Unauthorized' : 'Not Found';
-  const body = JSON.stringify({ code, message: text });
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+function refuse(socket: Duplex, err: HeraldError): void {
+  const reasons: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests' };
+  const body = JSON.stringify(err.toJSON());
+  const reason = reasons[err.status] ?? 'Error';
+  socket.end(`HTTP/1.1 ${err.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

@@ -7,6 +7,7 @@ import type { ConnectionRegistry, Subscriber } from './ConnectionRegistry';
 import type { HeraldConfig } from './config';
 import type { Router } from './Router';
 import { clientSchemas, normalizeEvent, validator, type ClientMessage } from './Schema';
+import { TokenBucket } from './TokenBucket';
 import { decodeFrame, encodeFrame, type Format } from './WireCodec';
 
 /** Replay and gap repair read the timeline from the owner in pages of this size. */
@@ -15,6 +16,8 @@ const PAGE = 500;
 const GAP_REPAIR_MS = 50;
 /** WebSocket close code for a reader that does not keep up (docs/protocol.md). */
 export const CLOSE_SLOW_CONSUMER = 4008;
+/** WebSocket close code for a policy violation: the token expired mid-session. */
+export const CLOSE_POLICY = 1008;
 
 type State = { items: Notification[]; offset: number; unread: number; epoch: string; first: number };
 
@@ -47,20 +50,32 @@ export class Session implements Subscriber {
   private repairing = false;
   private lastSent = 0;
   private closed = false;
+  private readonly bucket: TokenBucket;
+  private expiry?: NodeJS.Timeout;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly principal: Principal,
     private readonly deps: SessionDeps,
   ) {
+    this.bucket = new TokenBucket(deps.config.rateLimitPerSec, deps.config.rateBurst);
     ws.on('message', (data, isBinary) => void this.onFrame(data as Buffer, isBinary));
     ws.on('close', () => this.close());
+    // The token was checked at the handshake; when it expires, so does the socket.
+    if (principal.exp) {
+      const ms = principal.exp * 1000 - Date.now();
+      this.expiry = setTimeout(() => {
+        this.ws.close(CLOSE_POLICY, 'HERALD_TOKEN_EXPIRED');
+        this.close();
+      }, Math.min(Math.max(ms, 0), 2 ** 31 - 1));
+    }
   }
 
   private async onFrame(data: Buffer, isBinary: boolean): Promise<void> {
     let format: Format = isBinary ? 'msgpack' : 'json';
     let id: string | undefined;
     try {
+      if (!this.bucket.take()) throw new HeraldError('HERALD_RATE_LIMITED', `over ${this.deps.config.rateLimitPerSec} messages/s`);
       const decoded = decodeFrame(data, isBinary);
       format = decoded.format;
       const raw = decoded.msg as { op?: unknown; id?: unknown } | null;
@@ -209,6 +224,7 @@ export class Session implements Subscriber {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.repairTimer);
+    clearTimeout(this.expiry);
     if (this.subscribed) this.deps.registry.remove(this.principal.sub, this);
   }
 }

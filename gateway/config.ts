@@ -46,6 +46,14 @@ export const ConfigSchema = Type.Object(
   maxEventsPerPublish: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
   /** A socket whose unsent bytes pass this is closed (4008 HERALD_SLOW_CONSUMER): a slow reader never grows memory. */
   maxBufferedBytes: Type.Integer({ minimum: 1024, default: 4 * 1024 * 1024 }),
+  /** Browser origins allowed to open a socket (exact match, e.g. https://app.example.com); empty = any. */
+  allowedOrigins: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  /** Open sockets per user; one more is refused with 429 HERALD_TOO_MANY_CONNECTIONS. */
+  maxConnectionsPerUser: Type.Integer({ minimum: 1, default: 16 }),
+  /** Messages per second a socket may send (token bucket); past it: HERALD_RATE_LIMITED, message dropped. */
+  rateLimitPerSec: Type.Number({ minimum: 1, default: 200 }),
+  /** Messages a socket may send at once before the rate applies. */
+  rateBurst: Type.Integer({ minimum: 1, default: 400 }),
   /** Ping interval; a socket that missed a pong by the next ping is closed. */
   heartbeatMs: Type.Integer({ minimum: 100, default: 30_000 }),
   /** Lifetime of the demo token printed at start. */

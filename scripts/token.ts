@@ -5,11 +5,14 @@ import { UserIdSchema, validator } from '../gateway/Schema';
 const HELP = `Prints a token signed with the cluster's secret.
 
 Usage: npm run token -- --user ID [--role user|producer|admin] [--ttl SECONDS] [--data DIR]
+       npm run token -- --rotate [--data DIR]
 
   --user ID     the token's subject (a UserId)
   --role R      user (default): publish as itself, read its own timeline; producer: publish for anyone; admin
   --ttl S       lifetime in seconds (default 86400)
-  --data DIR    data directory holding the secret (default ./data)`;
+  --data DIR    data directory holding the secret (default ./data)
+  --rotate      make a new secret; the current one stays valid as the previous one until the next rotation.
+                Send SIGHUP to a running cluster so it reads them (kill -HUP <pid>).`;
 
 const { values } = parseArgs({
   options: {
@@ -17,9 +20,15 @@ const { values } = parseArgs({
     role: { type: 'string', default: 'user' },
     ttl: { type: 'string', default: '86400' },
     data: { type: 'string', default: './data' },
+    rotate: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
+if (values.rotate) {
+  Auth.rotate(values.data);
+  console.log(`new secret in ${values.data}/secret; the previous one still verifies. Send SIGHUP to the cluster.`);
+  process.exit(0);
+}
 if (values.help || !values.user) {
   console.log(HELP);
   process.exit(values.help ? 0 : 2);

@@ -14,6 +14,8 @@ export const ErrorCodes = {
   HERALD_INVALID_EVENT: { status: 400, retryable: false },
   /** Missing, forged or expired token. */
   HERALD_UNAUTHORIZED: { status: 401, retryable: false },
+  /** The token expired (also the close reason, with code 1008, of a socket whose token expires mid-session). */
+  HERALD_TOKEN_EXPIRED: { status: 401, retryable: false },
   /** The token is valid but may not do this (publish as another user, read another user's timeline). */
   HERALD_FORBIDDEN: { status: 403, retryable: false },
   /** No such HTTP route. */
@@ -22,6 +24,10 @@ export const ErrorCodes = {
   HERALD_PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
   /** HTTP body that is neither application/json nor application/msgpack. */
   HERALD_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false },
+  /** This connection sends faster than its rate limit: the message was dropped; slow down. */
+  HERALD_RATE_LIMITED: { status: 429, retryable: true },
+  /** The user already has the maximum number of open sockets. */
+  HERALD_TOO_MANY_CONNECTIONS: { status: 429, retryable: true },
   /** Too much in flight: retry later with backoff. */
   HERALD_OVERLOADED: { status: 429, retryable: true },
   /** An owning node did not answer in time or is down: nothing was acked, retry with the same event ids. */

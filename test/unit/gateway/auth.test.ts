@@ -65,12 +65,12 @@ describe('Auth', () => {
     const token = auth.sign('alice', 'user', 1);
     expect(auth.verify(token).sub).toBe('alice');
     vi.setSystemTime(new Date('2030-01-01T00:00:05Z'));
-    expect(() => auth.verify(token)).toThrow(expect.objectContaining({ code: 'HERALD_UNAUTHORIZED', message: 'token expired' }));
+    expect(() => auth.verify(token)).toThrow(expect.objectContaining({ code: 'HERALD_TOKEN_EXPIRED' }));
   });
 
   it('rejects an expired token signed directly', () => {
     const token = jwt.sign({ role: 'user', sub: 'alice', exp: Math.floor(Date.now() / 1000) - 10 }, secret(), { algorithm: 'HS256' });
-    expect(() => auth.verify(token)).toThrow(unauthorized);
+    expect(() => auth.verify(token)).toThrow(expect.objectContaining({ code: 'HERALD_TOKEN_EXPIRED' }));
   });
 
   it('rejects a bad role claim or a missing subject', () => {
@@ -86,5 +86,18 @@ describe('Auth', () => {
     expect(tokenFrom('bearer  abc', new URL('http://h/ws'))).toBe('abc');
     expect(tokenFrom(undefined, new URL('http://h/ws?token=q'))).toBe('q');
     expect(tokenFrom('Basic xyz', new URL('http://h/ws'))).toBeUndefined();
+  });
+
+  it('verifies tokens of the previous secret after a rotation, and only those two', () => {
+    const old = auth.sign('alice', 'user', 60);
+    Auth.rotate(dir);
+    const rotated = Auth.fromDataDir(dir);
+    expect(rotated.verify(old).sub).toBe('alice');
+    const fresh = rotated.sign('bob', 'user', 60);
+    expect(rotated.verify(fresh).sub).toBe('bob');
+    expect(() => auth.verify(fresh)).toThrow(unauthorized);
+    Auth.rotate(dir);
+    expect(() => Auth.fromDataDir(dir).verify(old)).toThrow(unauthorized);
+    expect(Auth.fromDataDir(dir).verify(fresh).sub).toBe('bob');
   });
 });
