@@ -1,9 +1,12 @@
 import { pack, unpack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
-import { HIGH, LOG_PREFIX, SEP, seqKey, shardOf, shardPrefix } from '../storage/Keyspace';
+import { HIGH, LOG_PREFIX, SEP, TWEET_PREFIX, seqKey, shardOf, shardPrefix, userKey } from '../storage/Keyspace';
 import type { Logger } from '../storage/logger';
 import type { NodeStore } from '../storage/NodeStore';
 import type { HeraldEvent, Notification, UserId } from './Event';
+import { decide } from './FanoutPolicy';
+import { FanoutRunner, type FanoutBatch } from './FanoutRunner';
+import { InterestProfile, type ProfileData } from './InterestProfile';
 import { UserActor } from './UserActor';
 
 export interface NodeOptions {
@@ -15,7 +18,12 @@ export interface NodeOptions {
   timelineMax?: number;
   /** Event ids are remembered this long for deduplication; older dedupe keys are swept. @defaultValue 86400000 */
   dedupeWindowMs?: number;
+  /** Followers read per fanout page. @defaultValue 5000 */
+  fanoutPageSize?: number;
 }
+
+/** Decisions made between two yields of the event loop in a fanout batch: triggered work waits at most this. */
+const DECISIONS_PER_SLICE = 2000;
 
 /** One event and the users on this node that it touches. */
 export interface IngestItem {
@@ -49,16 +57,32 @@ export class NodeActor {
   private readonly actors = new Map<UserId, UserActor>();
   private epoch = 0;
   private owned = new Set<number>();
+  private owners: readonly string[] = [];
+  readonly fanout: FanoutRunner;
   private nextSeq = 1;
   private sweeper?: NodeJS.Timeout;
   private dedupeSweeper?: NodeJS.Timeout;
-  readonly counters = { batches: 0, events: 0, notifications: 0, activations: 0, passivations: 0, replayed: 0 };
+  readonly counters = {
+    batches: 0, events: 0, notifications: 0, activations: 0, passivations: 0, replayed: 0,
+    fanoutBatches: 0, fanoutDecided: 0, fanoutNotified: 0,
+  };
 
   constructor(
     private readonly store: NodeStore,
     private readonly opts: NodeOptions,
     private readonly log: Logger,
-  ) {}
+    /** How fanout batches reach other nodes (NodeHost relays them through the gateway). */
+    sendFanout: (node: string, batch: FanoutBatch) => Promise<{ decided: number; notified: number }> = (_n, b) => this.fanoutBatch(b),
+  ) {
+    this.fanout = new FanoutRunner({
+      store,
+      shardCount: opts.shardCount,
+      log,
+      pageSize: opts.fanoutPageSize ?? 5000,
+      table: () => ({ epoch: this.epoch, owners: this.owners }),
+      send: (node, batch) => (node === opts.nodeId ? this.fanoutBatch(batch) : sendFanout(node, batch)),
+    });
+  }
 
   /** Replays logged-but-unapplied batches, then starts the passivation sweep. */
   async start(): Promise<void> {
@@ -78,6 +102,8 @@ export class NodeActor {
       this.sweepDedupe(Date.now() - window).catch((err) => this.log.warn({ err }, 'dedupe sweep failed'));
     }, Math.min(window / 4, 3600 * 1000));
     this.dedupeSweeper.unref();
+    // Fanouts interrupted by a stop or crash resume where their last confirmed page ended.
+    this.fanout.kick();
   }
 
   /**
@@ -103,10 +129,14 @@ export class NodeActor {
     return dropped;
   }
 
-  /** The shard table as this node must honour it: its epoch and the shards this node owns at that epoch. */
-  setTable(epoch: number, shards: number[]): void {
+  /**
+   * The shard table as this node must honour it: its epoch, the shards it owns at that epoch, and every
+   * shard's owner (fanout groups followers by owning node).
+   */
+  setTable(epoch: number, shards: number[], owners: readonly string[] = []): void {
     this.epoch = epoch;
     this.owned = new Set(shards);
+    this.owners = owners;
     this.log.info({ epoch, shards: shards.length }, 'shard table set');
   }
 
@@ -126,7 +156,71 @@ export class NodeActor {
     const deliveries = await this.applyItems(accepted, durable);
     // Every effect is written: the log entry has done its job. A crash before this delete only replays (deduped).
     void this.store.applied.write([{ type: 'del', key }]);
+    if (accepted.some((i) => i.event.type === 'tweet')) this.fanout.kick();
     return { errors, deliveries };
+  }
+
+  /**
+   * The follower's side of fanout: decides for each follower from this node's data only (its profile), then
+   * appends the chosen notifications through the followers' mailboxes. Yields the event loop every few
+   * thousand decisions so triggered events are never stuck behind a celebrity's tweet.
+   */
+  async fanoutBatch(batch: FanoutBatch): Promise<{ decided: number; notified: number; deliveries: Delivery[] }> {
+    if (batch.epoch !== this.epoch) throw new HeraldError('HERALD_WRONG_OWNER', `epoch ${batch.epoch} is not ${this.epoch}`);
+    const { event } = batch;
+    const tweet = event.tweet;
+    if (!tweet) return { decided: 0, notified: 0, deliveries: [] };
+    void this.store.applied.write([{ type: 'put', key: TWEET_PREFIX + tweet.id, value: pack({ id: event.id, author: event.actor, entities: tweet.entities ?? [] }) }]);
+    const now = Date.now();
+    const entities = tweet.entities ?? [];
+    const chosen: Array<[UserId, string]> = [];
+    for (let i = 0; i < batch.followers.length; i++) {
+      const f = batch.followers[i];
+      if (!this.owned.has(shardOf(f, this.opts.shardCount))) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not own ${f}`);
+      const d = decide(this.profileOf(f), event.actor, entities, now);
+      if (d.notify) chosen.push([f, d.reason!]);
+      if (i % DECISIONS_PER_SLICE === DECISIONS_PER_SLICE - 1) await new Promise((r) => setImmediate(r));
+    }
+    const tasks = chosen.map(([f, reason]) => {
+      const wasActive = this.actors.has(f);
+      const actor = this.activate(f);
+      return actor.mailbox.post(async () => {
+        const applied = actor.applyFanout(event, reason);
+        await applied?.written;
+        // Bulk fanout must not fill memory with actors: one activated only for this goes back to sleep.
+        if (!wasActive && actor.mailbox.size <= 1) this.actors.delete(f);
+        return applied?.notification ? { user: f, notification: applied.notification } : null;
+      });
+    });
+    const deliveries = (await Promise.all(tasks)).filter((d): d is Delivery => d !== null);
+    this.counters.fanoutBatches++;
+    this.counters.fanoutDecided += batch.followers.length;
+    this.counters.fanoutNotified += deliveries.length;
+    return { decided: batch.followers.length, notified: deliveries.length, deliveries };
+  }
+
+  /** A follower's interest profile: from its actor when active, else read straight from LevelDB. */
+  private profileOf(user: UserId): InterestProfile {
+    const active = this.actors.get(user);
+    if (active) return active.interests;
+    return new InterestProfile(this.store.getSync<ProfileData>(userKey(shardOf(user, this.opts.shardCount), 'P', user)));
+  }
+
+  /** Why `user` was (or was not) notified of `tweetId`: the decision with its inputs, from this node's data. */
+  explain(user: UserId, tweetId: string) {
+    const actor = this.activateOwned(user);
+    const tweet = this.store.getSync<{ id: string; author: UserId; entities: string[] }>(TWEET_PREFIX + tweetId);
+    if (!tweet) throw new HeraldError('HERALD_NOT_FOUND', `no fanout of tweet ${tweetId} reached ${user}'s node`);
+    const decision = decide(actor.interests, tweet.author, tweet.entities, Date.now());
+    return {
+      user,
+      tweet: tweetId,
+      author: tweet.author,
+      entities: tweet.entities,
+      notified: actor.hasApplied(tweet.author, tweet.id),
+      decisionNow: decision,
+      topFollowings: actor.interests.topFollowings,
+    };
   }
 
   private refusal(epoch: number, users: UserId[]): string | null {
@@ -210,10 +304,11 @@ export class NodeActor {
   }
 
   stats() {
-    return { nodeId: this.opts.nodeId, epoch: this.epoch, shards: this.owned.size, activeUsers: this.actors.size, ...this.counters };
+    return { nodeId: this.opts.nodeId, epoch: this.epoch, shards: this.owned.size, activeUsers: this.actors.size, ...this.counters, fanout: this.fanout.progress };
   }
 
   async stop(): Promise<void> {
+    await this.fanout.stop();
     clearInterval(this.sweeper);
     clearInterval(this.dedupeSweeper);
     await this.store.close();

@@ -1,9 +1,10 @@
 import { pack } from '../storage/Codec';
 import type { Op } from '../storage/GroupCommit';
-import { userKey } from '../storage/Keyspace';
+import { FANOUT_PREFIX, SEP, userKey } from '../storage/Keyspace';
 import type { NodeStore } from '../storage/NodeStore';
 import { Timeline, type TimelineMeta } from '../storage/Timeline';
 import { recipientsOf, targetOf, type HeraldEvent, type Notification, type UserId } from './Event';
+import { DEFAULT_PROFILE, InterestProfile, WEIGHTS, addAffinity, type ProfileData, type ProfileOptions } from './InterestProfile';
 import { Mailbox } from './Mailbox';
 
 /** How many applied event keys an active actor remembers, so a retry never waits on a disk read. */
@@ -25,6 +26,7 @@ export class UserActor {
   lastUsed = Date.now();
   private readonly timeline: Timeline<Notification>;
   private meta: TimelineMeta;
+  private profile?: InterestProfile;
   private readonly recentIds = new Set<string>();
   /** The last write queued for this user: reads wait for it (read-your-writes). */
   private lastWrite: Promise<void> = Promise.resolve();
@@ -35,6 +37,7 @@ export class UserActor {
     private readonly store: NodeStore,
     /** Retention: entries kept per user; older ones are dropped as new ones come. @defaultValue 1000 */
     private readonly timelineMax = 1000,
+    private readonly profileOpts: ProfileOptions = DEFAULT_PROFILE,
   ) {
     this.timeline = new Timeline(store, shard, id);
     const meta = this.timeline.readMeta();
@@ -67,35 +70,120 @@ export class UserActor {
       ops.push(this.edgeOp('del', 'F', e.actor));
     }
 
+    return this.commit(ops, dedupe, before, notification);
+  }
+
+  /**
+   * Queues the ops; a failed write leaves no trace: the retry must apply, at the offset this one would have
+   * had. Safe because the mailbox runs the next message only after this write settled.
+   */
+  private commit(ops: Op[], dedupe: string, before: TimelineMeta, notification?: Notification, writer = this.store.applied): Applied {
     this.remember(dedupe);
-    const written = this.store.applied.write(ops);
-    // A failed write leaves no trace: the retry must apply, at the offset this one would have had. Safe because
-    // the mailbox runs the next message only after this write settled.
+    const written = writer.write(ops);
     written.catch(() => {
       this.meta = before;
       this.recentIds.delete(dedupe);
+      // The profile may have changed in memory before the write: reload it from the store next time.
+      this.profile = undefined;
     });
     this.lastWrite = written.catch(() => undefined);
     return { notification, written };
   }
 
-  /** The actor's own records: followings, tweets and engagements (inputs to personalized fanout). */
+  /**
+   * The actor's own records: followings, tweets, engagements, and the interest profile they feed (affinity to
+   * the engaged user, recent entities, Top-N followings), all updated incrementally in the same batch.
+   */
   private actorOps(e: HeraldEvent, ts: number): Op[] {
     const target = targetOf(e);
+    const now = Date.now();
     switch (e.type) {
-      case 'follow':
-        return target ? [this.edgeOp('put', 'f', target, ts)] : [];
+      case 'follow': {
+        if (!target) return [];
+        const affinity = this.addAffinity(target, WEIGHTS.follow, now);
+        this.interests.follow(target, affinity.value, now);
+        return [this.edgeOp('put', 'f', target, ts), affinity.op, this.profileOp()];
+      }
       case 'unfollow':
-        return target ? [this.edgeOp('del', 'f', target)] : [];
+        if (!target) return [];
+        this.interests.unfollow(target);
+        return [this.edgeOp('del', 'f', target), this.profileOp()];
       case 'tweet':
-        return e.tweet ? [{ type: 'put', key: userKey(this.shard, 'w', this.id, e.tweet.id), value: pack({ ...e.tweet, ts }) }] : [];
-      default:
-        return [{
+        if (!e.tweet) return [];
+        // The fanout job is written with the tweet, atomically: a tweet stored is a fanout that will run.
+        return [
+          { type: 'put', key: userKey(this.shard, 'w', this.id, e.tweet.id), value: pack({ ...e.tweet, ts }) },
+          { type: 'put', key: FANOUT_PREFIX + this.id + SEP + e.id, value: pack({ event: e, cursor: '', done: 0 }) },
+        ];
+      default: {
+        const weight = WEIGHTS[e.type];
+        const ops: Op[] = [{
           type: 'put',
           key: userKey(this.shard, 'e', this.id, String(ts).padStart(15, '0'), e.id),
           value: pack({ type: e.type, target, tweetId: e.tweet?.id, entities: e.tweet?.entities ?? [], ts }),
         }];
+        // A mention event is by the mentioner about someone else's tweet only if it names a target.
+        const other = target && target !== this.id ? target : undefined;
+        const affinity = other ? this.addAffinity(other, weight, now) : undefined;
+        const followed = other !== undefined && this.store.db.getSync(userKey(this.shard, 'f', this.id, other)) !== undefined;
+        this.interests.engage(other, followed, affinity?.value ?? 0, e.tweet?.entities ?? [], weight, now);
+        if (affinity) ops.push(affinity.op);
+        ops.push(this.profileOp());
+        return ops;
+      }
     }
+  }
+
+  private addAffinity(other: UserId, weight: number, now: number): { value: number; op: Op } {
+    const key = userKey(this.shard, 'a', this.id, other);
+    const next = addAffinity(this.store.getSync<[number, number]>(key), weight, now, this.profileOpts.halfLifeMs);
+    return { value: next[0], op: { type: 'put', key, value: pack(next) } };
+  }
+
+  /** Top-N followings and recent entities, loaded on first use. */
+  get interests(): InterestProfile {
+    this.profile ??= new InterestProfile(this.store.getSync<ProfileData>(userKey(this.shard, 'P', this.id)), this.profileOpts);
+    return this.profile;
+  }
+
+  private profileOp(): Op {
+    return { type: 'put', key: userKey(this.shard, 'P', this.id), value: pack(this.interests.toData()) };
+  }
+
+  /**
+   * A follower's notification of a tweet chosen by personalized fanout, with the reason. Deduplicated with the
+   * same key as the tweet event itself, so a resumed fanout, or a mention of the same tweet, notifies once.
+   */
+  applyFanout(e: HeraldEvent, reason: string): Applied | null {
+    this.lastUsed = Date.now();
+    const dedupe = userKey(this.shard, 'd', this.id, e.actor, e.id);
+    if (this.recentIds.has(dedupe) || this.store.db.getSync(dedupe) !== undefined) return null;
+    const before = this.meta;
+    const notification: Notification = {
+      offset: this.meta.last + 1,
+      type: 'tweet',
+      actors: [e.actor],
+      tweetId: e.tweet?.id,
+      reason,
+      eventIds: [e.id],
+      ts: e.ts ?? Date.now(),
+      text: e.tweet?.text ? `${e.actor} tweeted: ${e.tweet.text}` : `${e.actor} tweeted`,
+    };
+    this.meta = { ...this.meta, last: notification.offset };
+    const ops: Op[] = [
+      { type: 'put', key: dedupe, value: pack(Date.now()) },
+      this.timeline.entryOp(notification),
+      ...this.retentionOps(),
+      this.timeline.metaOp(this.meta),
+    ];
+    // Fanout has no ingest log on this node to rebuild it from: its entries are fsynced before the author moves on.
+    return this.commit(ops, dedupe, before, notification, this.store.durable);
+  }
+
+  /** Whether this user already has (or had, within the dedupe window) the effect of event `actor/id`. */
+  hasApplied(actor: UserId, id: string): boolean {
+    const dedupe = userKey(this.shard, 'd', this.id, actor, id);
+    return this.recentIds.has(dedupe) || this.store.db.getSync(dedupe) !== undefined;
   }
 
   private edgeOp(type: 'put' | 'del', kind: 'f' | 'F', other: UserId, ts = 0): Op {

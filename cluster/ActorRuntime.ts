@@ -2,7 +2,9 @@ import { join } from 'node:path';
 import { isAlive } from '../storage/process';
 import type { Logger } from '../storage/logger';
 import type { NodeParams } from './NodeHost';
-import { NodeRef, type ActorHandle } from './NodeRef';
+import { pack, unpack } from '../storage/Codec';
+import { HeraldError } from '../storage/HeraldError';
+import { NodeRef, type ActorHandle, type Reply } from './NodeRef';
 import type { NodeSpec } from './ShardTable';
 
 // comedy's typings do not type createSystem's options; this folder is the only place that imports it.
@@ -49,8 +51,24 @@ export class ActorRuntime {
     private readonly log: Logger,
   ) {}
 
-  static async start(opts: RuntimeOptions, log: Logger): Promise<ActorRuntime> {
-    const system = comedy.createSystem({ logger: COMEDY_LOG });
+  /**
+   * Starts the system. Its root actor (in this process) answers `relay` calls from nodes: a node reaches
+   * another node through the gateway, which hands each call to `relay` (a payload as NodeRef sends it).
+   */
+  static async start(opts: RuntimeOptions, log: Logger, relay: (op: string, args: any) => Promise<unknown>): Promise<ActorRuntime> {
+    class GatewayRoot {
+      async relay(payload: string): Promise<string> {
+        let reply: Reply<unknown>;
+        try {
+          const { op, args } = unpack<{ op: string; args: unknown }>(Buffer.from(payload, 'base64'));
+          reply = { r: await relay(op, args) };
+        } catch (err) {
+          reply = { e: HeraldError.from(err).toJSON() };
+        }
+        return Buffer.from(pack(reply)).toString('base64');
+      }
+    }
+    const system = comedy.createSystem({ logger: COMEDY_LOG, root: GatewayRoot });
     releaseSignals(system);
     return new ActorRuntime(system, await system.rootActor(), opts, log);
   }

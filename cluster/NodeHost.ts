@@ -4,7 +4,7 @@ import { HeraldError } from '../storage/HeraldError';
 import { META_PREFIX } from '../storage/Keyspace';
 import { createLogger } from '../storage/logger';
 import { NodeStore } from '../storage/NodeStore';
-import type { Reply } from './NodeRef';
+import { NodeRef, type ActorHandle, type Reply } from './NodeRef';
 
 /** What the gateway hands a node actor at creation (comedy `customParameters`). */
 export interface NodeParams extends NodeOptions {
@@ -14,6 +14,15 @@ export interface NodeParams extends NodeOptions {
 }
 
 const TABLE_KEY = META_PREFIX + 'table';
+/** A fanout batch to another node may wait behind that node's own work: allow it more than a triggered call. */
+const RELAY_TIMEOUT_MS = 30_000;
+
+/** The shard table as a node keeps it. */
+interface TableView {
+  epoch: number;
+  shards: number[];
+  owners: string[];
+}
 
 /**
  * The comedy actor definition of a node: comedy loads this module by path in the node's own process (forked or
@@ -24,14 +33,16 @@ class NodeHost {
   private node?: NodeActor;
   private store?: NodeStore;
 
-  async initialize(selfActor: { getCustomParameters(): NodeParams }): Promise<void> {
+  async initialize(selfActor: { getCustomParameters(): NodeParams; getParent(): ActorHandle }): Promise<void> {
     const params = selfActor.getCustomParameters();
     const log = createLogger('node', params.logLevel).child({ node: params.nodeId });
     this.store = await NodeStore.open(params.dataDir, { syncWrites: params.syncWrites });
-    this.node = new NodeActor(this.store, params, log);
+    // Other nodes are reached through the gateway (the comedy parent), which delivers what they notify.
+    const gateway = new NodeRef('gateway', selfActor.getParent(), RELAY_TIMEOUT_MS, 0, false, 'relay');
+    this.node = new NodeActor(this.store, params, log, (node, batch) => gateway.call('fanoutBatch', { node, batch }));
     // A respawned node resumes with the table it last acknowledged, so it keeps fencing by epoch.
-    const table = this.store.getSync<{ epoch: number; shards: number[] }>(TABLE_KEY);
-    if (table) this.node.setTable(table.epoch, table.shards);
+    const table = this.store.getSync<TableView>(TABLE_KEY);
+    if (table) this.node.setTable(table.epoch, table.shards, table.owners);
     await this.node.start();
     // comedy's own handlers exit at once, skipping the LevelDB close. SIGTERM (an operator bouncing this node)
     // closes cleanly; SIGINT is ignored: a Ctrl-C reaches the whole process group, and the gateway stops us.
@@ -70,8 +81,13 @@ class NodeHost {
         return node.markRead(a.user, a.upTo);
       case 'setTable':
         await this.store.durable.write([{ type: 'put', key: TABLE_KEY, value: pack(a) }]);
-        node.setTable(a.epoch, a.shards);
+        node.setTable(a.epoch, a.shards, a.owners);
+        node.fanout.kick();
         return null;
+      case 'fanoutBatch':
+        return node.fanoutBatch(a);
+      case 'explain':
+        return node.explain(a.user, a.tweet);
       case 'stats':
         return { ...node.stats(), pid: process.pid, rss: process.memoryUsage().rss };
       case 'ping':

@@ -22,6 +22,8 @@ export class NodeRef {
     public pid = 0,
     /** Forked on this host (its PID can be signalled), not on a remote listener. */
     readonly local = true,
+    /** The comedy topic (handler name) that receives the calls. */
+    private readonly topic = 'call',
   ) {}
 
   async call<T>(op: string, args: unknown, timeoutMs = this.timeoutMs): Promise<T> {
@@ -31,7 +33,7 @@ export class NodeRef {
       timer = setTimeout(() => reject(new HeraldError('HERALD_UNAVAILABLE', `node ${this.id} did not answer ${op} in ${timeoutMs} ms`)), timeoutMs);
     });
     try {
-      const raw = await Promise.race([this.actor.sendAndReceive('call', payload), deadline]);
+      const raw = await Promise.race([this.actor.sendAndReceive(this.topic, payload), deadline]);
       const reply = unpack<Reply<T>>(Buffer.from(raw as string, 'base64'));
       if ('e' in reply) throw HeraldError.from(reply.e);
       return reply.r;

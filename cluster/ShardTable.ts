@@ -23,11 +23,11 @@ export interface ShardTableData {
  * The gateway persists it as JSON (written to a temp file, then renamed, so a crash never leaves half a table).
  */
 export class ShardTable {
-  private owners: string[];
+  private assignment: string[];
 
   constructor(readonly data: ShardTableData) {
     const ring = new Ring(data.nodes.map((n) => n.id));
-    this.owners = ring.assign(data.shardCount).map((node, shard) => data.pins[shard] ?? node);
+    this.assignment = ring.assign(data.shardCount).map((node, shard) => data.pins[shard] ?? node);
   }
 
   static create(shardCount: number, nodes: NodeSpec[]): ShardTable {
@@ -56,13 +56,18 @@ export class ShardTable {
     return this.data.shardCount;
   }
 
+  /** shard → node, for every shard. */
+  get owners(): readonly string[] {
+    return this.assignment;
+  }
+
   ownerOf(shard: number): string {
-    return this.owners[shard];
+    return this.assignment[shard];
   }
 
   shardsOf(node: string): number[] {
     const out: number[] = [];
-    this.owners.forEach((owner, shard) => owner === node && out.push(shard));
+    this.assignment.forEach((owner, shard) => owner === node && out.push(shard));
     return out;
   }
 }

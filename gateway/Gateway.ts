@@ -6,6 +6,7 @@ import { ActorRuntime } from '../cluster/ActorRuntime';
 import { Liveness } from '../cluster/Liveness';
 import { NodeChannel } from '../cluster/NodeChannel';
 import type { NodeRef } from '../cluster/NodeRef';
+import type { Delivery } from '../actors/NodeActor';
 import { ShardTable, type NodeSpec } from '../cluster/ShardTable';
 import { HeraldError } from '../storage/HeraldError';
 import type { Logger } from '../storage/logger';
@@ -42,8 +43,19 @@ export class Gateway {
   static async start(config: HeraldConfig, log: Logger): Promise<Gateway> {
     const auth = Auth.fromDataDir(config.dataDir);
     const table = openTable(config, log);
-    const runtime = await ActorRuntime.start({ callTimeoutMs: config.callTimeoutMs }, log);
     const nodes = new Map<string, NodeRef>();
+    const registry = new ConnectionRegistry();
+    const relayed: Record<string, number> = {};
+    // Node → node traffic (fanout batches) passes here; what the target node notified is delivered here too.
+    const relay = async (op: string, args: { node: string; batch: unknown }) => {
+      const target = nodes.get(args?.node);
+      if (op !== 'fanoutBatch' || !target) throw new HeraldError('HERALD_UNKNOWN_OP', `cannot relay ${op}`);
+      relayed[args.node] = (relayed[args.node] ?? 0) + 1;
+      const res = await target.call<{ decided: number; notified: number; deliveries: Delivery[] }>('fanoutBatch', args.batch, config.callTimeoutMs * 6);
+      for (const d of res.deliveries) registry.deliver(d.user, d.notification);
+      return { decided: res.decided, notified: res.notified };
+    };
+    const runtime = await ActorRuntime.start({ callTimeoutMs: config.callTimeoutMs }, log, relay);
     try {
       const refs = await Promise.all(
         table.data.nodes.map((spec) =>
@@ -54,6 +66,7 @@ export class Gateway {
             idleMs: config.idleMs,
             timelineMax: config.timelineMax,
             dedupeWindowMs: config.dedupeWindowMs,
+            fanoutPageSize: config.fanoutPageSize,
             syncWrites: config.syncWrites,
             logLevel: config.logLevel,
           }),
@@ -61,7 +74,7 @@ export class Gateway {
       );
       for (const ref of refs) {
         nodes.set(ref.id, ref);
-        await ref.call('setTable', { epoch: table.epoch, shards: table.shardsOf(ref.id) });
+        await ref.call('setTable', { epoch: table.epoch, shards: table.shardsOf(ref.id), owners: table.owners });
       }
     } catch (err) {
       await runtime.stop([...nodes.values()].map((n) => n.pid));
@@ -69,7 +82,6 @@ export class Gateway {
     }
 
     const liveness = new Liveness(nodes, { intervalMs: config.livenessIntervalMs, timeoutMs: config.livenessTimeoutMs }, log);
-    const registry = new ConnectionRegistry();
     const channels = new Map<string, NodeChannel>();
     for (const [id, ref] of nodes) {
       channels.set(
@@ -94,7 +106,11 @@ export class Gateway {
       return Object.fromEntries(entries);
     };
 
-    const server = createServer(httpHandler({ auth, router, config, log, health }));
+    const stats = async () => {
+      const perNode = await Promise.all([...nodes.values()].map((ref) => ref.call<object>('stats', null).catch((err) => ({ nodeId: ref.id, error: HeraldError.from(err).code }))));
+      return { nodes: perNode, relayed: { ...relayed }, connections: registry.users, liveness: liveness.kills };
+    };
+    const server = createServer(httpHandler({ auth, router, config, log, health, stats }));
     const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, perMessageDeflate: false });
     const gateway = new Gateway(config, auth, table, nodes, runtime, liveness, server, wss, log);
     const validators = sessionValidators(config);

@@ -16,6 +16,8 @@ export interface HttpDeps {
   log: Logger;
   /** Per node: does it answer a ping in time? */
   health: () => Promise<Record<string, { ok: boolean; pid?: number }>>;
+  /** Counters of every node and of the gateway (admin). */
+  stats: () => Promise<object>;
 }
 
 const TIMELINE_PATH = /^\/v1\/users\/([^/]+)\/timeline$/;
@@ -43,6 +45,17 @@ export function httpHandler(deps: HttpDeps) {
       const body = validatePublish(await readBody(req, deps.config.maxPayload));
       const accepted = await deps.router.publish(authorizeEvents(principal, body.events as HeraldEvent[]));
       return reply(res, 200, { accepted }, req);
+    }
+    if (url.pathname === '/v1/admin/stats' && req.method === 'GET') {
+      if (principal.role !== 'admin') throw new HeraldError('HERALD_FORBIDDEN', 'admin only');
+      return reply(res, 200, await deps.stats(), req);
+    }
+    if (url.pathname === '/v1/explain' && req.method === 'GET') {
+      const user = validateUser(url.searchParams.get('user') ?? '');
+      const tweet = url.searchParams.get('tweet');
+      if (!tweet || tweet.length > 128) throw new HeraldError('HERALD_INVALID_MESSAGE', 'tweet must be a tweet id');
+      if (principal.role !== 'admin' && principal.sub !== user) throw new HeraldError('HERALD_FORBIDDEN', 'explain is for the user or an admin');
+      return reply(res, 200, await deps.router.nodeOf(user).call<object>('explain', { user, tweet }), req);
     }
     const m = TIMELINE_PATH.exec(url.pathname);
     if (m && req.method === 'GET') {

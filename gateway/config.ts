@@ -34,6 +34,8 @@ export const ConfigSchema = Type.Object(
   dedupeWindowMs: Type.Integer({ minimum: 1_000, default: 24 * 3600 * 1000 }),
   /** Timeline entries kept per user (retention); a resume from before them answers recovered:false. */
   timelineMax: Type.Integer({ minimum: 1, default: 1_000 }),
+  /** Followers read per page of a fanout: one batch per node per page. */
+  fanoutPageSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 5_000 }),
   /** A batch to a node goes when it holds this many events... */
   batchMax: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
   /** ...or when its oldest event has waited this long. */

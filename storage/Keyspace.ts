@@ -13,7 +13,9 @@ export type Kind =
   | 'f' // followings of user: <shard>!f!<user>!<followee>
   | 'F' // followers of user: <shard>!F!<user>!<follower>
   | 'w' // tweets by user: <shard>!w!<user>!<tweetId>
-  | 'e'; // engagements by user: <shard>!e!<user>!<ts>!<eventId>
+  | 'e' // engagements by user: <shard>!e!<user>!<ts>!<eventId>
+  | 'a' // affinity of user to another: <shard>!a!<user>!<other>
+  | 'P'; // interest profile (Top-N followings, recent entities): <shard>!P!<user>
 
 export const SEP = '!';
 /** Upper bound for range scans: sorts after every character used in keys. */
@@ -40,6 +42,10 @@ export function seqKey(n: number): string {
 
 export const LOG_PREFIX = '~log' + SEP;
 export const META_PREFIX = '~meta' + SEP;
+/** Fanout jobs of this node's authors, written with the tweet, deleted when every follower was decided. */
+export const FANOUT_PREFIX = '~fan' + SEP;
+/** Tweets this node decided fanout for (tweet id → author, entities): what `explain` reads. */
+export const TWEET_PREFIX = '~tw' + SEP;
 
 /**
  * user → shard: a stable hash (md5, first 4 bytes) modulo the cluster's fixed shard count. The shard is part of

@@ -1,0 +1,131 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive } from '../../scripts/ClusterProcess';
+import { ClusterProcess, TestData } from '../support/cluster';
+import { TestClient } from '../support/TestClient';
+
+// Personalized fanout on the real cluster: the seeds' example, followers on every node, a restart mid-fanout.
+describe('personalized fanout', () => {
+  const data = new TestData();
+  let cluster: ClusterProcess;
+  let producer: TestClient;
+  const clients: TestClient[] = [];
+  let n = 0;
+  const admin = () => data.token('ops', 'admin');
+
+  const publish = async (events: object[]) => {
+    for (let i = 0; i < events.length; i += 400) {
+      const reply = await producer.request({ op: 'publish', id: `p${++n}`, events: events.slice(i, i + 400) });
+      expect(reply.op).toBe('ack');
+    }
+  };
+  const follow = (actor: string, target: string) => ({ id: `fol-${actor}-${target}`, type: 'follow', actor, target });
+  const like = (actor: string, author: string, entities: string[] = []) => ({ id: `like-${++n}`, type: 'like', actor, tweet: { id: `tw-${n}`, author, entities } });
+  const get = async (path: string) => {
+    const res = await fetch(cluster.info.http + path, { headers: { authorization: `Bearer ${admin()}` } });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const timeline = async (user: string) => (await get(`/v1/users/${user}/timeline?limit=100`)).body.items as any[];
+  const stats = async () => (await get('/v1/admin/stats')).body;
+  const waitFanoutDone = async (timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await stats();
+      if (s.nodes.every((x: any) => x.fanout && x.fanout.active === '')) return s;
+      if (Date.now() > deadline) throw new Error(`fanout not done: ${JSON.stringify(s)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  beforeAll(async () => {
+    const config = join(data.dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ fanoutPageSize: 100 }));
+    cluster = await data.startCluster(['--config', config]);
+    producer = await TestClient.connect(cluster.info.ws, data.token('svc', 'producer'));
+    clients.push(producer);
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await cluster?.stop();
+    data.remove();
+  });
+
+  it('notifies the followers who care, with the reason, and explains each decision', async () => {
+    const katy = 'katy';
+    // followerB: Katy in its Top-N at rank 10 (9 followings it engages with more), engaged with moonlight.
+    const others = Array.from({ length: 29 }, (_, i) => `star${i}`);
+    await publish([...others.slice(0, 9).map((o) => follow('followerB', o)), follow('followerB', katy)]);
+    await publish([...others.slice(0, 9).map((o) => like('followerB', o)), like('followerB', 'somebody', ['Moonlight'])]);
+    // followerA: Katy only at rank 30 (29 followings with more affinity), engaged with lalaland.
+    await publish([...others.map((o) => follow('followerA', o)), follow('followerA', katy)]);
+    await publish([...others.map((o) => like('followerA', o)), like('followerA', 'somebody', ['lalaland'])]);
+    // followerC: Katy in its top 5, no matching entity.
+    await publish([follow('followerC', katy)]);
+    // Plain followers until every node has some: rank 1 each, so notified.
+    const plain = Array.from({ length: 60 }, (_, i) => `fan${i}`);
+    await publish(plain.map((f) => follow(f, katy)));
+    expect(new Set(plain.map((f) => data.ownerOf(f))).size).toBe(3);
+
+    const sub = await TestClient.connect(cluster.info.ws, data.token('followerB'));
+    clients.push(sub);
+    sub.send({ op: 'subscribe' });
+    await sub.waitFor((m) => m.op === 'subscribed');
+    const before = await stats();
+    await publish([{ id: 'katy-tweet-1', type: 'tweet', actor: katy, tweet: { id: 'kt1', author: katy, text: 'I wanted moonlight 🌙', entities: ['moonlight'] } }]);
+    const [live] = await sub.waitNotifications(1);
+    expect(live).toMatchObject({ type: 'tweet', actors: [katy], tweetId: 'kt1', reason: 'top-following+entity:moonlight' });
+    const after = await waitFanoutDone();
+
+    const tweetsOf = async (u: string) => (await timeline(u)).filter((x) => x.tweetId === 'kt1');
+    expect(await tweetsOf('followerB')).toHaveLength(1);
+    expect(await tweetsOf('followerA')).toHaveLength(0);
+    expect((await tweetsOf('followerC'))[0]).toMatchObject({ reason: 'top-5-following' });
+    for (const f of plain) expect(await tweetsOf(f)).toHaveLength(1);
+
+    // No per-follower remote request: 63 followers fit one page, so one batch went to each other node.
+    const relayedBefore = Object.values(before.relayed as Record<string, number>).reduce((a, b) => a + b, 0);
+    const relayedAfter = Object.values(after.relayed as Record<string, number>).reduce((a, b) => a + b, 0);
+    expect(relayedAfter - relayedBefore).toBe(2);
+
+    const why = await get('/v1/explain?user=followerA&tweet=kt1');
+    expect(why.status).toBe(200);
+    expect(why.body).toMatchObject({ user: 'followerA', author: katy, notified: false, decisionNow: { notify: false, rank: 30, matchingEntities: [] } });
+    const whyB = await get('/v1/explain?user=followerB&tweet=kt1');
+    expect(whyB.body).toMatchObject({ notified: true, decisionNow: { notify: true, rank: 10, matchingEntities: ['moonlight'] } });
+    const denied = await fetch(`${cluster.info.http}/v1/explain?user=followerA&tweet=kt1`, { headers: { authorization: `Bearer ${data.token('followerB')}` } });
+    expect(denied.status).toBe(403);
+  });
+
+  it('resumes a fanout after its node is killed mid-way: every follower notified exactly once', async () => {
+    const author = 'celeb';
+    const followers = Array.from({ length: 3000 }, (_, i) => `c${i}`);
+    await publish(followers.map((f) => follow(f, author)));
+    const owner = data.ownerOf(author);
+    await publish([{ id: 'celeb-tweet', type: 'tweet', actor: author, tweet: { id: 'ct1', author, text: 'big news', entities: [] } }]);
+    // Kill the author's node once the fanout is under way.
+    const deadline = Date.now() + 20_000;
+    let killed = 0;
+    while (!killed && Date.now() < deadline) {
+      const s = await stats();
+      const node = s.nodes.find((x: any) => x.nodeId === owner);
+      if (node?.fanout?.followers > 0 && node.fanout.active) {
+        process.kill(node.pid, 'SIGKILL');
+        killed = node.pid;
+      }
+    }
+    expect(killed).toBeGreaterThan(0);
+    for (let i = 0; i < 200 && isAlive(killed); i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 1500));
+    await waitFanoutDone();
+    let missing = 0;
+    let twice = 0;
+    for (let i = 0; i < followers.length; i += 50) {
+      const counts = await Promise.all(followers.slice(i, i + 50).map(async (f) => (await timeline(f)).filter((x) => x.tweetId === 'ct1').length));
+      missing += counts.filter((c) => c === 0).length;
+      twice += counts.filter((c) => c > 1).length;
+    }
+    expect({ missing, twice }).toEqual({ missing: 0, twice: 0 });
+  });
+});
