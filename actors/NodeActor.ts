@@ -4,9 +4,9 @@ import { HIGH, LOG_PREFIX, SEP, TWEET_PREFIX, seqKey, shardOf, shardPrefix, user
 import type { Logger } from '../storage/logger';
 import type { NodeStore } from '../storage/NodeStore';
 import type { HeraldEvent, Notification, UserId } from './Event';
-import { decide } from './FanoutPolicy';
+import { decide, type FanoutPolicyOptions } from './FanoutPolicy';
 import { FanoutRunner, type FanoutBatch } from './FanoutRunner';
-import { InterestProfile, type ProfileData } from './InterestProfile';
+import { InterestProfile, type ProfileData, type ProfileOptions } from './InterestProfile';
 import { UserActor } from './UserActor';
 
 export interface NodeOptions {
@@ -20,6 +20,10 @@ export interface NodeOptions {
   dedupeWindowMs?: number;
   /** Followers read per fanout page. @defaultValue 5000 */
   fanoutPageSize?: number;
+  /** Top-N size, entity window and cap, decay. @defaultValue DEFAULT_PROFILE */
+  profile?: ProfileOptions;
+  /** Who is notified of a followed author's tweet. @defaultValue DEFAULT_POLICY */
+  policy?: FanoutPolicyOptions;
 }
 
 /** Decisions made between two yields of the event loop in a fanout batch: triggered work waits at most this. */
@@ -177,7 +181,7 @@ export class NodeActor {
     for (let i = 0; i < batch.followers.length; i++) {
       const f = batch.followers[i];
       if (!this.owned.has(shardOf(f, this.opts.shardCount))) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not own ${f}`);
-      const d = decide(this.profileOf(f), event.actor, entities, now);
+      const d = decide(this.profileOf(f), event.actor, entities, now, this.opts.policy);
       if (d.notify) chosen.push([f, d.reason!]);
       if (i % DECISIONS_PER_SLICE === DECISIONS_PER_SLICE - 1) await new Promise((r) => setImmediate(r));
     }
@@ -203,7 +207,7 @@ export class NodeActor {
   private profileOf(user: UserId): InterestProfile {
     const active = this.actors.get(user);
     if (active) return active.interests;
-    return new InterestProfile(this.store.getSync<ProfileData>(userKey(shardOf(user, this.opts.shardCount), 'P', user)));
+    return new InterestProfile(this.store.getSync<ProfileData>(userKey(shardOf(user, this.opts.shardCount), 'P', user)), this.opts.profile);
   }
 
   /** Why `user` was (or was not) notified of `tweetId`: the decision with its inputs, from this node's data. */
@@ -211,7 +215,7 @@ export class NodeActor {
     const actor = this.activateOwned(user);
     const tweet = this.store.getSync<{ id: string; author: UserId; entities: string[] }>(TWEET_PREFIX + tweetId);
     if (!tweet) throw new HeraldError('HERALD_NOT_FOUND', `no fanout of tweet ${tweetId} reached ${user}'s node`);
-    const decision = decide(actor.interests, tweet.author, tweet.entities, Date.now());
+    const decision = decide(actor.interests, tweet.author, tweet.entities, Date.now(), this.opts.policy);
     return {
       user,
       tweet: tweetId,
@@ -282,7 +286,7 @@ export class NodeActor {
   private activate(user: UserId): UserActor {
     let actor = this.actors.get(user);
     if (!actor) {
-      actor = new UserActor(user, shardOf(user, this.opts.shardCount), this.store, this.opts.timelineMax);
+      actor = new UserActor(user, shardOf(user, this.opts.shardCount), this.store, this.opts.timelineMax, this.opts.profile);
       this.actors.set(user, actor);
       this.counters.activations++;
     }

@@ -67,6 +67,8 @@ export class Gateway {
             timelineMax: config.timelineMax,
             dedupeWindowMs: config.dedupeWindowMs,
             fanoutPageSize: config.fanoutPageSize,
+            profile: { topN: config.topN, maxEntities: config.maxEntities, entityWindowMs: config.entityWindowMs, halfLifeMs: config.affinityHalfLifeMs },
+            policy: { requireTopN: true, alwaysRank: config.alwaysRank },
             syncWrites: config.syncWrites,
             logLevel: config.logLevel,
           }),

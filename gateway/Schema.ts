@@ -40,7 +40,7 @@ const Events = (max: number) => Type.Array(EventSchema, { minItems: 1, maxItems:
 export const clientSchemas = (maxEvents: number) => ({
   publish: Type.Object({ op: Type.Literal('publish'), id: Id, events: Events(maxEvents) }, { additionalProperties: false }),
   subscribe: Type.Object(
-    { op: Type.Literal('subscribe'), since: Type.Optional(Offset), epoch: Type.Optional(Type.String({ maxLength: 64 })) },
+    { op: Type.Literal('subscribe'), id: Type.Optional(Id), since: Type.Optional(Offset), epoch: Type.Optional(Type.String({ maxLength: 64 })) },
     { additionalProperties: false },
   ),
   timeline: Type.Object(
@@ -48,6 +48,8 @@ export const clientSchemas = (maxEvents: number) => ({
     { additionalProperties: false },
   ),
   read: Type.Object({ op: Type.Literal('read'), id: Id, upTo: Offset }, { additionalProperties: false }),
+  /** An application-level ping: browsers cannot see WebSocket pings, so clients use this to detect a dead link. */
+  ping: Type.Object({ op: Type.Literal('ping'), id: Id }, { additionalProperties: false }),
 });
 
 export const httpPublishSchema = (maxEvents: number) => Type.Object({ events: Events(maxEvents) }, { additionalProperties: false });

@@ -102,7 +102,10 @@ export class Session implements Subscriber {
         return;
       }
       case 'subscribe':
-        return this.subscribe(msg.since, msg.epoch, format);
+        return this.subscribe(msg.id, msg.since, msg.epoch, format);
+      case 'ping':
+        this.send({ op: 'pong', id: msg.id }, format);
+        return;
       case 'timeline': {
         const page = await this.deps.router.nodeOf(user).call<{ items: Notification[]; next?: number; unread: number }>('timeline', {
           user,
@@ -126,7 +129,7 @@ export class Session implements Subscriber {
    * `since`; otherwise the reply says `recovered: false`, nothing is replayed, and the client reloads its
    * timeline: never a silent gap.
    */
-  private async subscribe(since: number | undefined, epoch: string | undefined, format: Format): Promise<void> {
+  private async subscribe(id: string | undefined, since: number | undefined, epoch: string | undefined, format: Format): Promise<void> {
     if (this.subscribed) throw new HeraldError('HERALD_INVALID_MESSAGE', 'already subscribed');
     this.subscribed = true;
     this.liveFormat = format;
@@ -137,7 +140,7 @@ export class Session implements Subscriber {
       const first = await this.readSince(since ?? Number.MAX_SAFE_INTEGER);
       const recovered =
         since === undefined || ((epoch === undefined || epoch === first.epoch) && since >= first.first - 1 && since <= first.offset);
-      this.send({ op: 'subscribed', offset: first.offset, unread: first.unread, epoch: first.epoch, recovered }, format);
+      this.send({ op: 'subscribed', id, offset: first.offset, unread: first.unread, epoch: first.epoch, recovered }, format);
       this.lastSent = recovered && since !== undefined ? since : first.offset;
       if (recovered) await this.sendPages(first);
     } catch (err) {

@@ -34,6 +34,16 @@ export const ConfigSchema = Type.Object(
   dedupeWindowMs: Type.Integer({ minimum: 1_000, default: 24 * 3600 * 1000 }),
   /** Timeline entries kept per user (retention); a resume from before them answers recovered:false. */
   timelineMax: Type.Integer({ minimum: 1, default: 1_000 }),
+  /** Followings ranked per user for personalized fanout (Top-N). */
+  topN: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+  /** An author ranked this high in a follower's Top-N is notified about even without a matching entity. */
+  alwaysRank: Type.Integer({ minimum: 0, maximum: 1000, default: 5 }),
+  /** Entities a user engaged with are remembered this long... */
+  entityWindowMs: Type.Integer({ minimum: 1000, default: 7 * 24 * 3600 * 1000 }),
+  /** ...and at most this many per user. */
+  maxEntities: Type.Integer({ minimum: 1, maximum: 10_000, default: 200 }),
+  /** Affinity and entity scores halve every this long. */
+  affinityHalfLifeMs: Type.Integer({ minimum: 1000, default: 7 * 24 * 3600 * 1000 }),
   /** Followers read per page of a fanout: one batch per node per page. */
   fanoutPageSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 5_000 }),
   /** A batch to a node goes when it holds this many events... */
