@@ -1,5 +1,5 @@
 import { pack } from '../storage/Codec';
-import { FANOUT_PREFIX, HIGH, shardOf, userKey, userRange } from '../storage/Keyspace';
+import { kindRange, shardOf, userKey, userRange } from '../storage/Keyspace';
 import type { Logger } from '../storage/logger';
 import type { NodeStore } from '../storage/NodeStore';
 import type { HeraldEvent, UserId } from './Event';
@@ -22,8 +22,8 @@ export interface FanoutDeps {
   store: NodeStore;
   shardCount: number;
   log: Logger;
-  /** Current table: epoch and shard → node. */
-  table: () => { epoch: number; owners: readonly string[] };
+  /** Current table: epoch, shard → node, and the shards this node owns (whose authors' jobs it runs). */
+  table: () => { epoch: number; owners: readonly string[]; owned: ReadonlySet<number> };
   /** Sends a batch to a node (this one included) and resolves when its chosen notifications are written. */
   send: (node: string, batch: FanoutBatch) => Promise<{ decided: number; notified: number }>;
   /** Followers read per page. @defaultValue 5000 */
@@ -32,7 +32,7 @@ export interface FanoutDeps {
 
 /**
  * The author's side of personalized fanout, one job at a time (the bulk queue; triggered work never waits
- * for it). Streams the author's followers from this node's LevelDB in pages, groups each page by owning node,
+ * for it). Jobs are kept under the author's shard (`<shard>!j!…`), so they move with it. Streams the author's followers from this node's LevelDB in pages, groups each page by owning node,
  * and sends one batch per node; the cursor is saved (fsynced) after every node confirmed its batch, so a
  * restart resumes at the page it was in, and followers of that page dedupe the repeat (notified once).
  */
@@ -63,7 +63,8 @@ export class FanoutRunner {
   private async loop(): Promise<void> {
     do {
       this.again = false;
-      const jobs = await this.deps.store.scan<FanoutJob>({ gt: FANOUT_PREFIX, lt: FANOUT_PREFIX + HIGH });
+      const jobs: Array<[string, FanoutJob]> = [];
+      for (const shard of this.deps.table().owned) jobs.push(...(await this.deps.store.scan<FanoutJob>(kindRange(shard, 'j'))));
       for (const [key, job] of jobs) {
         if (this.stopped) return;
         try {
@@ -86,7 +87,8 @@ export class FanoutRunner {
     this.progress.active = key;
     log.info({ author, event: job.event.id, from: job.done }, 'fanout started');
     for (;;) {
-      if (this.stopped) return;
+      // Stopped, or the author's shard moved away (the job moved with it and resumes on the new owner).
+      if (this.stopped || !this.deps.table().owned.has(shard)) return;
       const gt = job.cursor ? userKey(shard, 'F', author, job.cursor) : range.gt;
       const keys = await store.db.keys({ gt, lt: range.lt, limit: pageSize }).all();
       const followers = keys.map((k) => k.slice(range.gt.length));

@@ -1,6 +1,6 @@
 import { pack, unpack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
-import { HIGH, LOG_PREFIX, SEP, TWEET_PREFIX, seqKey, shardOf, shardPrefix, userKey } from '../storage/Keyspace';
+import { HIGH, LOG_PREFIX, TWEET_PREFIX, kindRange, seqKey, shardOf, shardPrefix, userKey } from '../storage/Keyspace';
 import type { Logger } from '../storage/logger';
 import type { NodeStore } from '../storage/NodeStore';
 import type { HeraldEvent, Notification, UserId } from './Event';
@@ -61,6 +61,8 @@ export class NodeActor {
   private readonly actors = new Map<UserId, UserActor>();
   private epoch = 0;
   private owned = new Set<number>();
+  /** Owned shards being handed off: their work is refused until the table says who owns them. */
+  private readonly frozen = new Set<number>();
   private owners: readonly string[] = [];
   readonly fanout: FanoutRunner;
   private nextSeq = 1;
@@ -83,7 +85,7 @@ export class NodeActor {
       shardCount: opts.shardCount,
       log,
       pageSize: opts.fanoutPageSize ?? 5000,
-      table: () => ({ epoch: this.epoch, owners: this.owners }),
+      table: () => ({ epoch: this.epoch, owners: this.owners, owned: this.owned }),
       send: (node, batch) => (node === opts.nodeId ? this.fanoutBatch(batch) : sendFanout(node, batch)),
     });
   }
@@ -117,8 +119,7 @@ export class NodeActor {
   async sweepDedupe(olderThan: number): Promise<number> {
     let dropped = 0;
     for (const shard of this.owned) {
-      const prefix = shardPrefix(shard) + 'd' + SEP;
-      const it = this.store.db.iterator({ gt: prefix, lt: prefix + HIGH });
+      const it = this.store.db.iterator(kindRange(shard, 'd'));
       try {
         for (let rows = await it.nextv(1000); rows.length; rows = await it.nextv(1000)) {
           const stale = rows.filter(([, v]) => unpack<number>(v) < olderThan).map(([key]) => ({ type: 'del' as const, key }));
@@ -141,7 +142,63 @@ export class NodeActor {
     this.epoch = epoch;
     this.owned = new Set(shards);
     this.owners = owners;
+    for (const s of this.frozen) if (!this.owned.has(s)) this.frozen.delete(s);
+    // Actors of shards this node lost hold state that now belongs to another node.
+    for (const [id, actor] of this.actors) if (!this.owned.has(actor.shard)) this.actors.delete(id);
     this.log.info({ epoch, shards: shards.length }, 'shard table set');
+  }
+
+  /**
+   * Handoff, old owner: refuse new work for `shard` (the router holds its events meanwhile) and resolve once
+   * every mailbox of its users is empty, so what is exported afterwards is complete.
+   */
+  async freezeShard(shard: number): Promise<void> {
+    if (!this.owned.has(shard)) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not own shard ${shard}`);
+    this.frozen.add(shard);
+    const busy = () => [...this.actors.values()].filter((a) => a.shard === shard && a.mailbox.size > 0);
+    for (let waiting = busy(); waiting.length; waiting = busy()) await Promise.all(waiting.map((a) => a.mailbox.post(() => undefined)));
+    await this.store.applied.drain();
+    await this.store.durable.drain();
+  }
+
+  /** Rolls a failed handoff back: the shard takes work again. */
+  unfreezeShard(shard: number): void {
+    this.frozen.delete(shard);
+  }
+
+  /** Handoff, old owner: the shard's keys in order after `after`, at most `limit` (a range scan over its prefix). */
+  async exportShard(shard: number, after: string | undefined, limit: number): Promise<{ rows: Array<[string, Uint8Array]>; next?: string }> {
+    const prefix = shardPrefix(shard);
+    const rows = await this.store.db.iterator({ gt: after ?? prefix, lt: prefix + HIGH, limit }).all();
+    return rows.length === limit ? { rows, next: rows[rows.length - 1][0] } : { rows };
+  }
+
+  /** Handoff, new owner: writes a part of a shard, fsynced (the table flips to this node only after). */
+  async importShard(shard: number, rows: Array<[string, Uint8Array]>): Promise<void> {
+    const prefix = shardPrefix(shard);
+    if (rows.some(([k]) => !k.startsWith(prefix))) throw new HeraldError('HERALD_INVALID_MESSAGE', `keys outside shard ${shard}`);
+    await this.store.durable.write(rows.map(([key, value]) => ({ type: 'put', key, value })));
+  }
+
+  /** Deletes every key of a shard this node does not own (after a move, or to roll one back). */
+  async dropShard(shard: number): Promise<number> {
+    if (this.owned.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${this.opts.nodeId} still owns shard ${shard}`);
+    for (const [id, actor] of this.actors) if (actor.shard === shard) this.actors.delete(id);
+    const prefix = shardPrefix(shard);
+    let dropped = 0;
+    for (;;) {
+      const keys = await this.store.db.keys({ gt: prefix, lt: prefix + HIGH, limit: 5000 }).all();
+      if (!keys.length) return dropped;
+      await this.store.applied.write(keys.map((key) => ({ type: 'del', key })));
+      dropped += keys.length;
+    }
+  }
+
+  /** Approximate bytes on disk per owned shard: what `admin status` shows. */
+  async shardSizes(): Promise<Record<number, number>> {
+    const out: Record<number, number> = {};
+    for (const s of this.owned) out[s] = await this.store.db.approximateSize(shardPrefix(s), shardPrefix(s) + HIGH);
+    return out;
   }
 
   /**
@@ -180,7 +237,7 @@ export class NodeActor {
     const chosen: Array<[UserId, string]> = [];
     for (let i = 0; i < batch.followers.length; i++) {
       const f = batch.followers[i];
-      if (!this.owned.has(shardOf(f, this.opts.shardCount))) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not own ${f}`);
+      if (!this.serves(shardOf(f, this.opts.shardCount))) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not serve ${f}`);
       const d = decide(this.profileOf(f), event.actor, entities, now, this.opts.policy);
       if (d.notify) chosen.push([f, d.reason!]);
       if (i % DECISIONS_PER_SLICE === DECISIONS_PER_SLICE - 1) await new Promise((r) => setImmediate(r));
@@ -229,8 +286,13 @@ export class NodeActor {
 
   private refusal(epoch: number, users: UserId[]): string | null {
     if (epoch !== this.epoch) return 'HERALD_WRONG_OWNER';
-    for (const u of users) if (!this.owned.has(shardOf(u, this.opts.shardCount))) return 'HERALD_WRONG_OWNER';
+    for (const u of users) if (!this.serves(shardOf(u, this.opts.shardCount))) return 'HERALD_WRONG_OWNER';
     return null;
+  }
+
+  /** Owned at this epoch and not being handed off. */
+  private serves(shard: number): boolean {
+    return this.owned.has(shard) && !this.frozen.has(shard);
   }
 
   /** Posts each (event, user) to the user's mailbox in arrival order; the work waits for `durable` first. */
@@ -277,8 +339,8 @@ export class NodeActor {
   }
 
   private activateOwned(user: UserId): UserActor {
-    if (!this.owned.has(shardOf(user, this.opts.shardCount))) {
-      throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not own ${user}`);
+    if (!this.serves(shardOf(user, this.opts.shardCount))) {
+      throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not serve ${user}`);
     }
     return this.activate(user);
   }

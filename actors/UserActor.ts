@@ -1,6 +1,6 @@
 import { pack } from '../storage/Codec';
 import type { Op } from '../storage/GroupCommit';
-import { FANOUT_PREFIX, SEP, userKey } from '../storage/Keyspace';
+import { userKey } from '../storage/Keyspace';
 import type { NodeStore } from '../storage/NodeStore';
 import { Timeline, type TimelineMeta } from '../storage/Timeline';
 import { recipientsOf, targetOf, type HeraldEvent, type Notification, type UserId } from './Event';
@@ -113,7 +113,7 @@ export class UserActor {
         // The fanout job is written with the tweet, atomically: a tweet stored is a fanout that will run.
         return [
           { type: 'put', key: userKey(this.shard, 'w', this.id, e.tweet.id), value: pack({ ...e.tweet, ts }) },
-          { type: 'put', key: FANOUT_PREFIX + this.id + SEP + e.id, value: pack({ event: e, cursor: '', done: 0 }) },
+          { type: 'put', key: userKey(this.shard, 'j', this.id, e.id), value: pack({ event: e, cursor: '', done: 0 }) },
         ];
       default: {
         const weight = WEIGHTS[e.type];

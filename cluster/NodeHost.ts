@@ -84,6 +84,18 @@ class NodeHost {
         node.setTable(a.epoch, a.shards, a.owners);
         node.fanout.kick();
         return null;
+      case 'freezeShard':
+        return node.freezeShard(a.shard);
+      case 'unfreezeShard':
+        return node.unfreezeShard(a.shard);
+      case 'exportShard':
+        return node.exportShard(a.shard, a.after, a.limit);
+      case 'importShard':
+        return node.importShard(a.shard, a.rows);
+      case 'dropShard':
+        return node.dropShard(a.shard);
+      case 'shardSizes':
+        return node.shardSizes();
       case 'fanoutBatch':
         return node.fanoutBatch(a);
       case 'explain':

@@ -1,11 +1,21 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { HeraldError } from '../storage/HeraldError';
-import { Ring } from './Ring';
+import { ringAllocation, type AllocationStrategy } from './RingAllocation';
 
 /** A node of the cluster: forked locally, or created on a `comedy-node` listener at `host` (h:port). */
 export interface NodeSpec {
   id: string;
   host?: string;
+  /** Being drained: takes no shards; removable once it owns none. */
+  draining?: boolean;
+}
+
+/** A shard being handed off. `copying`: still owned by `from`; `cleanup`: owned by `to`, `from` drops its copy. */
+export interface Move {
+  shard: number;
+  from: string;
+  to: string;
+  phase: 'copying' | 'cleanup';
 }
 
 export interface ShardTableData {
@@ -14,20 +24,26 @@ export interface ShardTableData {
   /** Rises on every change of ownership; every message to a node carries the epoch it was routed with. */
   epoch: number;
   nodes: NodeSpec[];
-  /** Shards placed by hand (admin move-shard), overriding the ring. */
+  /** Shards placed by hand (admin move-shard), overriding the strategy. */
   pins: Record<string, string>;
+  /** The owner of every shard now (the strategy says where they should be; moves get them there). */
+  owners?: string[];
+  /** Moves in progress, by shard, so a coordinator restarted mid-move can finish or roll back each. */
+  moving?: Record<string, Move>;
 }
 
 /**
- * shard → node at an epoch. Placement is the consistent-hash ring over the nodes unless a shard is pinned.
- * The gateway persists it as JSON (written to a temp file, then renamed, so a crash never leaves half a table).
+ * shard → node at an epoch: who owns each shard now, which shards are moving, and where the allocation strategy
+ * wants them. The gateway persists it as JSON (written to a temp file, then renamed, so a crash never leaves
+ * half a table).
  */
 export class ShardTable {
-  private assignment: string[];
-
-  constructor(readonly data: ShardTableData) {
-    const ring = new Ring(data.nodes.map((n) => n.id));
-    this.assignment = ring.assign(data.shardCount).map((node, shard) => data.pins[shard] ?? node);
+  constructor(
+    readonly data: ShardTableData,
+    private readonly strategy: AllocationStrategy = ringAllocation,
+  ) {
+    data.owners ??= strategy.allocate(data);
+    data.moving ??= {};
   }
 
   static create(shardCount: number, nodes: NodeSpec[]): ShardTable {
@@ -58,16 +74,53 @@ export class ShardTable {
 
   /** shard → node, for every shard. */
   get owners(): readonly string[] {
-    return this.assignment;
+    return this.data.owners!;
+  }
+
+  get moves(): Move[] {
+    return Object.values(this.data.moving!);
   }
 
   ownerOf(shard: number): string {
-    return this.assignment[shard];
+    return this.data.owners![shard];
   }
 
   shardsOf(node: string): number[] {
     const out: number[] = [];
-    this.assignment.forEach((owner, shard) => owner === node && out.push(shard));
+    this.owners.forEach((owner, shard) => owner === node && out.push(shard));
     return out;
+  }
+
+  /** The moves that would bring every shard to where the strategy wants it (none for shards already moving). */
+  plan(): Array<{ shard: number; from: string; to: string }> {
+    const target = this.strategy.allocate(this.data);
+    const out: Array<{ shard: number; from: string; to: string }> = [];
+    target.forEach((to, shard) => {
+      const from = this.ownerOf(shard);
+      if (to !== from && !this.data.moving![shard]) out.push({ shard, from, to });
+    });
+    return out;
+  }
+
+  beginMove(shard: number, to: string): Move {
+    const move: Move = { shard, from: this.ownerOf(shard), to, phase: 'copying' };
+    this.data.moving![shard] = move;
+    return move;
+  }
+
+  /** The new owner takes over: a new epoch. */
+  flip(shard: number): void {
+    const move = this.data.moving![shard];
+    this.data.owners![shard] = move.to;
+    this.data.moving![shard] = { ...move, phase: 'cleanup' };
+    this.data.epoch++;
+  }
+
+  endMove(shard: number): void {
+    delete this.data.moving![shard];
+  }
+
+  node(id: string): NodeSpec | undefined {
+    return this.data.nodes.find((n) => n.id === id);
   }
 }

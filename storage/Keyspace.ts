@@ -15,9 +15,16 @@ export type Kind =
   | 'w' // tweets by user: <shard>!w!<user>!<tweetId>
   | 'e' // engagements by user: <shard>!e!<user>!<ts>!<eventId>
   | 'a' // affinity of user to another: <shard>!a!<user>!<other>
-  | 'P'; // interest profile (Top-N followings, recent entities): <shard>!P!<user>
+  | 'P' // interest profile (Top-N followings, recent entities): <shard>!P!<user>
+  | 'j'; // fanout job of a tweet by user, until every follower was decided: <shard>!j!<user>!<eventId>
 
 export const SEP = '!';
+/** Range over every key of one kind in one shard. */
+export function kindRange(shard: number, kind: Kind): { gt: string; lt: string } {
+  const base = shardPrefix(shard) + kind + SEP;
+  return { gt: base, lt: base + HIGH };
+}
+
 /** Upper bound for range scans: sorts after every character used in keys. */
 export const HIGH = '\uffff';
 
@@ -42,8 +49,6 @@ export function seqKey(n: number): string {
 
 export const LOG_PREFIX = '~log' + SEP;
 export const META_PREFIX = '~meta' + SEP;
-/** Fanout jobs of this node's authors, written with the tweet, deleted when every follower was decided. */
-export const FANOUT_PREFIX = '~fan' + SEP;
 /** Tweets this node decided fanout for (tweet id → author, entities): what `explain` reads. */
 export const TWEET_PREFIX = '~tw' + SEP;
 

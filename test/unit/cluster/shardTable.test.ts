@@ -47,14 +47,34 @@ describe('ShardTable', () => {
     expect(ShardTable.load(file)!.data.pins).toEqual({});
   });
 
-  it('pins override the ring', () => {
+  it('pins override the ring in the plan; owners change only by moves', () => {
     const plain = ShardTable.create(64, specs);
     const shard = plain.shardsOf('node-1')[0];
-    const pinned = new ShardTable({ ...plain.data, epoch: 2, pins: { [shard]: 'node-2' } });
+    const pinned = new ShardTable({ ...plain.data, owners: [...plain.owners], epoch: 2, pins: { [shard]: 'node-2' } });
+    expect(pinned.ownerOf(shard)).toBe('node-1');
+    expect(pinned.plan()).toEqual([{ shard, from: 'node-1', to: 'node-2' }]);
+    pinned.beginMove(shard, 'node-2');
+    expect(pinned.plan()).toEqual([]);
+    pinned.flip(shard);
+    expect(pinned.epoch).toBe(3);
     expect(pinned.ownerOf(shard)).toBe('node-2');
+    expect(pinned.moves).toEqual([{ shard, from: 'node-1', to: 'node-2', phase: 'cleanup' }]);
+    pinned.endMove(shard);
     expect(pinned.shardsOf('node-1')).not.toContain(shard);
     expect(pinned.shardsOf('node-2')).toContain(shard);
     for (let s = 0; s < 64; s++) if (s !== shard) expect(pinned.ownerOf(s)).toBe(plain.ownerOf(s));
+  });
+
+  it('plans moves onto an added node only, and off a draining node', () => {
+    const t = ShardTable.create(256, specs);
+    t.data.nodes.push({ id: 'node-4' });
+    const moves = t.plan();
+    expect(moves.every((m) => m.to === 'node-4')).toBe(true);
+    expect(moves.length).toBeGreaterThan(40);
+    t.data.nodes.find((n) => n.id === 'node-2')!.draining = true;
+    const drain = t.plan().filter((m) => m.from === 'node-2');
+    expect(drain.length).toBe(t.shardsOf('node-2').length);
+    expect(t.plan().every((m) => m.to !== 'node-2')).toBe(true);
   });
 
   it('shardsOf and ownerOf agree and partition all shards', () => {
