@@ -42,7 +42,7 @@ export interface RuntimeOptions {
  * a crash; comedy fires the respawn only on the old process's exit, so the LevelDB lock is free by then.
  */
 export class ActorRuntime {
-  private readonly children: Array<{ destroy(): Promise<void> }> = [];
+  private readonly children = new Map<string, { destroy(): Promise<void> }>();
 
   private constructor(
     private readonly system: { destroy(): Promise<void> },
@@ -84,11 +84,20 @@ export class ActorRuntime {
       onCrash: 'respawn',
       customParameters: params,
     });
-    this.children.push(actor);
+    this.children.set(spec.id, actor);
     const ref = new NodeRef(spec.id, actor, this.opts.callTimeoutMs, 0, !spec.host);
     ref.pid = (await ref.call<{ pid: number }>('ping', null)).pid;
     this.log.info({ node: spec.id, pid: ref.pid, mode: placement.mode }, 'node actor up');
     return ref;
+  }
+
+  /** Destroys one node actor (it flushes and closes its LevelDB) and waits for its process to end. */
+  async destroy(id: string, pid: number, graceMs = 5_000): Promise<void> {
+    const child = this.children.get(id);
+    this.children.delete(id);
+    await child?.destroy().catch(() => undefined);
+    const deadline = Date.now() + graceMs;
+    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
   /**
@@ -96,7 +105,7 @@ export class ActorRuntime {
    * forked node processes (`pids`) are gone, so a restart never meets a node still holding its LevelDB.
    */
   async stop(pids: number[], graceMs = 5_000): Promise<void> {
-    await Promise.allSettled(this.children.map((c) => c.destroy()));
+    await Promise.allSettled([...this.children.values()].map((c) => c.destroy()));
     await this.system.destroy().catch(() => undefined);
     const deadline = Date.now() + graceMs;
     while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

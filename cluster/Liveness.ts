@@ -20,9 +20,11 @@ export class Liveness {
   readonly kills: Record<string, number> = {};
 
   constructor(
-    private readonly nodes: ReadonlyMap<string, NodeRef & { local: boolean }>,
+    private readonly nodes: ReadonlyMap<string, NodeRef>,
     private readonly opts: LivenessOptions,
     private readonly log: Logger,
+    /** Called when a node answers from a new process (comedy respawned it): it needs the current table. */
+    private readonly onNewProcess: (node: NodeRef) => Promise<unknown> = async () => undefined,
   ) {}
 
   start(): void {
@@ -36,14 +38,18 @@ export class Liveness {
     await Promise.all([...this.nodes.values()].map((node) => this.checkNode(node)));
   }
 
-  private async checkNode(node: NodeRef & { local: boolean }): Promise<void> {
+  private async checkNode(node: NodeRef): Promise<void> {
     try {
       const { pid } = await node.call<{ pid: number }>('ping', null, this.opts.intervalMs);
-      if (pid !== node.pid) this.log.info({ node: node.id, pid, was: node.pid }, 'node answers from a new process');
+      if (pid !== node.pid) {
+        this.log.info({ node: node.id, pid, was: node.pid }, 'node answers from a new process');
+        await this.onNewProcess(node);
+      }
       node.pid = pid;
       this.lastOk.set(node.id, Date.now());
     } catch {
-      const silentFor = Date.now() - (this.lastOk.get(node.id) ?? 0);
+      if (!this.lastOk.has(node.id)) this.lastOk.set(node.id, Date.now());
+      const silentFor = Date.now() - this.lastOk.get(node.id)!;
       if (silentFor < this.opts.timeoutMs) return;
       if (node.local && isAlive(node.pid)) {
         this.log.warn({ node: node.id, pid: node.pid, silentFor }, 'node unresponsive: killing it so it is respawned');

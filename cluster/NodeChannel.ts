@@ -11,8 +11,13 @@ export interface ChannelOptions {
   maxPending: number;
 }
 
-interface Pending {
+/** An event sent to the node, with when the gateway received it (performance.now() ms; for the latency metric). */
+export interface SentItem {
   item: IngestItem;
+  at: number;
+}
+
+interface Pending extends SentItem {
   resolve: (error: string | null) => void;
 }
 
@@ -29,16 +34,25 @@ export class NodeChannel {
     readonly node: NodeRef,
     private readonly opts: ChannelOptions,
     private readonly epoch: () => number,
-    private readonly deliver: (deliveries: Delivery[]) => void,
+    /** The notifications a batch created, with the batch's items in order (deliveries follow their order). */
+    private readonly deliver: (deliveries: Delivery[], sent: readonly SentItem[]) => void,
   ) {}
 
-  /** Resolves with null once the node has durably applied the item, or with the error code that refused it. */
-  send(item: IngestItem): Promise<string | null> {
+  /** Events queued or in flight to the node. */
+  get depth(): number {
+    return this.pending;
+  }
+
+  /**
+   * Resolves with null once the node has durably applied the item, or with the error code that refused it.
+   * `receivedAt` is when the gateway received the event (performance.now()).
+   */
+  send(item: IngestItem, receivedAt = performance.now()): Promise<string | null> {
     if (this.pending >= this.opts.maxPending) {
       return Promise.reject(new HeraldError('HERALD_OVERLOADED', `too many events pending for node ${this.node.id}`));
     }
     this.pending++;
-    const done = new Promise<string | null>((resolve) => this.queue.push({ item, resolve }));
+    const done = new Promise<string | null>((resolve) => this.queue.push({ item, resolve, at: receivedAt }));
     if (this.queue.length >= this.opts.maxBatch) this.flush();
     else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.opts.maxDelayMs);
     return done;
@@ -55,7 +69,7 @@ export class NodeChannel {
       .then(
         (res) => {
           batch.forEach((p, i) => p.resolve(res.errors[i]));
-          if (res.deliveries.length) this.deliver(res.deliveries);
+          if (res.deliveries.length) this.deliver(res.deliveries, batch);
         },
         (err) => {
           const code = HeraldError.from(err).code;

@@ -32,6 +32,8 @@ interface TableView {
 class NodeHost {
   private node?: NodeActor;
   private store?: NodeStore;
+  /** Work accepted and not yet answered, by priority: events of ingest batches, followers of fanout batches. */
+  private readonly queued = { triggered: 0, bulk: 0 };
 
   async initialize(selfActor: { getCustomParameters(): NodeParams; getParent(): ActorHandle }): Promise<void> {
     const params = selfActor.getCustomParameters();
@@ -72,7 +74,7 @@ class NodeHost {
     if (!node || !this.store) throw new HeraldError('HERALD_UNAVAILABLE', 'node is starting');
     switch (op) {
       case 'ingest':
-        return node.ingest(a as IngestBatch);
+        return this.counting('triggered', (a as IngestBatch).items.length, node.ingest(a as IngestBatch));
       case 'timeline':
         return node.timeline(a.user, a.before, a.limit);
       case 'since':
@@ -97,15 +99,31 @@ class NodeHost {
       case 'shardSizes':
         return node.shardSizes();
       case 'fanoutBatch':
-        return node.fanoutBatch(a);
+        return this.counting('bulk', a.followers?.length ?? 0, node.fanoutBatch(a));
       case 'explain':
         return node.explain(a.user, a.tweet);
       case 'stats':
-        return { ...node.stats(), pid: process.pid, rss: process.memoryUsage().rss };
+        return {
+          ...node.stats(),
+          pid: process.pid,
+          rss: process.memoryUsage().rss,
+          queued: { ...this.queued },
+          store: { durable: this.store.durable.stats, applied: this.store.applied.stats },
+        };
       case 'ping':
         return { pid: process.pid };
       default:
         throw new HeraldError('HERALD_UNKNOWN_OP', `unknown node op ${op}`);
+    }
+  }
+
+  /** Counts `n` units of work as queued at `priority` until `work` settles (the queue depths of GET /metrics). */
+  private async counting<T>(priority: 'triggered' | 'bulk', n: number, work: Promise<T>): Promise<T> {
+    this.queued[priority] += n;
+    try {
+      return await work;
+    } finally {
+      this.queued[priority] -= n;
     }
   }
 

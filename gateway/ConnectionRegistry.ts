@@ -25,9 +25,12 @@ export class ConnectionRegistry {
     if (subs.size === 0) this.byUser.delete(user);
   }
 
-  deliver(user: UserId, notification: Notification): void {
+  /** Hands the notification to every live subscription of `user`; answers how many there were. */
+  deliver(user: UserId, notification: Notification): number {
     const subs = this.byUser.get(user);
-    if (subs) for (const sub of subs) sub.push(notification);
+    if (!subs) return 0;
+    for (const sub of subs) sub.push(notification);
+    return subs.size;
   }
 
   get users(): number {

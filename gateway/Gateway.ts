@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ActorRuntime } from '../cluster/ActorRuntime';
 import { Liveness } from '../cluster/Liveness';
-import { NodeChannel } from '../cluster/NodeChannel';
-import type { NodeRef } from '../cluster/NodeRef';
+import { Coordinator } from '../cluster/Coordinator';
 import type { Delivery } from '../actors/NodeActor';
 import { ShardTable, type NodeSpec } from '../cluster/ShardTable';
 import { HeraldError } from '../storage/HeraldError';
@@ -32,7 +31,7 @@ export class Gateway {
     readonly config: HeraldConfig,
     readonly auth: Auth,
     readonly table: ShardTable,
-    readonly nodes: Map<string, NodeRef>,
+    readonly coordinator: Coordinator,
     private readonly runtime: ActorRuntime,
     private readonly liveness: Liveness,
     private readonly server: Server,
@@ -42,58 +41,58 @@ export class Gateway {
 
   static async start(config: HeraldConfig, log: Logger): Promise<Gateway> {
     const auth = Auth.fromDataDir(config.dataDir);
-    const table = openTable(config, log);
-    const nodes = new Map<string, NodeRef>();
+    const tableFile = join(config.dataDir, TABLE_FILE);
+    const table = openTable(config, tableFile, log);
     const registry = new ConnectionRegistry();
+    const deliver = (ds: Delivery[]) => {
+      for (const d of ds) registry.deliver(d.user, d.notification);
+    };
     const relayed: Record<string, number> = {};
+    let coordinator: Coordinator | undefined;
     // Node → node traffic (fanout batches) passes here; what the target node notified is delivered here too.
     const relay = async (op: string, args: { node: string; batch: unknown }) => {
-      const target = nodes.get(args?.node);
+      const target = coordinator?.nodes.get(args?.node);
       if (op !== 'fanoutBatch' || !target) throw new HeraldError('HERALD_UNKNOWN_OP', `cannot relay ${op}`);
       relayed[args.node] = (relayed[args.node] ?? 0) + 1;
       const res = await target.call<{ decided: number; notified: number; deliveries: Delivery[] }>('fanoutBatch', args.batch, config.callTimeoutMs * 6);
-      for (const d of res.deliveries) registry.deliver(d.user, d.notification);
+      deliver(res.deliveries);
       return { decided: res.decided, notified: res.notified };
     };
     const runtime = await ActorRuntime.start({ callTimeoutMs: config.callTimeoutMs }, log, relay);
+    coordinator = new Coordinator(
+      table,
+      runtime,
+      {
+        tableFile,
+        channel: { maxBatch: config.batchMax, maxDelayMs: config.batchDelayMs, maxPending: config.maxPendingPerNode },
+        moveBatchKeys: 2000,
+        moveBufferMax: config.moveBufferMax,
+        deliver,
+        nodeParams: (spec) => ({
+          nodeId: spec.id,
+          dataDir: join(config.dataDir, spec.id),
+          shardCount: table.shardCount,
+          idleMs: config.idleMs,
+          timelineMax: config.timelineMax,
+          dedupeWindowMs: config.dedupeWindowMs,
+          fanoutPageSize: config.fanoutPageSize,
+          profile: { topN: config.topN, maxEntities: config.maxEntities, entityWindowMs: config.entityWindowMs, halfLifeMs: config.affinityHalfLifeMs },
+          policy: { requireTopN: true, alwaysRank: config.alwaysRank },
+          syncWrites: config.syncWrites,
+          logLevel: config.logLevel,
+        }),
+      },
+      log,
+    );
     try {
-      const refs = await Promise.all(
-        table.data.nodes.map((spec) =>
-          runtime.spawn(spec, {
-            nodeId: spec.id,
-            dataDir: join(config.dataDir, spec.id),
-            shardCount: table.shardCount,
-            idleMs: config.idleMs,
-            timelineMax: config.timelineMax,
-            dedupeWindowMs: config.dedupeWindowMs,
-            fanoutPageSize: config.fanoutPageSize,
-            profile: { topN: config.topN, maxEntities: config.maxEntities, entityWindowMs: config.entityWindowMs, halfLifeMs: config.affinityHalfLifeMs },
-            policy: { requireTopN: true, alwaysRank: config.alwaysRank },
-            syncWrites: config.syncWrites,
-            logLevel: config.logLevel,
-          }),
-        ),
-      );
-      for (const ref of refs) {
-        nodes.set(ref.id, ref);
-        await ref.call('setTable', { epoch: table.epoch, shards: table.shardsOf(ref.id), owners: table.owners });
-      }
+      await coordinator.start();
     } catch (err) {
-      await runtime.stop([...nodes.values()].map((n) => n.pid));
+      await runtime.stop([...coordinator.nodes.values()].map((n) => n.pid));
       throw err;
     }
-
-    const liveness = new Liveness(nodes, { intervalMs: config.livenessIntervalMs, timeoutMs: config.livenessTimeoutMs }, log);
-    const channels = new Map<string, NodeChannel>();
-    for (const [id, ref] of nodes) {
-      channels.set(
-        id,
-        new NodeChannel(ref, { maxBatch: config.batchMax, maxDelayMs: config.batchDelayMs, maxPending: config.maxPendingPerNode }, () => table.epoch, (ds) => {
-          for (const d of ds) registry.deliver(d.user, d.notification);
-        }),
-      );
-    }
-    const router = new Router(() => table, channels);
+    const nodes = coordinator.nodes;
+    const liveness = new Liveness(nodes, { intervalMs: config.livenessIntervalMs, timeoutMs: config.livenessTimeoutMs }, log, (ref) => coordinator!.sendTable(ref));
+    const router = new Router(coordinator);
     const health = async () => {
       const entries = await Promise.all(
         [...nodes].map(async ([id, ref]) => {
@@ -110,11 +109,11 @@ export class Gateway {
 
     const stats = async () => {
       const perNode = await Promise.all([...nodes.values()].map((ref) => ref.call<object>('stats', null).catch((err) => ({ nodeId: ref.id, error: HeraldError.from(err).code }))));
-      return { nodes: perNode, relayed: { ...relayed }, connections: registry.users, liveness: liveness.kills };
+      return { nodes: perNode, relayed: { ...relayed }, connections: registry.users, liveness: liveness.kills, operation: coordinator!.progress, epoch: table.epoch };
     };
     const server = createServer(httpHandler({ auth, router, config, log, health, stats }));
     const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, perMessageDeflate: false });
-    const gateway = new Gateway(config, auth, table, nodes, runtime, liveness, server, wss, log);
+    const gateway = new Gateway(config, auth, table, coordinator, runtime, liveness, server, wss, log);
     const validators = sessionValidators(config);
     // Everything is checked before the handshake: a refused client never gets a socket.
     server.on('upgrade', (req, socket: Duplex, head) => {
@@ -200,13 +199,12 @@ export class Gateway {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
-    await this.runtime.stop([...this.nodes.values()].map((n) => n.pid));
+    await this.runtime.stop([...this.coordinator.nodes.values()].map((n) => n.pid));
   }
 }
 
 /** Reopens the stored shard table, or creates it: the shard count and the nodes are fixed at creation. */
-function openTable(config: HeraldConfig, log: Logger): ShardTable {
-  const file = join(config.dataDir, TABLE_FILE);
+function openTable(config: HeraldConfig, file: string, log: Logger): ShardTable {
   const stored = ShardTable.load(file);
   if (stored) {
     if (stored.shardCount !== config.shards) {

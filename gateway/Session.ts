@@ -107,7 +107,7 @@ export class Session implements Subscriber {
         this.send({ op: 'pong', id: msg.id }, format);
         return;
       case 'timeline': {
-        const page = await this.deps.router.nodeOf(user).call<{ items: Notification[]; next?: number; unread: number }>('timeline', {
+        const page = await this.deps.router.call<{ items: Notification[]; next?: number; unread: number }>(user, 'timeline', {
           user,
           before: msg.before,
           limit: msg.limit ?? 20,
@@ -116,7 +116,7 @@ export class Session implements Subscriber {
         return;
       }
       case 'read': {
-        const state = await this.deps.router.nodeOf(user).call<{ unread: number }>('read', { user, upTo: msg.upTo });
+        const state = await this.deps.router.call<{ unread: number }>(user, 'read', { user, upTo: msg.upTo });
         this.send({ op: 'ack', id: msg.id, unread: state.unread }, format);
         return;
       }
@@ -155,7 +155,7 @@ export class Session implements Subscriber {
   }
 
   private readSince(since: number): Promise<State> {
-    return this.deps.router.nodeOf(this.principal.sub).call<State>('since', { user: this.principal.sub, since, limit: PAGE });
+    return this.deps.router.call<State>(this.principal.sub, 'since', { user: this.principal.sub, since, limit: PAGE });
   }
 
   /** Sends a page read from the owner and every page after it, in offset order. */

@@ -44,6 +44,8 @@ export const ConfigSchema = Type.Object(
   maxEntities: Type.Integer({ minimum: 1, maximum: 10_000, default: 200 }),
   /** Affinity and entity scores halve every this long. */
   affinityHalfLifeMs: Type.Integer({ minimum: 1000, default: 7 * 24 * 3600 * 1000 }),
+  /** Events held for one moving shard during a handoff; past it, publishes answer HERALD_UNAVAILABLE. */
+  moveBufferMax: Type.Integer({ minimum: 1, default: 10_000 }),
   /** Followers read per page of a fanout: one batch per node per page. */
   fanoutPageSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 5_000 }),
   /** A batch to a node goes when it holds this many events... */

@@ -58,12 +58,12 @@ async function main(): Promise<void> {
   const log = createLogger('gateway', config.logLevel);
   const gateway = await Gateway.start(config, log);
   const token = gateway.auth.sign('demo', 'user', config.demoTokenTtlSec);
-  console.log(`herald ready: ${gateway.nodes.size} nodes, ${gateway.table.shardCount} shards, data in ${config.dataDir}`);
+  console.log(`herald ready: ${gateway.coordinator.nodes.size} nodes, ${gateway.table.shardCount} shards, data in ${config.dataDir}`);
   console.log(`  ws:    ${gateway.urls.ws}`);
   console.log(`  http:  ${gateway.urls.http}`);
   console.log(`  demo token (user "demo", ${config.demoTokenTtlSec}s): ${token}`);
-  console.log(`  nodes: ${[...gateway.nodes.values()].map((n) => `${n.id}=pid ${n.pid}`).join(', ')}`);
-  log.info({ ws: gateway.urls.ws, nodes: gateway.nodes.size }, 'cluster started');
+  console.log(`  nodes: ${gateway.table.data.nodes.map((spec) => `${spec.id}=pid ${gateway.coordinator.node(spec.id).pid}`).join(', ')}`);
+  log.info({ ws: gateway.urls.ws, nodes: gateway.coordinator.nodes.size }, 'cluster started');
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { ClassicLevel } from 'classic-level';
 
 export type Op =
@@ -5,6 +6,34 @@ export type Op =
   | { type: 'del'; key: string };
 
 type Db = ClassicLevel<string, Uint8Array>;
+
+/** Upper bounds (seconds) of the batch write-latency histogram: a LevelDB write takes µs, an fsync 0.1–10 ms. */
+export const WRITE_SECONDS_BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+/** Upper bounds of the ops-per-batch histogram. */
+export const BATCH_OPS_BOUNDS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+/**
+ * A fixed-bucket histogram cheap enough for every batch: `counts[i]` holds the observations <= `bounds[i]` and
+ * above the bound before (not cumulative); the last count is above every bound. Plain fields, so it crosses
+ * process boundaries as it is (the gateway turns it into Prometheus buckets).
+ */
+export class Buckets {
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Array<number>(bounds.length + 1).fill(0);
+  }
+
+  observe(v: number): void {
+    let i = 0;
+    while (i < this.bounds.length && v > this.bounds[i]) i++;
+    this.counts[i]++;
+    this.sum += v;
+    this.count++;
+  }
+}
 
 /**
  * Group commit: writes queued while a batch is on disk go out together in the next one, so many callers share
@@ -17,8 +46,8 @@ export class GroupCommit {
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private writing = false;
   private scheduled = false;
-  /** Figures for metrics and benchmarks. */
-  readonly stats = { batches: 0, ops: 0, maxBatch: 0 };
+  /** Figures for metrics and benchmarks: the node's `stats` op reports them, GET /metrics exposes them. */
+  readonly stats = { batches: 0, ops: 0, maxBatch: 0, writeSeconds: new Buckets(WRITE_SECONDS_BOUNDS), batchOps: new Buckets(BATCH_OPS_BOUNDS) };
 
   constructor(
     private readonly db: Db,
@@ -63,7 +92,10 @@ export class GroupCommit {
         if (op.type === 'put') batch.put(op.key, op.value);
         else batch.del(op.key);
       }
+      const t0 = performance.now();
       await batch.write({ sync: this.sync });
+      this.stats.writeSeconds.observe((performance.now() - t0) / 1000);
+      this.stats.batchOps.observe(ops.length);
       this.stats.batches++;
       this.stats.ops += ops.length;
       if (ops.length > this.stats.maxBatch) this.stats.maxBatch = ops.length;

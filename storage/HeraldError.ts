@@ -28,6 +28,8 @@ export const ErrorCodes = {
   HERALD_RATE_LIMITED: { status: 429, retryable: true },
   /** The user already has the maximum number of open sockets. */
   HERALD_TOO_MANY_CONNECTIONS: { status: 429, retryable: true },
+  /** An admin operation is already running. */
+  HERALD_BUSY: { status: 409, retryable: true },
   /** Too much in flight: retry later with backoff. */
   HERALD_OVERLOADED: { status: 429, retryable: true },
   /** An owning node did not answer in time or is down: nothing was acked, retry with the same event ids. */

@@ -1,0 +1,252 @@
+import type { Delivery } from '../actors/NodeActor';
+import { HeraldError } from '../storage/HeraldError';
+import type { Logger } from '../storage/logger';
+import type { ActorRuntime } from './ActorRuntime';
+import { NodeChannel, type ChannelOptions } from './NodeChannel';
+import type { NodeParams } from './NodeHost';
+import type { NodeRef } from './NodeRef';
+import type { Move, NodeSpec, ShardTable } from './ShardTable';
+
+export interface CoordinatorOptions {
+  tableFile: string;
+  channel: ChannelOptions;
+  /** Keys per export/import message of a handoff. @defaultValue 2000 */
+  moveBatchKeys: number;
+  /** Events held for one moving shard; past it publishes get HERALD_UNAVAILABLE. @defaultValue 10000 */
+  moveBufferMax: number;
+  /** Parameters of a node process by spec. */
+  nodeParams: (spec: NodeSpec) => NodeParams;
+  /** Delivers notifications that nodes report. */
+  deliver: (deliveries: Delivery[]) => void;
+}
+
+/** Progress of the current (or last) admin operation, for `admin status` and its progress bar. */
+export interface OperationProgress {
+  operation: string;
+  state: 'running' | 'done' | 'failed';
+  shardsTotal: number;
+  shardsDone: number;
+  shardsFailed: number;
+  keysMoved: number;
+  bytesMoved: number;
+  active: number[];
+  startedAt: number;
+  finishedAt?: number;
+  error?: string;
+}
+
+interface Hold {
+  released: Promise<void>;
+  release: () => void;
+  waiting: number;
+}
+
+/**
+ * The placement authority (Akka's ShardCoordinator): owns the shard table and the node actors, and moves shards
+ * live. A move: the router holds the shard's events, the old owner freezes the shard and finishes what it has,
+ * its keys stream to the new owner in batches (a range scan over the shard prefix), the table flips with a new
+ * epoch and reaches every node, held events flow to the new owner, and only then does the old owner delete its
+ * copy. Every step is recorded in the persisted table, so a coordinator restarted mid-move rolls back a copy
+ * that had not flipped and finishes the cleanup of one that had: a shard always has exactly one owner with all
+ * its data.
+ */
+export class Coordinator {
+  readonly nodes = new Map<string, NodeRef>();
+  readonly channels = new Map<string, NodeChannel>();
+  private readonly holds = new Map<number, Hold>();
+  private op?: OperationProgress;
+
+  constructor(
+    readonly table: ShardTable,
+    private readonly runtime: ActorRuntime,
+    private readonly opts: CoordinatorOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts every node of the table, finishes or rolls back interrupted moves, and gives every node the table. */
+  async start(): Promise<void> {
+    await Promise.all(this.table.data.nodes.map((spec) => this.spawn(spec)));
+    await this.recover();
+    await this.broadcastTable();
+  }
+
+  private async spawn(spec: NodeSpec): Promise<NodeRef> {
+    const ref = await this.runtime.spawn(spec, this.opts.nodeParams(spec));
+    this.nodes.set(spec.id, ref);
+    this.channels.set(spec.id, new NodeChannel(ref, this.opts.channel, () => this.table.epoch, this.opts.deliver));
+    return ref;
+  }
+
+  node(id: string): NodeRef {
+    const ref = this.nodes.get(id);
+    if (!ref) throw new HeraldError('HERALD_UNAVAILABLE', `no node ${id}`);
+    return ref;
+  }
+
+  /** Sends the current table to one node (also after comedy respawned it: a new process starts from its own copy). */
+  sendTable(ref: NodeRef): Promise<unknown> {
+    return ref.call('setTable', { epoch: this.table.epoch, shards: this.table.shardsOf(ref.id), owners: this.table.owners });
+  }
+
+  async broadcastTable(): Promise<void> {
+    const results = await Promise.allSettled([...this.nodes.values()].map((ref) => this.sendTable(ref)));
+    results.forEach((r, i) => r.status === 'rejected' && this.log.warn({ node: [...this.nodes.keys()][i] }, 'node missed the table; it gets it when it answers again'));
+  }
+
+  private save(): void {
+    this.table.save(this.opts.tableFile);
+  }
+
+  /** Resolves when `shard` is not moving; the router awaits it before routing the shard's events (bounded). */
+  waitForShard(shard: number): Promise<void> | undefined {
+    const hold = this.holds.get(shard);
+    if (!hold) return undefined;
+    if (hold.waiting >= this.opts.moveBufferMax) throw new HeraldError('HERALD_UNAVAILABLE', `shard ${shard} is moving; retry`);
+    hold.waiting++;
+    return hold.released.finally(() => hold.waiting--);
+  }
+
+  private hold(shard: number): void {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    this.holds.set(shard, { released, release, waiting: 0 });
+  }
+
+  private unhold(shard: number): void {
+    this.holds.get(shard)?.release();
+    this.holds.delete(shard);
+  }
+
+  private async recover(): Promise<void> {
+    for (const move of this.table.moves) {
+      this.log.warn({ move }, move.phase === 'copying' ? 'rolling back an interrupted move' : 'finishing an interrupted move');
+      if (move.phase === 'copying') await this.nodes.get(move.to)?.call('dropShard', { shard: move.shard }).catch(() => undefined);
+      else await this.nodes.get(move.from)?.call('dropShard', { shard: move.shard }).catch(() => undefined);
+      this.table.endMove(move.shard);
+    }
+    this.save();
+  }
+
+  /** Moves one shard to `to`, live. On a failure before the flip, rolls back: the old owner keeps it. */
+  async move(shard: number, to: string): Promise<void> {
+    const move = this.table.beginMove(shard, to);
+    const from = this.node(move.from);
+    const target = this.node(to);
+    this.save();
+    this.hold(shard);
+    try {
+      await from.call('freezeShard', { shard }, 60_000);
+      for (let after: string | undefined; ; ) {
+        const part = await from.call<{ rows: Array<[string, Uint8Array]>; next?: string }>('exportShard', { shard, after, limit: this.opts.moveBatchKeys });
+        if (part.rows.length) await target.call('importShard', { shard, rows: part.rows }, 60_000);
+        if (this.op) {
+          this.op.keysMoved += part.rows.length;
+          this.op.bytesMoved += part.rows.reduce((n, [k, v]) => n + k.length + v.byteLength, 0);
+        }
+        if (!part.next) break;
+        after = part.next;
+      }
+    } catch (err) {
+      this.log.warn({ err, shard, to }, 'move failed before the flip; rolling back');
+      await target.call('dropShard', { shard }).catch(() => undefined);
+      await from.call('unfreezeShard', { shard }).catch(() => undefined);
+      this.table.endMove(shard);
+      this.save();
+      this.unhold(shard);
+      throw err;
+    }
+    this.table.flip(shard);
+    this.save();
+    await this.broadcastTable();
+    this.unhold(shard);
+    await from.call('dropShard', { shard }).catch((err) => this.log.warn({ err, shard }, 'old copy not dropped yet; dropped at next start'));
+    this.table.endMove(shard);
+    this.save();
+  }
+
+  /** Runs moves with at most `concurrency` at a time; one admin operation at a time. */
+  async execute(operation: string, moves: Array<{ shard: number; to: string }>, concurrency: number): Promise<OperationProgress> {
+    if (this.op?.state === 'running') throw new HeraldError('HERALD_BUSY', `${this.op.operation} is running`);
+    const op: OperationProgress = { operation, state: 'running', shardsTotal: moves.length, shardsDone: 0, shardsFailed: 0, keysMoved: 0, bytesMoved: 0, active: [], startedAt: Date.now() };
+    this.op = op;
+    this.log.info({ operation, shards: moves.length, concurrency }, 'operation started');
+    const queue = [...moves];
+    const worker = async () => {
+      for (let m = queue.shift(); m; m = queue.shift()) {
+        op.active.push(m.shard);
+        try {
+          await this.move(m.shard, m.to);
+          op.shardsDone++;
+        } catch (err) {
+          op.shardsFailed++;
+          op.error = HeraldError.from(err).message;
+        } finally {
+          op.active = op.active.filter((s) => s !== m!.shard);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+    op.state = op.shardsFailed ? 'failed' : 'done';
+    op.finishedAt = Date.now();
+    this.log.info({ ...op, active: undefined }, 'operation finished');
+    return op;
+  }
+
+  get progress(): OperationProgress | undefined {
+    return this.op;
+  }
+
+  /** Rebalance: move every shard to where the allocation strategy wants it. */
+  rebalance(concurrency: number, operation = 'rebalance'): Promise<OperationProgress> {
+    return this.execute(operation, this.table.plan(), concurrency);
+  }
+
+  /** Pins a shard to a node (so rebalances keep it there) and moves it. */
+  moveShard(shard: number, to: string): Promise<OperationProgress> {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= this.table.shardCount) throw new HeraldError('HERALD_INVALID_MESSAGE', `no shard ${shard}`);
+    this.node(to);
+    this.table.data.pins[shard] = to;
+    this.save();
+    if (this.table.ownerOf(shard) === to) return this.execute(`move-shard ${shard}`, [], 1);
+    return this.execute(`move-shard ${shard}`, [{ shard, to }], 1);
+  }
+
+  /** Adds a node (forked here, or on a listener at `host`) that owns nothing until a rebalance. */
+  async addNode(host?: string): Promise<NodeRef> {
+    const ids = new Set(this.table.data.nodes.map((n) => n.id));
+    let i = ids.size + 1;
+    while (ids.has(`node-${i}`)) i++;
+    const spec: NodeSpec = host ? { id: `node-${i}`, host } : { id: `node-${i}` };
+    const ref = await this.spawn(spec);
+    this.table.data.nodes.push(spec);
+    this.save();
+    await this.sendTable(ref);
+    this.log.info({ node: spec.id, host }, 'node added');
+    return ref;
+  }
+
+  /** Marks a node draining (it takes no shards) and moves all of its shards off. */
+  drain(id: string, concurrency: number): Promise<OperationProgress> {
+    const spec = this.table.node(id);
+    if (!spec) throw new HeraldError('HERALD_NOT_FOUND', `no node ${id}`);
+    if (this.table.data.nodes.filter((n) => !n.draining).length <= 1 && !spec.draining) throw new HeraldError('HERALD_INVALID_MESSAGE', 'cannot drain the last node');
+    spec.draining = true;
+    this.save();
+    return this.rebalance(concurrency, `drain ${id}`);
+  }
+
+  /** Removes a node that owns no shard (drain it first) and stops its actor. */
+  async removeNode(id: string): Promise<void> {
+    if (!this.table.node(id)) throw new HeraldError('HERALD_NOT_FOUND', `no node ${id}`);
+    if (this.table.shardsOf(id).length || this.table.moves.some((m: Move) => m.from === id || m.to === id)) {
+      throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${id} still owns shards: drain it first`);
+    }
+    const ref = this.node(id);
+    this.table.data.nodes = this.table.data.nodes.filter((n) => n.id !== id);
+    this.save();
+    this.nodes.delete(id);
+    this.channels.delete(id);
+    await this.runtime.destroy(id, ref.pid);
+    this.log.info({ node: id }, 'node removed');
+  }
+}
