@@ -12,6 +12,7 @@ import type { Logger } from '../storage/logger';
 import { Auth, tokenFrom } from './Auth';
 import type { HeraldConfig } from './config';
 import { ConnectionRegistry } from './ConnectionRegistry';
+import { AdminApi } from './AdminApi';
 import { httpHandler } from './HttpApi';
 import { Router } from './Router';
 import { Session, sessionValidators } from './Session';
@@ -111,7 +112,8 @@ export class Gateway {
       const perNode = await Promise.all([...nodes.values()].map((ref) => ref.call<object>('stats', null).catch((err) => ({ nodeId: ref.id, error: HeraldError.from(err).code }))));
       return { nodes: perNode, relayed: { ...relayed }, connections: registry.users, liveness: liveness.kills, operation: coordinator!.progress, epoch: table.epoch };
     };
-    const server = createServer(httpHandler({ auth, router, config, log, health, stats }));
+    const admin = new AdminApi(coordinator, stats, log);
+    const server = createServer(httpHandler({ auth, router, config, log, health, admin }));
     const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, perMessageDeflate: false });
     const gateway = new Gateway(config, auth, table, coordinator, runtime, liveness, server, wss, log);
     const validators = sessionValidators(config);

@@ -6,6 +6,7 @@ import type { Logger } from '../storage/logger';
 import { tokenFrom, type Auth, type Principal } from './Auth';
 import type { HeraldConfig } from './config';
 import type { Router } from './Router';
+import { jsonBody, type AdminApi } from './AdminApi';
 import { UserIdSchema, httpPublishSchema, validator } from './Schema';
 import { authorizeEvents } from './Session';
 
@@ -16,8 +17,8 @@ export interface HttpDeps {
   log: Logger;
   /** Per node: does it answer a ping in time? */
   health: () => Promise<Record<string, { ok: boolean; pid?: number }>>;
-  /** Counters of every node and of the gateway (admin). */
-  stats: () => Promise<object>;
+  /** Admin routes (/v1/admin/...). */
+  admin: AdminApi;
 }
 
 const TIMELINE_PATH = /^\/v1\/users\/([^/]+)\/timeline$/;
@@ -46,9 +47,10 @@ export function httpHandler(deps: HttpDeps) {
       const accepted = await deps.router.publish(authorizeEvents(principal, body.events as HeraldEvent[]));
       return reply(res, 200, { accepted }, req);
     }
-    if (url.pathname === '/v1/admin/stats' && req.method === 'GET') {
+    if (url.pathname.startsWith('/v1/admin/')) {
       if (principal.role !== 'admin') throw new HeraldError('HERALD_FORBIDDEN', 'admin only');
-      return reply(res, 200, await deps.stats(), req);
+      const [status, body] = await deps.admin.handle(req.method ?? 'GET', url.pathname, () => jsonBody(req, deps.config.maxPayload));
+      return reply(res, status, body, req);
     }
     if (url.pathname === '/v1/explain' && req.method === 'GET') {
       const user = validateUser(url.searchParams.get('user') ?? '');
