@@ -194,6 +194,18 @@ export class NodeActor {
     }
   }
 
+  /** Shards this node does not own but holds keys of (should be none once moves are done). */
+  async strayShards(): Promise<number[]> {
+    const stray: number[] = [];
+    for (let s = 0; s < this.opts.shardCount; s++) {
+      if (this.owned.has(s)) continue;
+      const prefix = shardPrefix(s);
+      const any = await this.store.db.keys({ gt: prefix, lt: prefix + HIGH, limit: 1 }).all();
+      if (any.length) stray.push(s);
+    }
+    return stray;
+  }
+
   /** Approximate bytes on disk per owned shard: what `admin status` shows. */
   async shardSizes(): Promise<Record<number, number>> {
     const out: Record<number, number> = {};

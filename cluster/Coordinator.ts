@@ -12,6 +12,8 @@ export interface CoordinatorOptions {
   channel: ChannelOptions;
   /** Keys per export/import message of a handoff. @defaultValue 2000 */
   moveBatchKeys: number;
+  /** Pause between those messages. @defaultValue 0 */
+  moveThrottleMs: number;
   /** Events held for one moving shard; past it publishes get HERALD_UNAVAILABLE. @defaultValue 10000 */
   moveBufferMax: number;
   /** Parameters of a node process by spec. */
@@ -145,6 +147,7 @@ export class Coordinator {
         }
         if (!part.next) break;
         after = part.next;
+        if (this.opts.moveThrottleMs) await new Promise((r) => setTimeout(r, this.opts.moveThrottleMs));
       }
     } catch (err) {
       this.log.warn({ err, shard, to }, 'move failed before the flip; rolling back');

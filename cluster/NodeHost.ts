@@ -38,7 +38,7 @@ class NodeHost {
   async initialize(selfActor: { getCustomParameters(): NodeParams; getParent(): ActorHandle }): Promise<void> {
     const params = selfActor.getCustomParameters();
     const log = createLogger('node', params.logLevel).child({ node: params.nodeId });
-    this.store = await NodeStore.open(params.dataDir, { syncWrites: params.syncWrites });
+    this.store = await NodeStore.openWhenFree(params.dataDir, { syncWrites: params.syncWrites });
     // Other nodes are reached through the gateway (the comedy parent), which delivers what they notify.
     const gateway = new NodeRef('gateway', selfActor.getParent(), RELAY_TIMEOUT_MS, 0, false, 'relay');
     this.node = new NodeActor(this.store, params, log, (node, batch) => gateway.call('fanoutBatch', { node, batch }));
@@ -96,6 +96,8 @@ class NodeHost {
         return node.importShard(a.shard, a.rows);
       case 'dropShard':
         return node.dropShard(a.shard);
+      case 'strayShards':
+        return node.strayShards();
       case 'shardSizes':
         return node.shardSizes();
       case 'fanoutBatch':

@@ -80,7 +80,9 @@ export class AdminApi {
     const nodes = await Promise.all(
       c.table.data.nodes.map(async (spec) => {
         const s: Record<string, unknown> = stats.find((x) => x.nodeId === spec.id) ?? { error: 'no answer' };
-        const sizes: Record<string, number> = (await c.nodes.get(spec.id)?.call<Record<string, number>>('shardSizes', null).catch(() => undefined)) ?? {};
+        const ref = c.nodes.get(spec.id);
+        const sizes: Record<string, number> = (await ref?.call<Record<string, number>>('shardSizes', null).catch(() => undefined)) ?? {};
+        const stray = await ref?.call<number[]>('strayShards', null).catch(() => undefined);
         return {
           id: spec.id,
           host: spec.host,
@@ -92,6 +94,8 @@ export class AdminApi {
           activeUsers: s.activeUsers,
           events: s.events,
           notifications: s.notifications,
+          /** Shards it holds keys of without owning them: only while a move is in progress. */
+          stray,
         };
       }),
     );

@@ -5,6 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ActorRuntime } from '../cluster/ActorRuntime';
 import { Liveness } from '../cluster/Liveness';
 import { Coordinator } from '../cluster/Coordinator';
+import type { SentItem } from '../cluster/NodeChannel';
 import type { Delivery } from '../actors/NodeActor';
 import { ShardTable, type NodeSpec } from '../cluster/ShardTable';
 import { HeraldError } from '../storage/HeraldError';
@@ -14,6 +15,7 @@ import type { HeraldConfig } from './config';
 import { ConnectionRegistry } from './ConnectionRegistry';
 import { AdminApi } from './AdminApi';
 import { httpHandler } from './HttpApi';
+import { Metrics, type NodeStats } from './Metrics';
 import { Router } from './Router';
 import { Session, sessionValidators } from './Session';
 
@@ -24,7 +26,6 @@ export const TABLE_FILE = 'cluster.json';
  * and serves WebSocket `/v1/ws` and the HTTP API on one port. Every request is authenticated.
  */
 export class Gateway {
-  private readonly sockets = new Set<WebSocket>();
   private readonly perUser = new Map<string, number>();
   private heartbeat?: NodeJS.Timeout;
 
@@ -38,6 +39,8 @@ export class Gateway {
     private readonly server: Server,
     private readonly wss: WebSocketServer,
     private readonly log: Logger,
+    /** Open sockets (shared with the metrics). */
+    private readonly sockets: Set<WebSocket>,
   ) {}
 
   static async start(config: HeraldConfig, log: Logger): Promise<Gateway> {
@@ -45,18 +48,33 @@ export class Gateway {
     const tableFile = join(config.dataDir, TABLE_FILE);
     const table = openTable(config, tableFile, log);
     const registry = new ConnectionRegistry();
-    const deliver = (ds: Delivery[]) => {
-      for (const d of ds) registry.deliver(d.user, d.notification);
-    };
-    const relayed: Record<string, number> = {};
+    const sockets = new Set<WebSocket>();
     let coordinator: Coordinator | undefined;
+    const metrics = new Metrics({
+      // A scrape must not hang on a busy node: one that does not answer in 2 s is reported down for this scrape.
+      nodeStats: () =>
+        Promise.all(
+          [...(coordinator?.nodes.values() ?? [])].map((ref) =>
+            ref.call<NodeStats>('stats', null, 2000).catch((err) => ({ nodeId: ref.id, error: HeraldError.from(err).code })),
+          ),
+        ),
+      channelDepths: () => [...(coordinator?.channels ?? [])].map(([id, c]) => [id, c.depth] as [string, number]),
+      connections: () => sockets.size,
+      subscribedUsers: () => registry.users,
+    });
+    const deliverOne = (d: Delivery) => registry.deliver(d.user, d.notification);
+    // Ingest replies come with their batch's items (NodeChannel), which the latency metric needs.
+    const deliver = (ds: Delivery[], sent?: readonly SentItem[]) => metrics.deliveredTriggered(ds, sent ?? [], deliverOne);
+    const relayed: Record<string, number> = {};
     // Node → node traffic (fanout batches) passes here; what the target node notified is delivered here too.
     const relay = async (op: string, args: { node: string; batch: unknown }) => {
       const target = coordinator?.nodes.get(args?.node);
       if (op !== 'fanoutBatch' || !target) throw new HeraldError('HERALD_UNKNOWN_OP', `cannot relay ${op}`);
       relayed[args.node] = (relayed[args.node] ?? 0) + 1;
       const res = await target.call<{ decided: number; notified: number; deliveries: Delivery[] }>('fanoutBatch', args.batch, config.callTimeoutMs * 6);
-      deliver(res.deliveries);
+      let delivered = 0;
+      for (const d of res.deliveries) if (deliverOne(d)) delivered++;
+      metrics.relayed(args.node, res.decided, res.notified, delivered);
       return { decided: res.decided, notified: res.notified };
     };
     const runtime = await ActorRuntime.start({ callTimeoutMs: config.callTimeoutMs }, log, relay);
@@ -66,7 +84,8 @@ export class Gateway {
       {
         tableFile,
         channel: { maxBatch: config.batchMax, maxDelayMs: config.batchDelayMs, maxPending: config.maxPendingPerNode },
-        moveBatchKeys: 2000,
+        moveBatchKeys: config.moveBatchKeys,
+        moveThrottleMs: config.moveThrottleMs,
         moveBufferMax: config.moveBufferMax,
         deliver,
         nodeParams: (spec) => ({
@@ -113,9 +132,9 @@ export class Gateway {
       return { nodes: perNode, relayed: { ...relayed }, connections: registry.users, liveness: liveness.kills, operation: coordinator!.progress, epoch: table.epoch };
     };
     const admin = new AdminApi(coordinator, stats, log);
-    const server = createServer(httpHandler({ auth, router, config, log, health, admin }));
+    const server = createServer(httpHandler({ auth, router, config, log, health, admin, metrics }));
     const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, perMessageDeflate: false });
-    const gateway = new Gateway(config, auth, table, coordinator, runtime, liveness, server, wss, log);
+    const gateway = new Gateway(config, auth, table, coordinator, runtime, liveness, server, wss, log, sockets);
     const validators = sessionValidators(config);
     // Everything is checked before the handshake: a refused client never gets a socket.
     server.on('upgrade', (req, socket: Duplex, head) => {
@@ -132,10 +151,13 @@ export class Gateway {
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
           gateway.track(ws, principal.sub);
-          new Session(ws, principal, { router, registry, validators, config, log });
+          metrics.connectionOpened();
+          new Session(ws, principal, { router, registry, validators, config, log, metrics });
         });
       } catch (err) {
-        refuse(socket, HeraldError.from(err));
+        const e = HeraldError.from(err);
+        metrics.error('upgrade', e.code);
+        refuse(socket, e);
       }
     });
     await new Promise<void>((resolve, reject) => {

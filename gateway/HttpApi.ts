@@ -5,6 +5,7 @@ import { HeraldError } from '../storage/HeraldError';
 import type { Logger } from '../storage/logger';
 import { tokenFrom, type Auth, type Principal } from './Auth';
 import type { HeraldConfig } from './config';
+import type { Metrics } from './Metrics';
 import type { Router } from './Router';
 import { jsonBody, type AdminApi } from './AdminApi';
 import { UserIdSchema, httpPublishSchema, validator } from './Schema';
@@ -19,6 +20,8 @@ export interface HttpDeps {
   health: () => Promise<Record<string, { ok: boolean; pid?: number }>>;
   /** Admin routes (/v1/admin/...). */
   admin: AdminApi;
+  /** GET /metrics (admin token); absent: no such route. */
+  metrics?: Metrics;
 }
 
 const TIMELINE_PATH = /^\/v1\/users\/([^/]+)\/timeline$/;
@@ -44,8 +47,24 @@ export function httpHandler(deps: HttpDeps) {
     if (url.pathname === '/v1/events') {
       if (req.method !== 'POST') throw new HeraldError('HERALD_NOT_FOUND', 'use POST /v1/events');
       const body = validatePublish(await readBody(req, deps.config.maxPayload));
-      const accepted = await deps.router.publish(authorizeEvents(principal, body.events as HeraldEvent[]));
+      const receivedAt = performance.now();
+      deps.metrics?.received('http', body.events.length);
+      let accepted: number;
+      try {
+        accepted = await deps.router.publish(authorizeEvents(principal, body.events as HeraldEvent[]), receivedAt);
+      } catch (err) {
+        deps.metrics?.rejected('http', HeraldError.from(err).code, body.events.length);
+        throw err;
+      }
+      deps.metrics?.acked('http', accepted);
       return reply(res, 200, { accepted }, req);
+    }
+    if (url.pathname === '/metrics' && req.method === 'GET' && deps.metrics) {
+      if (principal.role !== 'admin') throw new HeraldError('HERALD_FORBIDDEN', 'admin only');
+      const text = await deps.metrics.scrape();
+      res.writeHead(200, { 'content-type': deps.metrics.contentType });
+      res.end(text);
+      return;
     }
     if (url.pathname.startsWith('/v1/admin/')) {
       if (principal.role !== 'admin') throw new HeraldError('HERALD_FORBIDDEN', 'admin only');
@@ -85,6 +104,7 @@ export function httpHandler(deps: HttpDeps) {
     const url = new URL(req.url ?? '/', 'http://herald');
     route(req, res, url).catch((err) => {
       const e = HeraldError.from(err);
+      deps.metrics?.error('http', e.code);
       if (e.code === 'HERALD_INTERNAL') deps.log.error({ err, path: url.pathname }, 'http error');
       if (!res.headersSent) reply(res, e.status, e.toJSON(), req);
       // An unread body would otherwise keep the connection busy: drop it after an error.

@@ -42,12 +42,13 @@ export class Router {
     }
   }
 
-  async publish(events: HeraldEvent[]): Promise<number> {
-    await Promise.all(events.map((e) => this.route(e, involvedUsers(e), 0)));
+  /** `receivedAt`: when the gateway received the events (performance.now()), for the delivery latency metric. */
+  async publish(events: HeraldEvent[], receivedAt = performance.now()): Promise<number> {
+    await Promise.all(events.map((e) => this.route(e, involvedUsers(e), 0, receivedAt)));
     return events.length;
   }
 
-  private async route(event: HeraldEvent, users: UserId[], attempt: number): Promise<void> {
+  private async route(event: HeraldEvent, users: UserId[], attempt: number, receivedAt: number): Promise<void> {
     await Promise.all(users.map((u) => this.coordinator.waitForShard(this.shard(u))));
     const byNode = new Map<NodeChannel, UserId[]>();
     for (const user of users) {
@@ -58,12 +59,12 @@ export class Router {
     }
     await Promise.all(
       [...byNode].map(async ([channel, group]) => {
-        const code = await channel.send({ event, users: group });
+        const code = await channel.send({ event, users: group }, receivedAt);
         if (code === null) return;
         if (code !== 'HERALD_WRONG_OWNER') throw new HeraldError(code as ErrorCode, 'an owning node did not accept the event; retry with the same ids');
         if (attempt >= ROUTE_ATTEMPTS) throw retryable(new HeraldError('HERALD_WRONG_OWNER', 'owner changed'));
         await backoff(attempt);
-        await this.route(event, group, attempt + 1);
+        await this.route(event, group, attempt + 1, receivedAt);
       }),
     );
   }

@@ -5,6 +5,7 @@ import type { Logger } from '../storage/logger';
 import type { Principal } from './Auth';
 import type { ConnectionRegistry, Subscriber } from './ConnectionRegistry';
 import type { HeraldConfig } from './config';
+import type { Metrics } from './Metrics';
 import type { Router } from './Router';
 import { clientSchemas, normalizeEvent, validator, type ClientMessage } from './Schema';
 import { TokenBucket } from './TokenBucket';
@@ -33,6 +34,7 @@ export interface SessionDeps {
   validators: Record<string, (v: unknown) => ClientMessage>;
   config: HeraldConfig;
   log: Logger;
+  metrics?: Metrics;
 }
 
 /**
@@ -72,6 +74,7 @@ export class Session implements Subscriber {
   }
 
   private async onFrame(data: Buffer, isBinary: boolean): Promise<void> {
+    const receivedAt = performance.now();
     let format: Format = isBinary ? 'msgpack' : 'json';
     let id: string | undefined;
     try {
@@ -85,19 +88,29 @@ export class Session implements Subscriber {
       }
       const validate = this.deps.validators[raw.op];
       if (!validate) throw new HeraldError('HERALD_UNKNOWN_OP', `unknown op ${raw.op.slice(0, 32)}`);
-      await this.handle(validate(raw), format);
+      await this.handle(validate(raw), format, receivedAt);
     } catch (err) {
       const e = HeraldError.from(err);
+      this.deps.metrics?.error('ws', e.code);
       if (e.code === 'HERALD_INTERNAL') this.deps.log.error({ err, user: this.principal.sub }, 'session error');
       this.send({ op: 'error', id, code: e.code, message: e.message }, format);
     }
   }
 
-  private async handle(msg: ClientMessage, format: Format): Promise<void> {
+  private async handle(msg: ClientMessage, format: Format, receivedAt: number): Promise<void> {
     const user = this.principal.sub;
     switch (msg.op) {
       case 'publish': {
-        const accepted = await this.deps.router.publish(authorizeEvents(this.principal, msg.events as HeraldEvent[]));
+        const metrics = this.deps.metrics;
+        metrics?.received('ws', msg.events.length);
+        let accepted: number;
+        try {
+          accepted = await this.deps.router.publish(authorizeEvents(this.principal, msg.events as HeraldEvent[]), receivedAt);
+        } catch (err) {
+          metrics?.rejected('ws', HeraldError.from(err).code, msg.events.length);
+          throw err;
+        }
+        metrics?.acked('ws', accepted);
         this.send({ op: 'ack', id: msg.id, accepted }, format);
         return;
       }
@@ -209,6 +222,7 @@ export class Session implements Subscriber {
   private sendNotification(n: Notification): void {
     if (n.offset <= this.lastSent) return;
     this.lastSent = n.offset;
+    this.deps.metrics?.sentOnWs();
     this.send({ op: 'notification', notification: n }, this.liveFormat);
   }
 

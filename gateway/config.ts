@@ -46,6 +46,10 @@ export const ConfigSchema = Type.Object(
   affinityHalfLifeMs: Type.Integer({ minimum: 1000, default: 7 * 24 * 3600 * 1000 }),
   /** Events held for one moving shard during a handoff; past it, publishes answer HERALD_UNAVAILABLE. */
   moveBufferMax: Type.Integer({ minimum: 1, default: 10_000 }),
+  /** Keys per message when a shard moves. */
+  moveBatchKeys: Type.Integer({ minimum: 1, maximum: 100_000, default: 2_000 }),
+  /** Pause between those messages: limits a move's share of the nodes' time (0 = as fast as it goes). */
+  moveThrottleMs: Type.Integer({ minimum: 0, maximum: 10_000, default: 0 }),
   /** Followers read per page of a fanout: one batch per node per page. */
   fanoutPageSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 5_000 }),
   /** A batch to a node goes when it holds this many events... */

@@ -40,14 +40,34 @@ export class NodeStore {
     this.incarnation = this.getSync<string>(INCARNATION_KEY) ?? '';
   }
 
+  /** Opens, retrying while another process still holds the database (a node of a crashed gateway closing). */
+  static async openWhenFree(dir: string, opts: StoreOptions, timeoutMs = 15_000): Promise<NodeStore> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await NodeStore.open(dir, opts);
+      } catch (err) {
+        const locked = /lock/i.test(String((err as Error).message) + String((err as { cause?: Error }).cause?.message ?? ''));
+        if (!locked || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
   static async open(dir: string, opts: StoreOptions): Promise<NodeStore> {
     const path = resolve(dir);
     if (openPaths.has(path)) throw new HeraldError('HERALD_INTERNAL', `store already open in this process: ${path}`);
-    // The path stays marked even if the open fails: a retry in this process could drop the OS lock (see above).
     openPaths.add(path);
     mkdirSync(path, { recursive: true });
     const db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
-    await db.open();
+    try {
+      await db.open();
+    } catch (err) {
+      // This process never held the lock, so forgetting the path is safe: a later open may succeed once the
+      // process that holds it (an old node still closing) is gone.
+      openPaths.delete(path);
+      throw err;
+    }
     if (db.getSync(INCARNATION_KEY) === undefined) await db.put(INCARNATION_KEY, pack(randomBytes(6).toString('hex')), { sync: true });
     return new NodeStore(path, db, opts);
   }
