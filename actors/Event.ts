@@ -30,6 +30,12 @@ export interface Notification {
   reason?: string;
   eventIds: string[];
   ts: number;
+  /** Aggregated likes/retweets of one tweet: how many (`actors` holds the most recent, newest first). */
+  count?: number;
+  /** This entry supersedes the entry at that offset (clients update in place). */
+  replaces?: number;
+  /** Set on an entry a later one superseded: timeline pages leave it out, replays keep it (gap-free). */
+  replacedBy?: number;
 }
 
 /** The user an event is about, besides its actor: the followee, or the author of the engaged tweet. */

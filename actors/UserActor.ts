@@ -1,6 +1,6 @@
 import { pack } from '../storage/Codec';
 import type { Op } from '../storage/GroupCommit';
-import { userKey } from '../storage/Keyspace';
+import { seqKey, userKey } from '../storage/Keyspace';
 import type { NodeStore } from '../storage/NodeStore';
 import { Timeline, type TimelineMeta } from '../storage/Timeline';
 import { recipientsOf, targetOf, type HeraldEvent, type Notification, type UserId } from './Event';
@@ -9,6 +9,18 @@ import { Mailbox } from './Mailbox';
 
 /** How many applied event keys an active actor remembers, so a retry never waits on a disk read. */
 const RECENT_IDS = 1024;
+/** Actors named on an aggregated entry (the newest), and event ids it keeps. */
+const AGGREGATE_ACTORS = 10;
+const AGGREGATE_IDS = 1000;
+
+/** Likes or retweets of one tweet collapsed into the entry at `offset`, since the first one's time. */
+interface Aggregate {
+  offset: number;
+  since: number;
+  count: number;
+  actors: UserId[];
+  eventIds: string[];
+}
 
 export interface Applied {
   notification?: Notification;
@@ -38,6 +50,8 @@ export class UserActor {
     /** Retention: entries kept per user; older ones are dropped as new ones come. @defaultValue 1000 */
     private readonly timelineMax = 1000,
     private readonly profileOpts: ProfileOptions = DEFAULT_PROFILE,
+    /** Likes/retweets of one tweet within this window collapse into one entry (0 = never). @defaultValue 1 h */
+    private readonly aggregateWindowMs = 3600_000,
   ) {
     this.timeline = new Timeline(store, shard, id);
     const meta = this.timeline.readMeta();
@@ -63,7 +77,9 @@ export class UserActor {
     let notification: Notification | undefined;
     if (recipientsOf(e).includes(this.id)) {
       if (e.type === 'follow') ops.push(this.edgeOp('put', 'F', e.actor, ts));
-      notification = this.notificationFor(e, ts);
+      const aggregate = this.aggregate(e, ts);
+      notification = aggregate?.notification ?? this.notificationFor(e, ts);
+      if (aggregate) ops.push(...aggregate.ops);
       this.meta = { ...this.meta, last: notification.offset };
       ops.push(this.timeline.entryOp(notification), ...this.retentionOps(), this.timeline.metaOp(this.meta));
     } else if (e.type === 'unfollow' && targetOf(e) === this.id) {
@@ -191,6 +207,40 @@ export class UserActor {
     return type === 'put' ? { type, key, value: pack(ts) } : { type, key };
   }
 
+  /**
+   * Likes and retweets of one tweet within `aggregateWindowMs` collapse into one entry ("alice and 3 others
+   * liked your tweet"): each new one takes the next offset, names the entry it replaces, and marks that one
+   * replaced. The dedupe key (same batch) keeps a retried event from counting twice.
+   */
+  private aggregate(e: HeraldEvent, ts: number): { notification: Notification; ops: Op[] } | undefined {
+    if ((e.type !== 'like' && e.type !== 'retweet') || !e.tweet || this.aggregateWindowMs <= 0) return undefined;
+    const key = userKey(this.shard, 'g', this.id, e.type, e.tweet.id);
+    const prev = this.store.getSync<Aggregate>(key);
+    const fresh = prev && ts - prev.since < this.aggregateWindowMs && prev.offset >= (this.meta.first ?? 1);
+    const offset = this.meta.last + 1;
+    if (!fresh) {
+      const record: Aggregate = { offset, since: ts, count: 1, actors: [e.actor], eventIds: [e.id] };
+      return { notification: { ...this.notificationFor(e, ts), count: 1 }, ops: [{ type: 'put', key, value: pack(record) }] };
+    }
+    const actors = [e.actor, ...prev.actors.filter((a) => a !== e.actor)].slice(0, AGGREGATE_ACTORS);
+    const record: Aggregate = { offset, since: prev.since, count: prev.count + 1, actors, eventIds: [...prev.eventIds, e.id].slice(-AGGREGATE_IDS) };
+    const notification: Notification = {
+      offset,
+      type: e.type,
+      actors,
+      tweetId: e.tweet.id,
+      eventIds: record.eventIds,
+      ts,
+      count: record.count,
+      replaces: prev.offset,
+      text: describeAggregate(e.type, actors[0], record.count, e.tweet.text),
+    };
+    const ops: Op[] = [{ type: 'put', key, value: pack(record) }];
+    const old = this.store.getSync<Notification>(userKey(this.shard, 't', this.id, seqKey(prev.offset)));
+    if (old) ops.push(this.timeline.entryOp({ ...old, replacedBy: offset }));
+    return { notification, ops };
+  }
+
   private notificationFor(e: HeraldEvent, ts: number): Notification {
     const type = e.type === 'tweet' ? 'mention' : e.type;
     const n: Notification = { offset: this.meta.last + 1, type, actors: [e.actor], eventIds: [e.id], ts, text: describe(type, e) };
@@ -212,12 +262,14 @@ export class UserActor {
     this.recentIds.add(key);
   }
 
-  /** Newest first below `before`; `next` is the cursor for the following page, absent on the last one. */
+  /**
+   * Newest first below `before`, without entries a later aggregate superseded; `next` is the cursor for the
+   * following page, absent on the last one.
+   */
   async page(before: number | undefined, limit: number): Promise<{ items: Notification[]; next?: number }> {
     await this.lastWrite;
-    const items = await this.timeline.page(before, limit);
-    const oldest = items[items.length - 1];
-    return items.length === limit && oldest && oldest.offset > (this.meta.first ?? 1) ? { items, next: oldest.offset } : { items };
+    const { items, scanned } = await this.timeline.page(before, limit, (n) => n.replacedBy !== undefined);
+    return items.length === limit && scanned !== undefined && scanned > (this.meta.first ?? 1) ? { items, next: scanned } : { items };
   }
 
   /** Entries above `since`, oldest first: what a reconnecting client missed. */
@@ -245,6 +297,12 @@ export class UserActor {
   get recovery(): { epoch: string; first: number } {
     return { epoch: this.meta.epoch ?? '', first: this.meta.first ?? 1 };
   }
+}
+
+function describeAggregate(type: 'like' | 'retweet', newest: UserId, count: number, text: string | undefined): string {
+  const who = count > 1 ? `${newest} and ${count - 1} other${count > 2 ? 's' : ''}` : newest;
+  const what = `${who} ${type === 'like' ? 'liked' : 'retweeted'} your tweet`;
+  return text ? `${what}: ${text}` : what;
 }
 
 function describe(type: string, e: HeraldEvent): string {

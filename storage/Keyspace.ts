@@ -16,6 +16,9 @@ export type Kind =
   | 'e' // engagements by user: <shard>!e!<user>!<ts>!<eventId>
   | 'a' // affinity of user to another: <shard>!a!<user>!<other>
   | 'P' // interest profile (Top-N followings, recent entities): <shard>!P!<user>
+  | 'g' // aggregate of likes/retweets of one tweet: <shard>!g!<user>!<type>!<tweetId>
+  | 's' // settings: preferences, devices, locale, time zone: <shard>!s!<user>
+  | 'c' // push slots taken (fatigue caps): <shard>!c!<user>
   | 'j'; // fanout job of a tweet by user, until every follower was decided: <shard>!j!<user>!<eventId>
 
 export const SEP = '!';

@@ -42,12 +42,25 @@ export class Timeline<E extends { offset: number }> {
     return { type: 'del', key: userKey(this.shard, 't', this.user, seqKey(offset)) };
   }
 
-  /** Newest first, strictly below `before` (default: from the newest). */
-  async page(before: number | undefined, limit: number): Promise<E[]> {
+  /**
+   * Newest first, strictly below `before` (default: from the newest), leaving out entries that `skip` says a
+   * later one superseded; `scanned` is the oldest offset looked at (the cursor for the next page).
+   */
+  async page(before: number | undefined, limit: number, skip: (e: E) => boolean = () => false): Promise<{ items: E[]; scanned?: number }> {
     const range = userRange(this.shard, 't', this.user);
-    const lt = before === undefined ? range.lt : userKey(this.shard, 't', this.user, seqKey(before));
-    const rows = await this.store.scan<E>({ gt: range.gt, lt, reverse: true, limit });
-    return rows.map(([, v]) => v);
+    let lt = before === undefined ? range.lt : userKey(this.shard, 't', this.user, seqKey(before));
+    const items: E[] = [];
+    let scanned: number | undefined;
+    while (items.length < limit) {
+      const want = limit - items.length;
+      const rows = await this.store.scan<E>({ gt: range.gt, lt, reverse: true, limit: want });
+      for (const [, v] of rows) if (!skip(v)) items.push(v);
+      if (rows.length === 0) break;
+      scanned = rows[rows.length - 1][1].offset;
+      lt = rows[rows.length - 1][0];
+      if (rows.length < want) break;
+    }
+    return { items, scanned };
   }
 
   /** Oldest first, strictly above `since`. */
