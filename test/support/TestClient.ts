@@ -24,14 +24,47 @@ export class TestClient {
     ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
   }
 
-  static connect(url: string, token: string | undefined, opts: { binary?: boolean; viaHeader?: boolean } = {}): Promise<TestClient> {
-    const target = token && !opts.viaHeader ? `${url}?token=${encodeURIComponent(token)}` : url;
-    const headers = token && opts.viaHeader ? { authorization: `Bearer ${token}` } : undefined;
-    const ws = new WebSocket(target, { headers });
+  /**
+   * Opens a socket. A refused upgrade rejects with `.status` (the HTTP status) and `.body` (the parsed JSON body,
+   * when there is one). `origin` sets the Origin header; `headers` adds any other header.
+   */
+  static connect(
+    url: string,
+    token: string | undefined,
+    opts: { binary?: boolean; viaHeader?: boolean; origin?: string; headers?: Record<string, string> } = {},
+  ): Promise<TestClient> {
+    const target = token && !opts.viaHeader ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : url;
+    const headers: Record<string, string> = { ...opts.headers };
+    if (token && opts.viaHeader) headers.authorization = `Bearer ${token}`;
+    const ws = new WebSocket(target, { headers, ...(opts.origin !== undefined ? { origin: opts.origin } : {}) });
     return new Promise((resolve, reject) => {
+      let refused = false;
       ws.once('open', () => resolve(new TestClient(ws, !!opts.binary)));
-      ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
-      ws.once('error', reject);
+      ws.once('unexpected-response', (req, res) => {
+        refused = true;
+        const chunks: Buffer[] = [];
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          const text = Buffer.concat(chunks).toString();
+          let body: unknown;
+          try {
+            body = text ? JSON.parse(text) : undefined;
+          } catch {
+            body = text;
+          }
+          req.destroy();
+          reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode, body }));
+        };
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('end', finish);
+        res.once('close', finish);
+        res.once('error', finish);
+      });
+      ws.once('error', (err) => {
+        if (!refused) reject(err);
+      });
     });
   }
 
