@@ -525,7 +525,10 @@ async function main(): Promise<void> {
   const configFile = join(dataDir, 'fuzz-config.json');
   writeFileSync(configFile, JSON.stringify(LIMITS));
   log(`seed ${SEED}; starting a cluster in ${dataDir}`);
-  const cluster = await ClusterProcess.start(['--data', dataDir, '--port', '0', '--config', configFile]);
+  const cluster = await ClusterProcess.start(['--data', dataDir, '--port', '0', '--config', configFile]).catch((err) => {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  });
   // Whatever happens to this script, the cluster (and its nodes) goes with it, by PID.
   let stopped = false;
   const cleanup = () => {
