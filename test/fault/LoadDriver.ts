@@ -15,7 +15,7 @@ export interface DriverOptions {
   url: () => string;
   /** A token with role `producer`. */
   token: () => string;
-  /** Users that get exactly one timeline entry per event (the authors of the liked tweets). */
+  /** Users that get exactly one timeline entry per event (the authors of the liked tweets, one tweet per event). */
   recipients: string[];
   /** Users who like (never recipients: nobody is notified of their own action). */
   actors: string[];
@@ -136,7 +136,9 @@ export class LoadDriver {
       const recipient = recipients[Math.floor(Math.random() * recipients.length)];
       const actor = actors[Math.floor(Math.random() * actors.length)];
       const id = `${runId}-e${n}`;
-      events.push({ id, type: 'like', actor, tweet: { id: `tw-${recipient}`, author: recipient } });
+      // One tweet per event: likes of one tweet within a window aggregate into one entry (UserActor.aggregate);
+      // a tweet of its own keeps exactly one timeline entry per event.
+      events.push({ id, type: 'like', actor, tweet: { id: `tw-${n}`, author: recipient } });
       this.generated.set(id, recipient);
     }
     const pub: Publish = { seq: ++this.seq, events, attempts: 0, firstSentAt: Date.now(), acked: false };

@@ -141,11 +141,14 @@ describe('reliability: no acked event lost, duplicated or out of order under nod
       driver!.burst(BURST);
       await sleep(10);
       expect(signal(pid, 'SIGSTOP')).toBe(true);
-      await sleep(LIVENESS_TIMEOUT_MS + 2_000);
+      const stoppedAt = Date.now();
+      await sleep(LIVENESS_TIMEOUT_MS);
+      while (isNodeProcess(pid) && Date.now() - stoppedAt < LIVENESS_TIMEOUT_MS + 5_000) await sleep(100);
       const killedByLiveness = !isNodeProcess(pid);
+      const killedAfterMs = Date.now() - stoppedAt;
       signal(pid, 'SIGCONT');
       const respawned = await health.waitRespawn(node, pid);
-      return { node, pid, respawned, killedByLiveness };
+      return { node, pid, respawned, killedByLiveness, killedAfterMs };
     });
     await sleep(DWELL_MS);
 
@@ -241,6 +244,7 @@ describe('reliability: no acked event lost, duplicated or out of order under nod
     };
     console.log(JSON.stringify(summary));
 
+    expect(faults.find((f) => f.fault === 'SIGSTOP')?.killedByLiveness).toBe(true);
     expect(driver.stats.fatal).toEqual([]);
     expect(drained).toBe(true);
     expect(result.acked).toBe(driver.generated.size);
