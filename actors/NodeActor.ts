@@ -7,7 +7,10 @@ import type { HeraldEvent, Notification, UserId } from './Event';
 import { decide, type FanoutPolicyOptions } from './FanoutPolicy';
 import { FanoutRunner, type FanoutBatch } from './FanoutRunner';
 import { InterestProfile, type ProfileData, type ProfileOptions } from './InterestProfile';
-import { UserActor } from './UserActor';
+import { DeliveryQueue } from './DeliveryQueue';
+import { Sender, type ChannelPort, type SenderOptions } from './Sender';
+import type { OutboundChannel, Settings } from './Settings';
+import { UserActor, type DeliveryPolicy } from './UserActor';
 
 export interface NodeOptions {
   nodeId: string;
@@ -24,6 +27,12 @@ export interface NodeOptions {
   profile?: ProfileOptions;
   /** Who is notified of a followed author's tweet. @defaultValue DEFAULT_POLICY */
   policy?: FanoutPolicyOptions;
+  /** Likes/retweets of one tweet within this window collapse into one entry. @defaultValue 1 h */
+  aggregateWindowMs?: number;
+  /** Channels this node sends on and push caps (NodeHost fills the channels it could configure). */
+  delivery?: DeliveryPolicy;
+  /** Retention by age: timeline entries older than this are removed by a periodic job. @defaultValue 90 days */
+  timelineMaxAgeMs?: number;
 }
 
 /** Decisions made between two yields of the event loop in a fanout batch: triggered work waits at most this. */
@@ -67,6 +76,9 @@ export class NodeActor {
   readonly fanout: FanoutRunner;
   private nextSeq = 1;
   private sweeper?: NodeJS.Timeout;
+  private retentionSweeper?: NodeJS.Timeout;
+  private readonly deliveryQueue: DeliveryQueue;
+  private sender?: Sender;
   private dedupeSweeper?: NodeJS.Timeout;
   readonly counters = {
     batches: 0, events: 0, notifications: 0, activations: 0, passivations: 0, replayed: 0,
@@ -80,6 +92,7 @@ export class NodeActor {
     /** How fanout batches reach other nodes (NodeHost relays them through the gateway). */
     sendFanout: (node: string, batch: FanoutBatch) => Promise<{ decided: number; notified: number }> = (_n, b) => this.fanoutBatch(b),
   ) {
+    this.deliveryQueue = new DeliveryQueue(store);
     this.fanout = new FanoutRunner({
       store,
       shardCount: opts.shardCount,
@@ -110,6 +123,59 @@ export class NodeActor {
     this.dedupeSweeper.unref();
     // Fanouts interrupted by a stop or crash resume where their last confirmed page ended.
     this.fanout.kick();
+    const maxAge = this.opts.timelineMaxAgeMs ?? 90 * 24 * 3600_000;
+    this.retentionSweeper = setInterval(() => {
+      this.sweepTimelines(Date.now() - maxAge).catch((err) => this.log.warn({ err }, 'retention sweep failed'));
+    }, Math.min(maxAge / 4, 3600_000));
+    this.retentionSweeper.unref();
+  }
+
+  /**
+   * Retention by age, the cleanup job: every user of every owned shard drops entries older than `cutoff`,
+   * through its mailbox (so it never races a new entry). Users are visited a page at a time.
+   */
+  async sweepTimelines(cutoff: number): Promise<number> {
+    let dropped = 0;
+    for (const shard of this.owned) {
+      const range = kindRange(shard, 'u');
+      for (let gt = range.gt; ; ) {
+        const keys = await this.store.db.keys({ gt, lt: range.lt, limit: 500 }).all();
+        if (!keys.length) break;
+        gt = keys[keys.length - 1];
+        for (const key of keys) {
+          const user = key.slice(range.gt.length);
+          const wasActive = this.actors.has(user);
+          const actor = this.activate(user);
+          dropped += await actor.mailbox.post(() => actor.dropOlderThan(cutoff));
+          if (!wasActive && actor.mailbox.size === 0) this.actors.delete(user);
+        }
+      }
+    }
+    if (dropped) this.log.info({ dropped }, 'retention: dropped old timeline entries');
+    return dropped;
+  }
+
+  /** Starts the sender workers (push, SMS, email) on the channels this node has. */
+  startDelivery(channels: ReadonlyMap<OutboundChannel, ChannelPort>, opts: SenderOptions): void {
+    if (channels.size === 0) return;
+    this.sender = new Sender(this.deliveryQueue, channels, opts, this.log);
+    this.sender.start();
+  }
+
+  /** A user's settings, after applying `patch` if given (through the user's mailbox). */
+  settings(user: UserId, patch?: Settings): Promise<Settings> {
+    const actor = this.activateOwned(user);
+    return actor.mailbox.post(() => (patch ? actor.updateSettings(patch) : actor.settings));
+  }
+
+  deadLetters(limit: number) {
+    return this.deliveryQueue.deadLetters(limit);
+  }
+
+  async replayDeadLetters(ids?: string[]): Promise<number> {
+    const n = await this.deliveryQueue.replay(ids, Date.now());
+    this.sender?.kick();
+    return n;
   }
 
   /**
@@ -230,6 +296,7 @@ export class NodeActor {
     // Every effect is written: the log entry has done its job. A crash before this delete only replays (deduped).
     void this.store.applied.write([{ type: 'del', key }]);
     if (accepted.some((i) => i.event.type === 'tweet')) this.fanout.kick();
+    if (deliveries.length) this.sender?.kick();
     return { errors, deliveries };
   }
 
@@ -269,6 +336,7 @@ export class NodeActor {
     this.counters.fanoutBatches++;
     this.counters.fanoutDecided += batch.followers.length;
     this.counters.fanoutNotified += deliveries.length;
+    if (deliveries.length) this.sender?.kick();
     return { decided: batch.followers.length, notified: deliveries.length, deliveries };
   }
 
@@ -360,7 +428,12 @@ export class NodeActor {
   private activate(user: UserId): UserActor {
     let actor = this.actors.get(user);
     if (!actor) {
-      actor = new UserActor(user, shardOf(user, this.opts.shardCount), this.store, this.opts.timelineMax, this.opts.profile);
+      actor = new UserActor(user, shardOf(user, this.opts.shardCount), this.store, {
+        timelineMax: this.opts.timelineMax,
+        profile: this.opts.profile,
+        aggregateWindowMs: this.opts.aggregateWindowMs,
+        delivery: this.opts.delivery,
+      });
       this.actors.set(user, actor);
       this.counters.activations++;
     }
@@ -382,12 +455,22 @@ export class NodeActor {
   }
 
   stats() {
-    return { nodeId: this.opts.nodeId, epoch: this.epoch, shards: this.owned.size, activeUsers: this.actors.size, ...this.counters, fanout: this.fanout.progress };
+    return {
+      nodeId: this.opts.nodeId,
+      epoch: this.epoch,
+      shards: this.owned.size,
+      activeUsers: this.actors.size,
+      ...this.counters,
+      fanout: this.fanout.progress,
+      senders: this.sender?.counters ?? {},
+    };
   }
 
   async stop(): Promise<void> {
     await this.fanout.stop();
+    this.sender?.stop();
     clearInterval(this.sweeper);
+    clearInterval(this.retentionSweeper);
     clearInterval(this.dedupeSweeper);
     await this.store.close();
   }

@@ -5,13 +5,32 @@ import type { NodeStore } from '../storage/NodeStore';
 import { Timeline, type TimelineMeta } from '../storage/Timeline';
 import { recipientsOf, targetOf, type HeraldEvent, type Notification, type UserId } from './Event';
 import { DEFAULT_PROFILE, InterestProfile, WEIGHTS, addAffinity, type ProfileData, type ProfileOptions } from './InterestProfile';
+import { DeliveryQueue } from './DeliveryQueue';
 import { Mailbox } from './Mailbox';
+import { addressesOf, deferUntil, takePushSlot, wants, type OutboundChannel, type PushCap, type Settings } from './Settings';
 
 /** How many applied event keys an active actor remembers, so a retry never waits on a disk read. */
 const RECENT_IDS = 1024;
 /** Actors named on an aggregated entry (the newest), and event ids it keeps. */
 const AGGREGATE_ACTORS = 10;
 const AGGREGATE_IDS = 1000;
+
+export interface UserOptions {
+  /** Retention: entries kept per user; older ones are dropped as new ones come. @defaultValue 1000 */
+  timelineMax: number;
+  profile: ProfileOptions;
+  /** Likes/retweets of one tweet within this window collapse into one entry (0 = never). @defaultValue 1 h */
+  aggregateWindowMs: number;
+  /** Push, SMS and email: which channels this node can send on, and push fatigue caps. Absent = in-app only. */
+  delivery?: DeliveryPolicy;
+}
+
+export interface DeliveryPolicy {
+  channels: ReadonlySet<OutboundChannel>;
+  pushCap: PushCap;
+  /** Caps for some notification types instead of `pushCap`. */
+  pushCapByType: Partial<Record<string, PushCap>>;
+}
 
 /** Likes or retweets of one tweet collapsed into the entry at `offset`, since the first one's time. */
 interface Aggregate {
@@ -39,20 +58,27 @@ export class UserActor {
   private readonly timeline: Timeline<Notification>;
   private meta: TimelineMeta;
   private profile?: InterestProfile;
+  private userSettings?: Settings;
+  private slots?: number[];
   private readonly recentIds = new Set<string>();
   /** The last write queued for this user: reads wait for it (read-your-writes). */
   private lastWrite: Promise<void> = Promise.resolve();
+
+  private readonly timelineMax: number;
+  private readonly profileOpts: ProfileOptions;
+  private readonly aggregateWindowMs: number;
+  private readonly delivery?: DeliveryPolicy;
 
   constructor(
     readonly id: UserId,
     readonly shard: number,
     private readonly store: NodeStore,
-    /** Retention: entries kept per user; older ones are dropped as new ones come. @defaultValue 1000 */
-    private readonly timelineMax = 1000,
-    private readonly profileOpts: ProfileOptions = DEFAULT_PROFILE,
-    /** Likes/retweets of one tweet within this window collapse into one entry (0 = never). @defaultValue 1 h */
-    private readonly aggregateWindowMs = 3600_000,
+    opts: Partial<UserOptions> = {},
   ) {
+    this.timelineMax = opts.timelineMax ?? 1000;
+    this.profileOpts = opts.profile ?? DEFAULT_PROFILE;
+    this.aggregateWindowMs = opts.aggregateWindowMs ?? 3600_000;
+    this.delivery = opts.delivery;
     this.timeline = new Timeline(store, shard, id);
     const meta = this.timeline.readMeta();
     // A timeline never written takes the store's incarnation as epoch, and keeps it from its first write on.
@@ -81,7 +107,7 @@ export class UserActor {
       notification = aggregate?.notification ?? this.notificationFor(e, ts);
       if (aggregate) ops.push(...aggregate.ops);
       this.meta = { ...this.meta, last: notification.offset };
-      ops.push(this.timeline.entryOp(notification), ...this.retentionOps(), this.timeline.metaOp(this.meta));
+      ops.push(this.timeline.entryOp(notification), ...this.retentionOps(), this.timeline.metaOp(this.meta), ...this.deliveryOps(notification, 1));
     } else if (e.type === 'unfollow' && targetOf(e) === this.id) {
       ops.push(this.edgeOp('del', 'F', e.actor));
     }
@@ -99,8 +125,9 @@ export class UserActor {
     written.catch(() => {
       this.meta = before;
       this.recentIds.delete(dedupe);
-      // The profile may have changed in memory before the write: reload it from the store next time.
+      // Profile and push slots may have changed in memory before the write: reload them from the store.
       this.profile = undefined;
+      this.slots = undefined;
     });
     this.lastWrite = written.catch(() => undefined);
     return { notification, written };
@@ -191,6 +218,7 @@ export class UserActor {
       this.timeline.entryOp(notification),
       ...this.retentionOps(),
       this.timeline.metaOp(this.meta),
+      ...this.deliveryOps(notification, 2),
     ];
     // Fanout has no ingest log on this node to rebuild it from: its entries are fsynced before the author moves on.
     return this.commit(ops, dedupe, before, notification, this.store.durable);
@@ -246,6 +274,74 @@ export class UserActor {
     const n: Notification = { offset: this.meta.last + 1, type, actors: [e.actor], eventIds: [e.id], ts, text: describe(type, e) };
     if (e.tweet) n.tweetId = e.tweet.id;
     return n;
+  }
+
+  /**
+   * Push, SMS and email sends for a new entry, decided here, in the user's mailbox: the channels the user wants
+   * for this type and has an address for, deferred past quiet hours, within push fatigue caps (a slot is taken
+   * in the same batch, so two sends can never both take the last one). The jobs go to the node's delivery
+   * queue in the same atomic batch as the entry.
+   */
+  private deliveryOps(n: Notification, priority: 1 | 2 | 3): Op[] {
+    const policy = this.delivery;
+    if (!policy || policy.channels.size === 0) return [];
+    const settings = this.settings;
+    const ops: Op[] = [];
+    for (const channel of policy.channels) {
+      const to = addressesOf(settings, channel);
+      if (!to.length || !wants(settings, n.type, channel)) continue;
+      const dueAt = deferUntil(settings, Date.now());
+      if (channel === 'push') {
+        const slots = takePushSlot(this.pushSlots, dueAt, policy.pushCapByType[n.type] ?? policy.pushCap);
+        if (!slots) continue;
+        this.slots = slots;
+        ops.push({ type: 'put', key: userKey(this.shard, 'c', this.id), value: pack(slots) });
+      }
+      for (const address of to) {
+        ops.push(DeliveryQueue.enqueueOp({ channel, user: this.id, to: address, locale: settings.locale, notification: n, priority, dueAt, attempts: 0 }));
+      }
+    }
+    return ops;
+  }
+
+  /** Preferences, devices, locale and time zone, loaded on first use. */
+  get settings(): Settings {
+    this.userSettings ??= this.store.getSync<Settings>(userKey(this.shard, 's', this.id)) ?? {};
+    return this.userSettings;
+  }
+
+  private get pushSlots(): number[] {
+    this.slots ??= this.store.getSync<number[]>(userKey(this.shard, 'c', this.id)) ?? [];
+    return this.slots;
+  }
+
+  /** Replaces the given parts of the settings (devices, channels, quiet hours, locale, tz). */
+  async updateSettings(patch: Settings): Promise<Settings> {
+    const next: Settings = { ...this.settings, ...patch };
+    await this.store.durable.write([{ type: 'put', key: userKey(this.shard, 's', this.id), value: pack(next) }]);
+    this.userSettings = next;
+    return next;
+  }
+
+  /** Retention by age: drops entries older than `cutoff` (ms) from the oldest up; returns how many. */
+  async dropOlderThan(cutoff: number): Promise<number> {
+    await this.lastWrite;
+    const first = this.meta.first ?? 1;
+    const old = (await this.timeline.since(first - 1, 1000)).filter((n) => n.ts < cutoff);
+    // Entries are in offset order; stop at the first young one so `first` stays contiguous.
+    let next = first;
+    const ops: Op[] = [];
+    for (const n of old) {
+      if (n.offset !== next) break;
+      ops.push(this.timeline.dropOp(n.offset));
+      next++;
+    }
+    if (!ops.length) return 0;
+    this.meta = { ...this.meta, first: next, read: Math.max(this.meta.read, next - 1) };
+    ops.push(this.timeline.metaOp(this.meta));
+    this.lastWrite = this.store.applied.write(ops);
+    await this.lastWrite;
+    return ops.length - 1;
   }
 
   /** Drops the oldest entries past `timelineMax`; `first` moves up so a resume from before it is refused. */

@@ -1,0 +1,115 @@
+import type { Logger } from '../storage/logger';
+import { DeliveryQueue } from './DeliveryQueue';
+import type { DeliveryJob, OutboundChannel } from './Settings';
+
+/** What a sender needs of a channel implementation (actors/channels). */
+export interface ChannelPort {
+  send(job: DeliveryJob, signal?: AbortSignal): Promise<void>;
+}
+
+export interface SenderOptions {
+  /** Sends in flight per channel. @defaultValue 8 */
+  concurrency: number;
+  /** Attempts before a job goes to the dead letters. @defaultValue 5 */
+  maxAttempts: number;
+  /** First retry delay; doubles each attempt, with full jitter, up to maxBackoffMs. @defaultValue 1000 */
+  baseBackoffMs: number;
+  /** @defaultValue 300000 */
+  maxBackoffMs: number;
+}
+
+export const DEFAULT_SENDER: SenderOptions = { concurrency: 8, maxAttempts: 5, baseBackoffMs: 1000, maxBackoffMs: 300_000 };
+
+/**
+ * The sender workers of a node: separate from the actors that decide, one pool per channel, so a dead or slow
+ * provider only fills its own queue (on disk) and never delays the in-app path or the other channels. Retries
+ * with exponential backoff and full jitter; after `maxAttempts`, or at once for a non-retryable refusal, the
+ * job goes to the dead letters. Delivery to providers is at-least-once (a crash mid-send repeats the send);
+ * each payload carries a stable id so providers can drop repeats.
+ */
+export class Sender {
+  private readonly claimed = new Set<string>();
+  private readonly wakers = new Set<() => void>();
+  private stopped = false;
+  readonly counters: Record<string, { sent: number; retried: number; dead: number; inFlight: number }> = {};
+
+  constructor(
+    private readonly queue: DeliveryQueue,
+    private readonly channels: ReadonlyMap<OutboundChannel, ChannelPort>,
+    private readonly opts: SenderOptions,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    for (const channel of this.channels.keys()) {
+      this.counters[channel] = { sent: 0, retried: 0, dead: 0, inFlight: 0 };
+      for (let i = 0; i < this.opts.concurrency; i++) void this.work(channel);
+    }
+  }
+
+  /** New jobs were queued: wake idle workers. */
+  kick(): void {
+    for (const wake of [...this.wakers]) wake();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.kick();
+  }
+
+  private async work(channel: OutboundChannel): Promise<void> {
+    const port = this.channels.get(channel)!;
+    while (!this.stopped) {
+      const next = await this.claim(channel).catch(() => undefined);
+      if (!next) {
+        await this.idle(channel);
+        continue;
+      }
+      const [key, job] = next;
+      const c = this.counters[channel];
+      c.inFlight++;
+      try {
+        await port.send(job);
+        await this.queue.done(key);
+        c.sent++;
+      } catch (err) {
+        const e = err as Error & { retryable?: boolean };
+        const message = String(e?.message ?? err).slice(0, 500);
+        if (e?.retryable === false || job.attempts + 1 >= this.opts.maxAttempts) {
+          await this.queue.bury(key, job, message, Date.now()).catch(() => undefined);
+          c.dead++;
+          this.log.warn({ channel, user: job.user, attempts: job.attempts + 1, error: message }, 'send failed for good: dead letter');
+        } else {
+          const ceiling = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** job.attempts);
+          await this.queue.retry(key, job, Date.now() + Math.floor(Math.random() * ceiling), message).catch(() => undefined);
+          c.retried++;
+        }
+      } finally {
+        c.inFlight--;
+        this.claimed.delete(key);
+      }
+    }
+  }
+
+  private async claim(channel: OutboundChannel): Promise<[string, DeliveryJob] | undefined> {
+    const due = await this.queue.due(channel, Date.now(), this.opts.concurrency * 2 + 1);
+    const free = due.find(([key]) => !this.claimed.has(key));
+    if (free) this.claimed.add(free[0]);
+    return free;
+  }
+
+  /** Sleeps until kicked, until the next job is due, or at most a second. */
+  private async idle(channel: OutboundChannel): Promise<void> {
+    const next = await this.queue.nextDue(channel).catch(() => undefined);
+    const ms = Math.max(10, Math.min(1000, next === undefined ? 1000 : next - Date.now()));
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
+  }
+}
