@@ -43,6 +43,9 @@ export class NodeChannel {
     return this.pending;
   }
 
+  /** The most events ever queued or in flight at once (a scrape between two bursts still sees their peak). */
+  maxDepth = 0;
+
   /**
    * Resolves with null once the node has durably applied the item, or with the error code that refused it.
    * `receivedAt` is when the gateway received the event (performance.now()).
@@ -51,7 +54,7 @@ export class NodeChannel {
     if (this.pending >= this.opts.maxPending) {
       return Promise.reject(new HeraldError('HERALD_OVERLOADED', `too many events pending for node ${this.node.id}`));
     }
-    this.pending++;
+    if (++this.pending > this.maxDepth) this.maxDepth = this.pending;
     const done = new Promise<string | null>((resolve) => this.queue.push({ item, resolve, at: receivedAt }));
     if (this.queue.length >= this.opts.maxBatch) this.flush();
     else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.opts.maxDelayMs);

@@ -58,7 +58,8 @@ export class Gateway {
             ref.call<NodeStats>('stats', null, 2000).catch((err) => ({ nodeId: ref.id, error: HeraldError.from(err).code })),
           ),
         ),
-      channelDepths: () => [...(coordinator?.channels ?? [])].map(([id, c]) => [id, c.depth] as [string, number]),
+      channelDepths: () => [...(coordinator?.channels ?? [])].map(([id, c]) => [id, c.depth, c.maxDepth] as [string, number, number]),
+      livenessKills: () => liveness.kills,
       connections: () => sockets.size,
       subscribedUsers: () => registry.users,
     });

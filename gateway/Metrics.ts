@@ -47,8 +47,10 @@ export interface NodeStats {
 export interface MetricsSources {
   /** Every node's stats (a node that failed to answer: `{nodeId, error}`). Called once per scrape. */
   nodeStats: () => Promise<NodeStats[]>;
-  /** Events queued or in flight to each node (NodeChannel depth). */
-  channelDepths: () => Iterable<[string, number]>;
+  /** Per node: events queued or in flight to it now, and the most there ever were (NodeChannel). */
+  channelDepths: () => Iterable<[string, number, number]>;
+  /** Per node: times the gateway killed it for not answering pings (cluster/Liveness.ts). */
+  livenessKills?: () => Record<string, number>;
   /** Open WebSockets. */
   connections: () => number;
   /** Users with at least one live subscription on this gateway. */
@@ -172,6 +174,21 @@ export class Metrics {
         for (const [node, depth] of sources.channelDepths()) this.set({ node }, depth);
       },
     });
+    new Gauge({
+      name: 'herald_channel_pending_events_max',
+      help: 'The most events ever queued or in flight from the gateway to a node at once (since the gateway started)',
+      labelNames: ['node'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [node, , max] of sources.channelDepths()) this.set({ node }, max);
+      },
+    });
+    this.registry.registerMetric(
+      new SnapshotMetric('herald_liveness_kills_total', 'Times the gateway killed a node that stopped answering pings (comedy respawns it)', 'counter', () =>
+        Object.entries(sources.livenessKills?.() ?? {}).map(([node, value]) => ({ labels: { node }, value })),
+      ) as never,
+    );
     this.bound = {
       in: { ws: this.eventsIn.labels('ws'), http: this.eventsIn.labels('http') },
       acked: { ws: this.eventsAcked.labels('ws'), http: this.eventsAcked.labels('http') },

@@ -117,6 +117,8 @@ describe('metrics: GET /metrics in Prometheus text format', () => {
     expect(v('herald_node_up')).toBe(3);
     expect(Object.keys(byLabel(samples, 'herald_channel_pending_events', 'node')).sort()).toEqual(nodes);
     expect(v('herald_channel_pending_events')).toBe(0);
+    expect(v('herald_channel_pending_events_max')).toBeGreaterThanOrEqual(1);
+    expect(v('herald_liveness_kills_total')).toBe(0);
     for (const priority of ['triggered', 'bulk']) {
       expect(Object.keys(byLabel(samples, 'herald_node_queue_depth', 'node', { priority })).sort()).toEqual(nodes);
     }
