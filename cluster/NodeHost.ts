@@ -102,6 +102,12 @@ class NodeHost {
         return node.shardSizes();
       case 'fanoutBatch':
         return this.counting('bulk', a.followers?.length ?? 0, node.fanoutBatch(a));
+      case 'settings':
+        return node.settings(a.user, a.patch);
+      case 'deadLetters':
+        return node.deadLetters(a.limit ?? 1000);
+      case 'replayDeadLetters':
+        return node.replayDeadLetters(a.ids);
       case 'explain':
         return node.explain(a.user, a.tweet);
       case 'stats':

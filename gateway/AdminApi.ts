@@ -37,6 +37,17 @@ export class AdminApi {
       if (rebalance !== false) void this.launch(() => c.rebalance(concurrencyOf(concurrency)));
       return [200, { node: ref.id, pid: ref.pid }];
     }
+    if (method === 'GET' && path === '/v1/admin/dead-letters') {
+      const perNode = await Promise.all([...c.nodes.values()].map(async (ref) => ({ node: ref.id, letters: await ref.call<object[]>('deadLetters', { limit: 1000 }) })));
+      return [200, { nodes: perNode }];
+    }
+    if (method === 'POST' && path === '/v1/admin/dead-letters/replay') {
+      const { ids, node: only } = await body();
+      if (ids !== undefined && (!Array.isArray(ids) || ids.some((i) => typeof i !== 'string'))) throw new HeraldError('HERALD_INVALID_MESSAGE', 'ids must be strings');
+      const refs = [...c.nodes.values()].filter((r) => only === undefined || r.id === only);
+      const replayed = await Promise.all(refs.map(async (ref) => [ref.id, await ref.call<number>('replayDeadLetters', { ids })] as const));
+      return [200, { replayed: Object.fromEntries(replayed) }];
+    }
     const node = NODE_PATH.exec(path);
     if (node && method === 'POST' && node[2]) {
       const { concurrency } = await body();

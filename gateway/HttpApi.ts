@@ -8,7 +8,7 @@ import type { HeraldConfig } from './config';
 import type { Metrics } from './Metrics';
 import type { Router } from './Router';
 import { jsonBody, type AdminApi } from './AdminApi';
-import { UserIdSchema, httpPublishSchema, validator } from './Schema';
+import { SettingsSchema, UserIdSchema, checkTimeZone, httpPublishSchema, validator } from './Schema';
 import { authorizeEvents } from './Session';
 
 export interface HttpDeps {
@@ -25,6 +25,7 @@ export interface HttpDeps {
 }
 
 const TIMELINE_PATH = /^\/v1\/users\/([^/]+)\/timeline$/;
+const SETTINGS_PATH = /^\/v1\/users\/([^/]+)\/settings$/;
 const MSGPACK = 'application/msgpack';
 
 /**
@@ -34,6 +35,7 @@ const MSGPACK = 'application/msgpack';
 export function httpHandler(deps: HttpDeps) {
   const validatePublish = validator(httpPublishSchema(deps.config.maxEventsPerPublish));
   const validateUser = validator(UserIdSchema);
+  const validateSettings = validator(SettingsSchema);
 
   async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (url.pathname === '/healthz' && req.method === 'GET') {
@@ -78,9 +80,17 @@ export function httpHandler(deps: HttpDeps) {
       if (principal.role !== 'admin' && principal.sub !== user) throw new HeraldError('HERALD_FORBIDDEN', 'explain is for the user or an admin');
       return reply(res, 200, await deps.router.call<object>(user, 'explain', { user, tweet }), req);
     }
+    const st = SETTINGS_PATH.exec(url.pathname);
+    if (st && (req.method === 'GET' || req.method === 'PUT')) {
+      const user = validateUser(segment(st[1]));
+      if (principal.role !== 'admin' && principal.sub !== user) throw new HeraldError('HERALD_FORBIDDEN', 'a token reads and writes only its own settings');
+      const patch = req.method === 'PUT' ? validateSettings(await readBody(req, deps.config.maxPayload)) : undefined;
+      checkTimeZone(patch?.tz);
+      return reply(res, 200, { settings: await deps.router.call<object>(user, 'settings', { user, patch }) }, req);
+    }
     const m = TIMELINE_PATH.exec(url.pathname);
     if (m && req.method === 'GET') {
-      const user = validateUser(decodeURIComponent(m[1]));
+      const user = validateUser(segment(m[1]));
       if (principal.role !== 'admin' && principal.sub !== user) {
         throw new HeraldError('HERALD_FORBIDDEN', 'a token reads only its own timeline');
       }
@@ -101,16 +111,42 @@ export function httpHandler(deps: HttpDeps) {
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const url = new URL(req.url ?? '/', 'http://herald');
-    route(req, res, url).catch((err) => {
+    let path = '?';
+    // Everything, URL parsing included, runs inside the catch: no request can throw out of the handler.
+    (async () => {
+      const url = parseUrl(req.url);
+      path = url.pathname;
+      await route(req, res, url);
+    })().catch((err) => {
       const e = HeraldError.from(err);
       deps.metrics?.error('http', e.code);
-      if (e.code === 'HERALD_INTERNAL') deps.log.error({ err, path: url.pathname }, 'http error');
-      if (!res.headersSent) reply(res, e.status, e.toJSON(), req);
-      // An unread body would otherwise keep the connection busy: drop it after an error.
+      if (e.code === 'HERALD_INTERNAL') deps.log.error({ err, path }, 'http error');
+      // A body left unread (or promised and never sent) must not stall a kept-alive connection: close it.
+      if (!res.headersSent) {
+        if (!req.complete) res.setHeader('connection', 'close');
+        reply(res, e.status, e.toJSON(), req);
+      }
+      // Drain what the client still sends, so it can read the answer; the connection then closes.
       if (!req.complete) req.resume();
     });
   };
+}
+
+function parseUrl(raw: string | undefined): URL {
+  try {
+    return new URL(raw ?? '/', 'http://herald');
+  } catch {
+    throw new HeraldError('HERALD_NOT_FOUND', 'malformed request target');
+  }
+}
+
+/** A user id from a path segment; a malformed %-escape is bad input, not a server error. */
+function segment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HeraldError('HERALD_INVALID_MESSAGE', 'malformed %-escape in the path');
+  }
 }
 
 function intParam(url: URL, name: string, min: number, max: number): number | undefined {

@@ -35,6 +35,47 @@ export const EventSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const HHMM = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
+const Toggles = Type.Object(
+  { push: Type.Optional(Type.Boolean()), sms: Type.Optional(Type.Boolean()), email: Type.Optional(Type.Boolean()) },
+  { additionalProperties: false },
+);
+/** A user's settings (actors/Settings.ts): devices, channels per type, quiet hours, locale, time zone. */
+export const SettingsSchema = Type.Object(
+  {
+    tz: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_+/-]+$' })),
+    locale: Type.Optional(Type.String({ pattern: '^[a-z]{2}(-[A-Z]{2})?$' })),
+    devices: Type.Optional(
+      Type.Object(
+        {
+          push: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 512, pattern: '^[\\x21-\\x7e]+$' }), { maxItems: 10 })),
+          sms: Type.Optional(Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$' })),
+          email: Type.Optional(Type.String({ maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    channels: Type.Optional(
+      Type.Object(
+        Object.fromEntries(['follow', 'like', 'retweet', 'reply', 'mention', 'tweet'].map((t) => [t, Type.Optional(Toggles)])),
+        { additionalProperties: false },
+      ),
+    ),
+    quietHours: Type.Optional(Type.Object({ start: HHMM, end: HHMM }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+
+/** The time zone must be one the runtime knows (IANA), or quiet hours could not be computed. */
+export function checkTimeZone(tz: string | undefined): void {
+  if (tz === undefined) return;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+  } catch {
+    throw new HeraldError('HERALD_INVALID_MESSAGE', `unknown time zone ${tz}`);
+  }
+}
+
 const Events = (max: number) => Type.Array(EventSchema, { minItems: 1, maxItems: max });
 
 export const clientSchemas = (maxEvents: number) => ({
@@ -48,6 +89,7 @@ export const clientSchemas = (maxEvents: number) => ({
     { additionalProperties: false },
   ),
   read: Type.Object({ op: Type.Literal('read'), id: Id, upTo: Offset }, { additionalProperties: false }),
+  settings: Type.Object({ op: Type.Literal('settings'), id: Id, settings: Type.Optional(SettingsSchema) }, { additionalProperties: false }),
   /** An application-level ping: browsers cannot see WebSocket pings, so clients use this to detect a dead link. */
   ping: Type.Object({ op: Type.Literal('ping'), id: Id }, { additionalProperties: false }),
 });

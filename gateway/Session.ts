@@ -7,7 +7,7 @@ import type { ConnectionRegistry, Subscriber } from './ConnectionRegistry';
 import type { HeraldConfig } from './config';
 import type { Metrics } from './Metrics';
 import type { Router } from './Router';
-import { clientSchemas, normalizeEvent, validator, type ClientMessage } from './Schema';
+import { checkTimeZone, clientSchemas, normalizeEvent, validator, type ClientMessage } from './Schema';
 import { TokenBucket } from './TokenBucket';
 import { decodeFrame, encodeFrame, type Format } from './WireCodec';
 
@@ -25,13 +25,14 @@ type State = { items: Notification[]; offset: number; unread: number; epoch: str
 /** The validators of one gateway, compiled once. */
 export function sessionValidators(config: HeraldConfig) {
   const schemas = clientSchemas(config.maxEventsPerPublish);
-  return Object.fromEntries(Object.entries(schemas).map(([op, s]) => [op, validator(s)])) as Record<string, (v: unknown) => ClientMessage>;
+  // A Map: a plain object would answer ops like "toString" or "__proto__" with its inherited methods.
+  return new Map(Object.entries(schemas).map(([op, s]) => [op, validator(s) as (v: unknown) => ClientMessage]));
 }
 
 export interface SessionDeps {
   router: Router;
   registry: ConnectionRegistry;
-  validators: Record<string, (v: unknown) => ClientMessage>;
+  validators: ReadonlyMap<string, (v: unknown) => ClientMessage>;
   config: HeraldConfig;
   log: Logger;
   metrics?: Metrics;
@@ -86,7 +87,7 @@ export class Session implements Subscriber {
       if (!raw || typeof raw !== 'object' || Array.isArray(raw) || typeof raw.op !== 'string') {
         throw new HeraldError('HERALD_INVALID_MESSAGE', 'a message is an object with a string op');
       }
-      const validate = this.deps.validators[raw.op];
+      const validate = this.deps.validators.get(raw.op);
       if (!validate) throw new HeraldError('HERALD_UNKNOWN_OP', `unknown op ${raw.op.slice(0, 32)}`);
       await this.handle(validate(raw), format, receivedAt);
     } catch (err) {
@@ -116,6 +117,12 @@ export class Session implements Subscriber {
       }
       case 'subscribe':
         return this.subscribe(msg.id, msg.since, msg.epoch, format);
+      case 'settings': {
+        checkTimeZone(msg.settings?.tz);
+        const settings = await this.deps.router.call<object>(user, 'settings', { user, patch: msg.settings });
+        this.send({ op: 'settings', id: msg.id, settings }, format);
+        return;
+      }
       case 'ping':
         this.send({ op: 'pong', id: msg.id }, format);
         return;
