@@ -20,8 +20,8 @@ export interface OutboundMessage {
   user: UserId;
   /** Where it goes: a device token (push), a phone number (sms), an email address (email). */
   to: string;
-  /** The recipient's locale (`fr`, `fr-CA`, `pt_BR`...); unknown ones fall back to the default locale. */
-  locale: string;
+  /** The recipient's locale (`fr`, `fr-CA`, `pt_BR`...); absent or unknown ones fall back to the default locale. */
+  locale?: string;
   notification: OutboundNotification;
 }
 
