@@ -13,7 +13,7 @@ export interface Settings {
   devices?: { push?: string[]; sms?: string; email?: string };
   /** Per notification type and channel: on or off (see DEFAULT_CHANNELS). In-app is always on. */
   channels?: Partial<Record<NotificationType, Partial<Record<OutboundChannel, boolean>>>>;
-  /** Local times `HH:MM`; push, SMS and email wait until `end` (in-app stays immediate). */
+  /** Local times `HH:MM` (or `HH:MM:SS`); push, SMS and email wait until `end` (in-app stays immediate). */
   quietHours?: { start: string; end: string };
 }
 
@@ -43,20 +43,22 @@ export function addressesOf(settings: Settings, channel: OutboundChannel): strin
   return one ? [one] : [];
 }
 
-const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+/** Seconds since local midnight of `HH:MM` or `HH:MM:SS`. */
+const secondsOf = (t: string) => Number(t.slice(0, 2)) * 3600 + Number(t.slice(3, 5)) * 60 + (t.length > 5 ? Number(t.slice(6, 8)) : 0);
+const DAY = 24 * 3600;
 
 /** `now` if outside the user's quiet hours, else the moment they end (in the user's time zone). */
 export function deferUntil(settings: Settings, now: number): number {
   const q = settings.quietHours;
   if (!q) return now;
-  const parts = new Intl.DateTimeFormat('en-GB', { timeZone: settings.tz ?? 'UTC', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(new Date(now));
-  const local = Number(parts.find((p) => p.type === 'hour')!.value) * 60 + Number(parts.find((p) => p.type === 'minute')!.value);
-  const start = minutesOf(q.start);
-  const end = minutesOf(q.end);
+  const parts = new Intl.DateTimeFormat('en-GB', { timeZone: settings.tz ?? 'UTC', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).formatToParts(new Date(now));
+  const part = (type: string) => Number(parts.find((p) => p.type === type)!.value);
+  const local = part('hour') * 3600 + part('minute') * 60 + part('second');
+  const start = secondsOf(q.start);
+  const end = secondsOf(q.end);
   const inside = start <= end ? local >= start && local < end : local >= start || local < end;
   if (!inside) return now;
-  const wait = (end - local + 1440) % 1440;
-  return now - (now % 60_000) + wait * 60_000;
+  return now - (now % 1000) + ((end - local + DAY) % DAY) * 1000;
 }
 
 /** Push fatigue limits. */

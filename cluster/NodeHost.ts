@@ -1,4 +1,7 @@
+import { channelsFrom, type Channel, type ChannelConfig, type ChannelName } from '../actors/channels';
 import { NodeActor, type IngestBatch, type NodeOptions } from '../actors/NodeActor';
+import { DEFAULT_SENDER, type SenderOptions } from '../actors/Sender';
+import { DEFAULT_PUSH_CAP, type DeliveryJob, type PushCap } from '../actors/Settings';
 import { pack, unpack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
 import { META_PREFIX } from '../storage/Keyspace';
@@ -6,11 +9,15 @@ import { createLogger } from '../storage/logger';
 import { NodeStore } from '../storage/NodeStore';
 import { NodeRef, type ActorHandle, type Reply } from './NodeRef';
 
-/** What the gateway hands a node actor at creation (comedy `customParameters`). */
-export interface NodeParams extends NodeOptions {
+/** What the gateway hands a node actor at creation (comedy `customParameters`: plain JSON). */
+export interface NodeParams extends Omit<NodeOptions, 'delivery'> {
   dataDir: string;
   syncWrites: boolean;
   logLevel: string;
+  channels?: ChannelConfig;
+  pushCap?: PushCap;
+  pushCapByType?: Record<string, PushCap>;
+  sender?: SenderOptions;
 }
 
 const TABLE_KEY = META_PREFIX + 'table';
@@ -32,6 +39,7 @@ interface TableView {
 class NodeHost {
   private node?: NodeActor;
   private store?: NodeStore;
+  private channels = new Map<ChannelName, Channel>();
   /** Work accepted and not yet answered, by priority: events of ingest batches, followers of fanout batches. */
   private readonly queued = { triggered: 0, bulk: 0 };
 
@@ -41,7 +49,14 @@ class NodeHost {
     this.store = await NodeStore.openWhenFree(params.dataDir, { syncWrites: params.syncWrites });
     // Other nodes are reached through the gateway (the comedy parent), which delivers what they notify.
     const gateway = new NodeRef('gateway', selfActor.getParent(), RELAY_TIMEOUT_MS, 0, false, 'relay');
-    this.node = new NodeActor(this.store, params, log, (node, batch) => gateway.call('fanoutBatch', { node, batch }));
+    const channels = params.channels ? channelsFrom(params.channels, { logger: log }) : new Map<ChannelName, Channel>();
+    const delivery = { channels: new Set(channels.keys()), pushCap: params.pushCap ?? DEFAULT_PUSH_CAP, pushCapByType: params.pushCapByType ?? {} };
+    this.node = new NodeActor(this.store, { ...params, delivery }, log, (node, batch) => gateway.call('fanoutBatch', { node, batch }));
+    const defaultLocale = params.channels?.defaultLocale ?? 'en';
+    // The sender hands each queued job to its channel as an outbound message.
+    const ports = new Map([...channels].map(([name, ch]) => [name, { send: (job: DeliveryJob) => ch.send({ ...job, locale: job.locale ?? defaultLocale }) }] as const));
+    this.node.startDelivery(ports, params.sender ?? DEFAULT_SENDER);
+    this.channels = channels;
     // A respawned node resumes with the table it last acknowledged, so it keeps fencing by epoch.
     const table = this.store.getSync<TableView>(TABLE_KEY);
     if (table) this.node.setTable(table.epoch, table.shards, table.owners);
@@ -139,6 +154,7 @@ class NodeHost {
     const node = this.node;
     this.node = undefined;
     if (node) await node.stop();
+    await Promise.allSettled([...this.channels.values()].map((c) => c.close()));
   }
 }
 

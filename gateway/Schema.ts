@@ -35,7 +35,7 @@ export const EventSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const HHMM = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
+const HHMM = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$' });
 const Toggles = Type.Object(
   { push: Type.Optional(Type.Boolean()), sms: Type.Optional(Type.Boolean()), email: Type.Optional(Type.Boolean()) },
   { additionalProperties: false },

@@ -1,5 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import type { ChannelConfig } from '../actors/channels';
+import { resolveChannelConfig } from '../actors/channels';
 import { HeraldError } from '../storage/HeraldError';
 
 /**
@@ -50,6 +52,28 @@ export const ConfigSchema = Type.Object(
   moveBatchKeys: Type.Integer({ minimum: 1, maximum: 100_000, default: 2_000 }),
   /** Pause between those messages: limits a move's share of the nodes' time (0 = as fast as it goes). */
   moveThrottleMs: Type.Integer({ minimum: 0, maximum: 10_000, default: 0 }),
+  /** Push/SMS providers (webhooks) and the SMTP server: docs/channels.md. Absent channels send nothing. */
+  channels: Type.Optional(Type.Unsafe<ChannelConfig>(Type.Object({}, { additionalProperties: true }))),
+  /** Push fatigue: at most `max` pushes per user in `windowMs`, at least `minGapMs` apart. */
+  pushCap: Type.Object(
+    { max: Type.Integer({ minimum: 0 }), windowMs: Type.Integer({ minimum: 1 }), minGapMs: Type.Integer({ minimum: 0 }) },
+    { default: { max: 5, windowMs: 24 * 3600_000, minGapMs: 30 * 60_000 }, additionalProperties: false },
+  ),
+  /** The same, per notification type (e.g. mentions allowed more often). */
+  pushCapByType: Type.Record(
+    Type.String(),
+    Type.Object({ max: Type.Integer({ minimum: 0 }), windowMs: Type.Integer({ minimum: 1 }), minGapMs: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+    { default: {} },
+  ),
+  /** Sender workers: sends in flight per channel, attempts before a dead letter, backoff bounds. */
+  sender: Type.Object(
+    { concurrency: Type.Integer({ minimum: 1, maximum: 256 }), maxAttempts: Type.Integer({ minimum: 1, maximum: 100 }), baseBackoffMs: Type.Integer({ minimum: 1 }), maxBackoffMs: Type.Integer({ minimum: 1 }) },
+    { default: { concurrency: 8, maxAttempts: 5, baseBackoffMs: 1000, maxBackoffMs: 300_000 }, additionalProperties: false },
+  ),
+  /** Likes/retweets of one tweet within this window collapse into one timeline entry (0 = never). */
+  aggregateWindowMs: Type.Integer({ minimum: 0, default: 3600_000 }),
+  /** Retention by age: a cleanup job removes timeline entries older than this. */
+  timelineMaxAgeMs: Type.Integer({ minimum: 60_000, default: 90 * 24 * 3600_000 }),
   /** Followers read per page of a fanout: one batch per node per page. */
   fanoutPageSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 5_000 }),
   /** A batch to a node goes when it holds this many events... */
@@ -90,5 +114,7 @@ export function loadConfig(input: Partial<HeraldConfig>): HeraldConfig {
   const config = Value.Default(ConfigSchema, structuredClone(clean)) as HeraldConfig;
   const first = Value.Errors(ConfigSchema, config).First();
   if (first) throw new HeraldError('HERALD_INVALID_MESSAGE', `invalid option ${first.path.slice(1) || '(root)'}: ${first.message}`);
+  // Channel settings are checked now, not at the first send.
+  if (config.channels) resolveChannelConfig(config.channels);
   return config;
 }
