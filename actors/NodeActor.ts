@@ -3,6 +3,7 @@ import { HeraldError } from '../storage/HeraldError';
 import { HIGH, LOG_PREFIX, TWEET_PREFIX, kindRange, seqKey, shardOf, shardPrefix, userKey } from '../storage/Keyspace';
 import type { Logger } from '../storage/logger';
 import type { NodeStore } from '../storage/NodeStore';
+import { TtlCache } from '../storage/TtlCache';
 import type { HeraldEvent, Notification, UserId } from './Event';
 import { decide, type FanoutPolicyOptions } from './FanoutPolicy';
 import { FanoutRunner, type FanoutBatch } from './FanoutRunner';
@@ -78,6 +79,8 @@ export class NodeActor {
   private sweeper?: NodeJS.Timeout;
   private retentionSweeper?: NodeJS.Timeout;
   private readonly deliveryQueue: DeliveryQueue;
+  /** Profiles of followers read for fanout decisions: 10 s, 100k users. */
+  private readonly profiles = new TtlCache<UserId, InterestProfile>(10_000, 100_000);
   private sender?: Sender;
   private dedupeSweeper?: NodeJS.Timeout;
   readonly counters = {
@@ -340,11 +343,14 @@ export class NodeActor {
     return { decided: batch.followers.length, notified: deliveries.length, deliveries };
   }
 
-  /** A follower's interest profile: from its actor when active, else read straight from LevelDB. */
+  /**
+   * A follower's interest profile: from its actor when active, else from a short-lived cache over LevelDB (a
+   * celebrity's next tweet meets the same followers). Invalidated whenever the user acts (applyItems).
+   */
   private profileOf(user: UserId): InterestProfile {
     const active = this.actors.get(user);
     if (active) return active.interests;
-    return new InterestProfile(this.store.getSync<ProfileData>(userKey(shardOf(user, this.opts.shardCount), 'P', user)), this.opts.profile);
+    return this.profiles.get(user, () => new InterestProfile(this.store.getSync<ProfileData>(userKey(shardOf(user, this.opts.shardCount), 'P', user)), this.opts.profile));
   }
 
   /** Why `user` was (or was not) notified of `tweetId`: the decision with its inputs, from this node's data. */
@@ -380,6 +386,8 @@ export class NodeActor {
     const tasks: Array<Promise<Delivery | null>> = [];
     for (const { event, users } of items) {
       for (const user of users) {
+        // Only the actor's own profile changes with its events: drop the cached copy.
+        if (user === event.actor) this.profiles.delete(user);
         const actor = this.activate(user);
         tasks.push(
           actor.mailbox.post(async () => {
@@ -463,6 +471,7 @@ export class NodeActor {
       ...this.counters,
       fanout: this.fanout.progress,
       senders: this.sender?.counters ?? {},
+      profileCache: { size: this.profiles.size, hits: this.profiles.hits, misses: this.profiles.misses },
     };
   }
 

@@ -14,6 +14,8 @@ Usage: npm run admin -- <command> [args] [--url URL] [--token T | --data DIR]
   drain-node ID [--concurrency N]  move every shard off a node
   remove-node ID                   remove a drained node
   move-shard S NODE                pin shard S to NODE and move it there
+  dead-letters                     sends that failed for good (push, SMS, email), per node
+  replay [ID ...]                  queue dead letters again (all, or those ids)
 
   --url URL     the cluster's HTTP URL (default http://127.0.0.1:7070)
   --token T     an admin token; without it one is signed with the secret in --data (default ./data)
@@ -128,6 +130,22 @@ async function main(): Promise<void> {
       if (!a || !b) throw new Error('move-shard needs a shard and a node');
       await api('POST', `/v1/admin/shards/${a}/move`, { node: b });
       return follow();
+    case 'dead-letters': {
+      const { nodes } = await api('GET', '/v1/admin/dead-letters');
+      for (const n of nodes) {
+        for (const l of n.letters) {
+          console.log(`${n.node}  ${l.id}  ${l.job.channel} to ${l.job.user} after ${l.job.attempts} attempts, ${new Date(l.failedAt).toISOString()}: ${l.error}`);
+        }
+      }
+      console.log(`${nodes.reduce((s: number, n: any) => s + n.letters.length, 0)} dead letter(s)`);
+      return;
+    }
+    case 'replay': {
+      const ids = positionals.slice(1);
+      const { replayed } = await api('POST', '/v1/admin/dead-letters/replay', ids.length ? { ids } : {});
+      console.log(`replayed: ${JSON.stringify(replayed)}`);
+      return;
+    }
     default:
       console.log(HELP);
       process.exitCode = cmd && !values.help ? 2 : 0;
