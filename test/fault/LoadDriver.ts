@@ -1,7 +1,14 @@
 import WebSocket from 'ws';
 
-/** Codes a producer retries with the same event ids (docs/protocol.md, "Error codes"). */
-export const RETRYABLE = new Set(['HERALD_UNAVAILABLE', 'HERALD_OVERLOADED', 'HERALD_INTERNAL']);
+/** Codes a producer retries with the same event ids (docs/protocol.md, "Error codes": retry yes). */
+export const RETRYABLE = new Set([
+  'HERALD_UNAVAILABLE',
+  'HERALD_OVERLOADED',
+  'HERALD_INTERNAL',
+  'HERALD_RATE_LIMITED',
+  'HERALD_BUSY',
+  'HERALD_TOO_MANY_CONNECTIONS',
+]);
 
 export interface LikeEvent {
   id: string;
