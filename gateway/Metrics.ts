@@ -238,7 +238,10 @@ export class Metrics {
     for (const d of deliveries) {
       if (deliver(d) === 0) continue;
       this.bound.triggered.inc();
-      const id = d.notification.eventIds[0];
+      // The event this notification is for: the newest id (an aggregated like lists earlier ones first) and the
+      // newest actor (listed first).
+      const ids = d.notification.eventIds;
+      const id = ids[ids.length - 1];
       const actor = d.notification.actors[0];
       let k = j;
       while (k < sent.length && (sent[k].item.event.id !== id || sent[k].item.event.actor !== actor)) k++;
