@@ -55,6 +55,11 @@ export class DeliveryQueue {
     return next;
   }
 
+  /** Whether a job is still queued (a synchronous read: sees every write that has completed). */
+  has(key: string): boolean {
+    return this.store.db.getSync(key) !== undefined;
+  }
+
   done(key: string): Promise<void> {
     return this.store.durable.write([{ type: 'del', key }]);
   }

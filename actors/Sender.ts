@@ -93,7 +93,8 @@ export class Sender {
 
   private async claim(channel: OutboundChannel): Promise<[string, DeliveryJob] | undefined> {
     const due = await this.queue.due(channel, Date.now(), this.opts.concurrency * 2 + 1);
-    const free = due.find(([key]) => !this.claimed.has(key));
+    // The scan may predate another worker finishing a job (and releasing its claim): check it is still queued.
+    const free = due.find(([key]) => !this.claimed.has(key) && this.queue.has(key));
     if (free) this.claimed.add(free[0]);
     return free;
   }
