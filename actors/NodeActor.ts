@@ -191,7 +191,11 @@ export class NodeActor {
       const it = this.store.db.iterator(kindRange(shard, 'd'));
       try {
         for (let rows = await it.nextv(1000); rows.length; rows = await it.nextv(1000)) {
-          const stale = rows.filter(([, v]) => unpack<number>(v) < olderThan).map(([key]) => ({ type: 'del' as const, key }));
+          const appliedAt = (v: Uint8Array) => {
+            const r = unpack<{ at: number } | number>(v);
+            return typeof r === 'number' ? r : r.at;
+          };
+          const stale = rows.filter(([, v]) => appliedAt(v) < olderThan).map(([key]) => ({ type: 'del' as const, key }));
           dropped += stale.length;
           await this.store.applied.write(stale);
         }

@@ -32,6 +32,12 @@ export interface DeliveryPolicy {
   pushCapByType: Partial<Record<string, PushCap>>;
 }
 
+/** What the dedupe key of an applied event holds. */
+interface DedupeRecord {
+  at: number;
+  offset: number;
+}
+
 /** Likes or retweets of one tweet collapsed into the entry at `offset`, since the first one's time. */
 interface Aggregate {
   offset: number;
@@ -60,7 +66,8 @@ export class UserActor {
   private profile?: InterestProfile;
   private userSettings?: Settings;
   private slots?: number[];
-  private readonly recentIds = new Set<string>();
+  /** Dedupe keys applied while active → the offset each made, so a retry never waits on a disk read. */
+  private readonly recentIds = new Map<string, number>();
   /** The last write queued for this user: reads wait for it (read-your-writes). */
   private lastWrite: Promise<void> = Promise.resolve();
 
@@ -93,11 +100,11 @@ export class UserActor {
   apply(e: HeraldEvent): Applied | null {
     this.lastUsed = Date.now();
     const dedupe = userKey(this.shard, 'd', this.id, e.actor, e.id);
-    if (this.recentIds.has(dedupe) || this.store.db.getSync(dedupe) !== undefined) return null;
+    const seen = this.seen(dedupe);
+    if (seen !== undefined) return this.again(seen);
 
     const ts = e.ts ?? Date.now();
-    // The dedupe window counts from when the event was applied here, not from the producer's `ts`.
-    const ops: Op[] = [{ type: 'put', key: dedupe, value: pack(Date.now()) }];
+    const ops: Op[] = [];
     const before = this.meta;
     if (e.actor === this.id) ops.push(...this.actorOps(e, ts));
     let notification: Notification | undefined;
@@ -111,6 +118,7 @@ export class UserActor {
     } else if (e.type === 'unfollow' && targetOf(e) === this.id) {
       ops.push(this.edgeOp('del', 'F', e.actor));
     }
+    ops.push(this.dedupeOp(dedupe, notification?.offset ?? 0));
 
     return this.commit(ops, dedupe, before, notification);
   }
@@ -120,7 +128,7 @@ export class UserActor {
    * had. Safe because the mailbox runs the next message only after this write settled.
    */
   private commit(ops: Op[], dedupe: string, before: TimelineMeta, notification?: Notification, writer = this.store.applied): Applied {
-    this.remember(dedupe);
+    this.remember(dedupe, notification?.offset ?? 0);
     const written = writer.write(ops);
     written.catch(() => {
       this.meta = before;
@@ -200,7 +208,8 @@ export class UserActor {
   applyFanout(e: HeraldEvent, reason: string): Applied | null {
     this.lastUsed = Date.now();
     const dedupe = userKey(this.shard, 'd', this.id, e.actor, e.id);
-    if (this.recentIds.has(dedupe) || this.store.db.getSync(dedupe) !== undefined) return null;
+    const seen = this.seen(dedupe);
+    if (seen !== undefined) return this.again(seen);
     const before = this.meta;
     const notification: Notification = {
       offset: this.meta.last + 1,
@@ -214,7 +223,7 @@ export class UserActor {
     };
     this.meta = { ...this.meta, last: notification.offset };
     const ops: Op[] = [
-      { type: 'put', key: dedupe, value: pack(Date.now()) },
+      this.dedupeOp(dedupe, notification.offset),
       this.timeline.entryOp(notification),
       ...this.retentionOps(),
       this.timeline.metaOp(this.meta),
@@ -226,8 +235,35 @@ export class UserActor {
 
   /** Whether this user already has (or had, within the dedupe window) the effect of event `actor/id`. */
   hasApplied(actor: UserId, id: string): boolean {
-    const dedupe = userKey(this.shard, 'd', this.id, actor, id);
-    return this.recentIds.has(dedupe) || this.store.db.getSync(dedupe) !== undefined;
+    return this.seen(userKey(this.shard, 'd', this.id, actor, id)) !== undefined;
+  }
+
+  /**
+   * The dedupe record of an event: written in the effect's batch, with when it was applied (the dedupe window
+   * counts from then, not from the producer's `ts`) and the offset of the entry it made (0 = none).
+   */
+  private dedupeOp(key: string, offset: number): Op {
+    return { type: 'put', key, value: pack({ at: Date.now(), offset }) };
+  }
+
+  /** The offset an applied event made (0 = none), or undefined if it was not applied. */
+  private seen(key: string): number | undefined {
+    const recent = this.recentIds.get(key);
+    if (recent !== undefined) return recent;
+    const stored = this.store.getSync<DedupeRecord | number>(key);
+    if (stored === undefined) return undefined;
+    return typeof stored === 'number' ? 0 : stored.offset;
+  }
+
+  /**
+   * A repeat of an applied event (a producer's retry, a log replay) changes nothing, but answers with the entry
+   * it made: if the first answer was lost (a deadline, a crash before the reply), the retry's ack still delivers
+   * it to live subscribers, who drop offsets they already have.
+   */
+  private again(offset: number): Applied | null {
+    if (offset === 0) return null;
+    const entry = this.store.getSync<Notification>(userKey(this.shard, 't', this.id, seqKey(offset)));
+    return entry ? { notification: entry, written: Promise.resolve() } : null;
   }
 
   private edgeOp(type: 'put' | 'del', kind: 'f' | 'F', other: UserId, ts = 0): Op {
@@ -353,9 +389,9 @@ export class UserActor {
     return ops;
   }
 
-  private remember(key: string): void {
+  private remember(key: string, offset: number): void {
     if (this.recentIds.size >= RECENT_IDS) this.recentIds.clear();
-    this.recentIds.add(key);
+    this.recentIds.set(key, offset);
   }
 
   /**

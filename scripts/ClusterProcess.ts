@@ -88,6 +88,8 @@ export class ClusterProcess {
 }
 
 export function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  // process.kill(0) or a negative pid would signal a whole process group: ours.
+  if (!Number.isInteger(pid) || pid <= 0) return;
   try {
     process.kill(pid, signal);
   } catch {

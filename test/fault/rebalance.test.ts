@@ -131,7 +131,8 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
     // Killed before the flip: rolled back (node-3 keeps it) and the move is retried below.
     expect(['done', 'failed']).toContain(op.state);
     for (let i = 0; i < 100 && (await nodePid('node-3')) === victim; i++) await sleep(100);
-    pids.add(await nodePid('node-3'));
+    const respawned = await nodePid('node-3');
+    if (respawned > 0) pids.add(respawned);
     for (let attempt = 0; attempt < 20; attempt++) {
       const table = JSON.parse(require('node:fs').readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
       if (table.owners[shard] === 'node-1') break;

@@ -20,7 +20,8 @@ describe('delivery: resume, retention, slow consumers', () => {
 
   beforeAll(async () => {
     const config = join(data.dir, 'test-config.json');
-    writeFileSync(config, JSON.stringify({ timelineMax: 10, maxBufferedBytes: 64 * 1024 }));
+    // Short node-call deadline and a long liveness timeout: a paused node outlives the publish's deadline.
+    writeFileSync(config, JSON.stringify({ timelineMax: 10, maxBufferedBytes: 64 * 1024, callTimeoutMs: 1000, livenessTimeoutMs: 60_000 }));
     cluster = await data.startCluster(['--config', config]);
   });
 
@@ -92,5 +93,27 @@ describe('delivery: resume, retention, slow consumers', () => {
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
     for (let i = 0; i < 200 && !slow.closed; i++) await new Promise((r) => setTimeout(r, 50));
     expect(slow.closed).toEqual({ code: 4008, reason: 'HERALD_SLOW_CONSUMER' });
+  });
+
+  it('delivers live an entry whose first answer was lost (deadline passed), when the producer retries', async () => {
+    const sub = await connect('gwen');
+    sub.send({ op: 'subscribe' });
+    await sub.waitFor((m) => m.op === 'subscribed');
+    const producer = await connect('svc4', 'producer');
+    const owner = data.ownerOf('gwen');
+    const health = await (await fetch(`${cluster.info.http}/healthz`, { headers: { authorization: `Bearer ${data.token('ops', 'admin')}` } })).json();
+    const pid = health.nodes[owner].pid as number;
+    const like = { id: 'lost-answer', type: 'like', actor: 'hal', tweet: { id: 'tw-g', author: 'gwen' } };
+    process.kill(pid, 'SIGSTOP');
+    try {
+      expect(await producer.request({ op: 'publish', id: 'try1', events: [like] })).toMatchObject({ op: 'error', code: 'HERALD_UNAVAILABLE' });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // The node applies the event after the gateway stopped waiting; the retry is a duplicate, and delivers it.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await producer.request({ op: 'publish', id: 'try2', events: [like] })).toMatchObject({ op: 'ack' });
+    const [n] = await sub.waitNotifications(1, 3000);
+    expect(n).toMatchObject({ offset: 1, eventIds: ['lost-answer'] });
   });
 });

@@ -48,17 +48,20 @@ describe('UserActor', () => {
     expect(first.notification!.offset).toBe(1);
     expect(bob.apply({ ...e })).toBeNull(); // before the first write has landed
     await first.written;
-    expect(bob.apply(e)).toBeNull();
-    expect(bob.apply({ ...e })).toBeNull();
+    // A repeat changes nothing but answers the entry it made (so a retry's ack can still deliver it live).
+    const sameEntry = (a: ReturnType<typeof bob.apply>) => expect(a?.notification).toEqual(first.notification);
+    sameEntry(bob.apply(e));
+    sameEntry(bob.apply({ ...e }));
 
     const reborn = actor('bob'); // passivated: a new instance over the same store
-    expect(reborn.apply({ ...e })).toBeNull();
+    sameEntry(reborn.apply({ ...e }));
     expect(reborn.state.offset).toBe(1);
     expect((await reborn.page(undefined, 10)).items).toHaveLength(1);
 
     // also after the store itself was closed and reopened
     await box.reopen();
-    expect(actor('bob').apply({ ...e })).toBeNull();
+    sameEntry(actor('bob').apply({ ...e }));
+    expect(actor('bob').state.offset).toBe(1);
 
     // the same id from another actor is a different event
     const other = actor('bob').apply({ ...e, actor: 'carol' })!;
