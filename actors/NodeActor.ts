@@ -11,7 +11,8 @@ import { InterestProfile, type ProfileData, type ProfileOptions } from './Intere
 import { DeliveryQueue } from './DeliveryQueue';
 import { Sender, type ChannelPort, type SenderOptions } from './Sender';
 import type { OutboundChannel, Settings } from './Settings';
-import { UserActor, type DeliveryPolicy } from './UserActor';
+import type { DeliveryPolicy } from './DeliveryPlanner';
+import { UserActor } from './UserActor';
 
 export interface NodeOptions {
   nodeId: string;
@@ -168,7 +169,7 @@ export class NodeActor {
   /** A user's settings, after applying `patch` if given (through the user's mailbox). */
   settings(user: UserId, patch?: Settings): Promise<Settings> {
     const actor = this.activateOwned(user);
-    return actor.mailbox.post(() => (patch ? actor.updateSettings(patch) : actor.settings));
+    return actor.mailbox.post(() => (patch ? actor.delivery.update(patch) : actor.delivery.settings));
   }
 
   deadLetters(limit: number) {

@@ -5,15 +5,13 @@ import type { NodeStore } from '../storage/NodeStore';
 import { Timeline, type TimelineMeta } from '../storage/Timeline';
 import { recipientsOf, targetOf, type HeraldEvent, type Notification, type UserId } from './Event';
 import { DEFAULT_PROFILE, InterestProfile, WEIGHTS, addAffinity, type ProfileData, type ProfileOptions } from './InterestProfile';
-import { DeliveryQueue } from './DeliveryQueue';
+import { aggregate } from './Aggregation';
+import { DeliveryPlanner, type DeliveryPolicy } from './DeliveryPlanner';
 import { Mailbox } from './Mailbox';
-import { addressesOf, deferUntil, takePushSlot, wants, type OutboundChannel, type PushCap, type Settings } from './Settings';
+import { describe } from './NotificationText';
 
 /** How many applied event keys an active actor remembers, so a retry never waits on a disk read. */
 const RECENT_IDS = 1024;
-/** Actors named on an aggregated entry (the newest), and event ids it keeps. */
-const AGGREGATE_ACTORS = 10;
-const AGGREGATE_IDS = 1000;
 
 export interface UserOptions {
   /** Retention: entries kept per user; older ones are dropped as new ones come. @defaultValue 1000 */
@@ -25,26 +23,10 @@ export interface UserOptions {
   delivery?: DeliveryPolicy;
 }
 
-export interface DeliveryPolicy {
-  channels: ReadonlySet<OutboundChannel>;
-  pushCap: PushCap;
-  /** Caps for some notification types instead of `pushCap`. */
-  pushCapByType: Partial<Record<string, PushCap>>;
-}
-
 /** What the dedupe key of an applied event holds. */
 interface DedupeRecord {
   at: number;
   offset: number;
-}
-
-/** Likes or retweets of one tweet collapsed into the entry at `offset`, since the first one's time. */
-interface Aggregate {
-  offset: number;
-  since: number;
-  count: number;
-  actors: UserId[];
-  eventIds: string[];
 }
 
 export interface Applied {
@@ -64,8 +46,8 @@ export class UserActor {
   private readonly timeline: Timeline<Notification>;
   private meta: TimelineMeta;
   private profile?: InterestProfile;
-  private userSettings?: Settings;
-  private slots?: number[];
+  /** Push, SMS and email decisions (settings, fatigue slots). */
+  readonly delivery: DeliveryPlanner;
   /** Dedupe keys applied while active → the offset each made, so a retry never waits on a disk read. */
   private readonly recentIds = new Map<string, number>();
   /** The last write queued for this user: reads wait for it (read-your-writes). */
@@ -74,7 +56,6 @@ export class UserActor {
   private readonly timelineMax: number;
   private readonly profileOpts: ProfileOptions;
   private readonly aggregateWindowMs: number;
-  private readonly delivery?: DeliveryPolicy;
 
   constructor(
     readonly id: UserId,
@@ -85,7 +66,7 @@ export class UserActor {
     this.timelineMax = opts.timelineMax ?? 1000;
     this.profileOpts = opts.profile ?? DEFAULT_PROFILE;
     this.aggregateWindowMs = opts.aggregateWindowMs ?? 3600_000;
-    this.delivery = opts.delivery;
+    this.delivery = new DeliveryPlanner(store, shard, id, opts.delivery);
     this.timeline = new Timeline(store, shard, id);
     const meta = this.timeline.readMeta();
     // A timeline never written takes the store's incarnation as epoch, and keeps it from its first write on.
@@ -114,7 +95,7 @@ export class UserActor {
       notification = aggregate?.notification ?? this.notificationFor(e, ts);
       if (aggregate) ops.push(...aggregate.ops);
       this.meta = { ...this.meta, last: notification.offset };
-      ops.push(this.timeline.entryOp(notification), ...this.retentionOps(), this.timeline.metaOp(this.meta), ...this.deliveryOps(notification, 1));
+      ops.push(this.timeline.entryOp(notification), ...this.retentionOps(), this.timeline.metaOp(this.meta), ...this.delivery.ops(notification, 1));
     } else if (e.type === 'unfollow' && targetOf(e) === this.id) {
       ops.push(this.edgeOp('del', 'F', e.actor));
     }
@@ -135,7 +116,7 @@ export class UserActor {
       this.recentIds.delete(dedupe);
       // Profile and push slots may have changed in memory before the write: reload them from the store.
       this.profile = undefined;
-      this.slots = undefined;
+      this.delivery.forget();
     });
     this.lastWrite = written.catch(() => undefined);
     return { notification, written };
@@ -227,7 +208,7 @@ export class UserActor {
       this.timeline.entryOp(notification),
       ...this.retentionOps(),
       this.timeline.metaOp(this.meta),
-      ...this.deliveryOps(notification, 2),
+      ...this.delivery.ops(notification, 2),
     ];
     // Fanout has no ingest log on this node to rebuild it from: its entries are fsynced before the author moves on.
     return this.commit(ops, dedupe, before, notification, this.store.durable);
@@ -271,38 +252,14 @@ export class UserActor {
     return type === 'put' ? { type, key, value: pack(ts) } : { type, key };
   }
 
-  /**
-   * Likes and retweets of one tweet within `aggregateWindowMs` collapse into one entry ("alice and 3 others
-   * liked your tweet"): each new one takes the next offset, names the entry it replaces, and marks that one
-   * replaced. The dedupe key (same batch) keeps a retried event from counting twice.
-   */
+  /** Likes and retweets of one tweet within the window collapse into one entry (actors/Aggregation.ts). */
   private aggregate(e: HeraldEvent, ts: number): { notification: Notification; ops: Op[] } | undefined {
     if ((e.type !== 'like' && e.type !== 'retweet') || !e.tweet || this.aggregateWindowMs <= 0) return undefined;
-    const key = userKey(this.shard, 'g', this.id, e.type, e.tweet.id);
-    const prev = this.store.getSync<Aggregate>(key);
-    const fresh = prev && ts - prev.since < this.aggregateWindowMs && prev.offset >= (this.meta.first ?? 1);
-    const offset = this.meta.last + 1;
-    if (!fresh) {
-      const record: Aggregate = { offset, since: ts, count: 1, actors: [e.actor], eventIds: [e.id] };
-      return { notification: { ...this.notificationFor(e, ts), count: 1 }, ops: [{ type: 'put', key, value: pack(record) }] };
-    }
-    const actors = [e.actor, ...prev.actors.filter((a) => a !== e.actor)].slice(0, AGGREGATE_ACTORS);
-    const record: Aggregate = { offset, since: prev.since, count: prev.count + 1, actors, eventIds: [...prev.eventIds, e.id].slice(-AGGREGATE_IDS) };
-    const notification: Notification = {
-      offset,
-      type: e.type,
-      actors,
-      tweetId: e.tweet.id,
-      eventIds: record.eventIds,
-      ts,
-      count: record.count,
-      replaces: prev.offset,
-      text: describeAggregate(e.type, actors[0], record.count, e.tweet.text),
-    };
-    const ops: Op[] = [{ type: 'put', key, value: pack(record) }];
-    const old = this.store.getSync<Notification>(userKey(this.shard, 't', this.id, seqKey(prev.offset)));
-    if (old) ops.push(this.timeline.entryOp({ ...old, replacedBy: offset }));
-    return { notification, ops };
+    const where = { shard: this.shard, user: this.id, windowMs: this.aggregateWindowMs };
+    return aggregate(this.store, this.timeline, where, this.meta, { ...e, type: e.type }, ts, () => ({
+      ...this.notificationFor(e, ts),
+      count: 1,
+    }));
   }
 
   private notificationFor(e: HeraldEvent, ts: number): Notification {
@@ -310,53 +267,6 @@ export class UserActor {
     const n: Notification = { offset: this.meta.last + 1, type, actors: [e.actor], eventIds: [e.id], ts, text: describe(type, e) };
     if (e.tweet) n.tweetId = e.tweet.id;
     return n;
-  }
-
-  /**
-   * Push, SMS and email sends for a new entry, decided here, in the user's mailbox: the channels the user wants
-   * for this type and has an address for, deferred past quiet hours, within push fatigue caps (a slot is taken
-   * in the same batch, so two sends can never both take the last one). The jobs go to the node's delivery
-   * queue in the same atomic batch as the entry.
-   */
-  private deliveryOps(n: Notification, priority: 1 | 2 | 3): Op[] {
-    const policy = this.delivery;
-    if (!policy || policy.channels.size === 0) return [];
-    const settings = this.settings;
-    const ops: Op[] = [];
-    for (const channel of policy.channels) {
-      const to = addressesOf(settings, channel);
-      if (!to.length || !wants(settings, n.type, channel)) continue;
-      const dueAt = deferUntil(settings, Date.now());
-      if (channel === 'push') {
-        const slots = takePushSlot(this.pushSlots, dueAt, policy.pushCapByType[n.type] ?? policy.pushCap);
-        if (!slots) continue;
-        this.slots = slots;
-        ops.push({ type: 'put', key: userKey(this.shard, 'c', this.id), value: pack(slots) });
-      }
-      for (const address of to) {
-        ops.push(DeliveryQueue.enqueueOp({ channel, user: this.id, to: address, locale: settings.locale, notification: n, priority, dueAt, attempts: 0 }));
-      }
-    }
-    return ops;
-  }
-
-  /** Preferences, devices, locale and time zone, loaded on first use. */
-  get settings(): Settings {
-    this.userSettings ??= this.store.getSync<Settings>(userKey(this.shard, 's', this.id)) ?? {};
-    return this.userSettings;
-  }
-
-  private get pushSlots(): number[] {
-    this.slots ??= this.store.getSync<number[]>(userKey(this.shard, 'c', this.id)) ?? [];
-    return this.slots;
-  }
-
-  /** Replaces the given parts of the settings (devices, channels, quiet hours, locale, tz). */
-  async updateSettings(patch: Settings): Promise<Settings> {
-    const next: Settings = { ...this.settings, ...patch };
-    await this.store.durable.write([{ type: 'put', key: userKey(this.shard, 's', this.id), value: pack(next) }]);
-    this.userSettings = next;
-    return next;
   }
 
   /** Retention by age: drops entries older than `cutoff` (ms) from the oldest up; returns how many. */
@@ -428,28 +338,5 @@ export class UserActor {
   /** What a resuming client is checked against: the timeline's epoch and its oldest kept offset. */
   get recovery(): { epoch: string; first: number } {
     return { epoch: this.meta.epoch ?? '', first: this.meta.first ?? 1 };
-  }
-}
-
-function describeAggregate(type: 'like' | 'retweet', newest: UserId, count: number, text: string | undefined): string {
-  const who = count > 1 ? `${newest} and ${count - 1} other${count > 2 ? 's' : ''}` : newest;
-  const what = `${who} ${type === 'like' ? 'liked' : 'retweeted'} your tweet`;
-  return text ? `${what}: ${text}` : what;
-}
-
-function describe(type: string, e: HeraldEvent): string {
-  const text = e.tweet?.text;
-  const withText = (s: string) => (text ? `${s}: ${text}` : s);
-  switch (type) {
-    case 'follow':
-      return `${e.actor} followed you`;
-    case 'like':
-      return withText(`${e.actor} liked your tweet`);
-    case 'retweet':
-      return withText(`${e.actor} retweeted your tweet`);
-    case 'reply':
-      return withText(`${e.actor} replied to your tweet`);
-    default:
-      return withText(`${e.actor} mentioned you`);
   }
 }
