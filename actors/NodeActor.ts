@@ -1,8 +1,9 @@
-import { pack, unpack } from '../storage/Codec';
+import { pack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
-import { HIGH, LOG_PREFIX, TWEET_PREFIX, kindRange, seqKey, shardOf, shardPrefix, userKey } from '../storage/Keyspace';
+import { HIGH, LOG_PREFIX, TWEET_PREFIX, kindRange, seqKey, shardOf, userKey } from '../storage/Keyspace';
 import type { Logger } from '../storage/logger';
 import type { NodeStore } from '../storage/NodeStore';
+import { ShardRange } from '../storage/ShardRange';
 import { TtlCache } from '../storage/TtlCache';
 import type { HeraldEvent, Notification, UserId } from './Event';
 import { decide, type FanoutPolicyOptions } from './FanoutPolicy';
@@ -80,6 +81,7 @@ export class NodeActor {
   private sweeper?: NodeJS.Timeout;
   private retentionSweeper?: NodeJS.Timeout;
   private readonly deliveryQueue: DeliveryQueue;
+  private readonly range: ShardRange;
   /** Profiles of followers read for fanout decisions: 10 s, 100k users. */
   private readonly profiles = new TtlCache<UserId, InterestProfile>(10_000, 100_000);
   private sender?: Sender;
@@ -97,6 +99,7 @@ export class NodeActor {
     sendFanout: (node: string, batch: FanoutBatch) => Promise<{ decided: number; notified: number }> = (_n, b) => this.fanoutBatch(b),
   ) {
     this.deliveryQueue = new DeliveryQueue(store);
+    this.range = new ShardRange(store);
     this.fanout = new FanoutRunner({
       store,
       shardCount: opts.shardCount,
@@ -182,28 +185,10 @@ export class NodeActor {
     return n;
   }
 
-  /**
-   * Forgets event ids applied before `olderThan` (the dedupe window): a producer retry older than the window
-   * would apply again. Streams the dedupe keys of each owned shard, so memory stays flat.
-   */
+  /** Forgets event ids applied before `olderThan` (the dedupe window) in every owned shard. */
   async sweepDedupe(olderThan: number): Promise<number> {
     let dropped = 0;
-    for (const shard of this.owned) {
-      const it = this.store.db.iterator(kindRange(shard, 'd'));
-      try {
-        for (let rows = await it.nextv(1000); rows.length; rows = await it.nextv(1000)) {
-          const appliedAt = (v: Uint8Array) => {
-            const r = unpack<{ at: number } | number>(v);
-            return typeof r === 'number' ? r : r.at;
-          };
-          const stale = rows.filter(([, v]) => appliedAt(v) < olderThan).map(([key]) => ({ type: 'del' as const, key }));
-          dropped += stale.length;
-          await this.store.applied.write(stale);
-        }
-      } finally {
-        await it.close();
-      }
-    }
+    for (const shard of this.owned) dropped += await this.range.sweepDedupe(shard, olderThan);
     if (dropped) this.log.info({ dropped }, 'swept dedupe keys past the window');
     return dropped;
   }
@@ -241,49 +226,33 @@ export class NodeActor {
   }
 
   /** Handoff, old owner: the shard's keys in order after `after`, at most `limit` (a range scan over its prefix). */
-  async exportShard(shard: number, after: string | undefined, limit: number): Promise<{ rows: Array<[string, Uint8Array]>; next?: string }> {
-    const prefix = shardPrefix(shard);
-    const rows = await this.store.db.iterator({ gt: after ?? prefix, lt: prefix + HIGH, limit }).all();
-    return rows.length === limit ? { rows, next: rows[rows.length - 1][0] } : { rows };
+  exportShard(shard: number, after: string | undefined, limit: number) {
+    return this.range.read(shard, after, limit);
   }
 
   /** Handoff, new owner: writes a part of a shard, fsynced (the table flips to this node only after). */
-  async importShard(shard: number, rows: Array<[string, Uint8Array]>): Promise<void> {
-    const prefix = shardPrefix(shard);
-    if (rows.some(([k]) => !k.startsWith(prefix))) throw new HeraldError('HERALD_INVALID_MESSAGE', `keys outside shard ${shard}`);
-    await this.store.durable.write(rows.map(([key, value]) => ({ type: 'put', key, value })));
+  importShard(shard: number, rows: Array<[string, Uint8Array]>): Promise<void> {
+    return this.range.write(shard, rows);
   }
 
   /** Deletes every key of a shard this node does not own (after a move, or to roll one back). */
   async dropShard(shard: number): Promise<number> {
     if (this.owned.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${this.opts.nodeId} still owns shard ${shard}`);
     for (const [id, actor] of this.actors) if (actor.shard === shard) this.actors.delete(id);
-    const prefix = shardPrefix(shard);
-    let dropped = 0;
-    for (;;) {
-      const keys = await this.store.db.keys({ gt: prefix, lt: prefix + HIGH, limit: 5000 }).all();
-      if (!keys.length) return dropped;
-      await this.store.applied.write(keys.map((key) => ({ type: 'del', key })));
-      dropped += keys.length;
-    }
+    return this.range.drop(shard);
   }
 
   /** Shards this node does not own but holds keys of (should be none once moves are done). */
   async strayShards(): Promise<number[]> {
     const stray: number[] = [];
-    for (let s = 0; s < this.opts.shardCount; s++) {
-      if (this.owned.has(s)) continue;
-      const prefix = shardPrefix(s);
-      const any = await this.store.db.keys({ gt: prefix, lt: prefix + HIGH, limit: 1 }).all();
-      if (any.length) stray.push(s);
-    }
+    for (let s = 0; s < this.opts.shardCount; s++) if (!this.owned.has(s) && !(await this.range.isEmpty(s))) stray.push(s);
     return stray;
   }
 
   /** Approximate bytes on disk per owned shard: what `admin status` shows. */
   async shardSizes(): Promise<Record<number, number>> {
     const out: Record<number, number> = {};
-    for (const s of this.owned) out[s] = await this.store.db.approximateSize(shardPrefix(s), shardPrefix(s) + HIGH);
+    for (const s of this.owned) out[s] = await this.range.size(s);
     return out;
   }
 
