@@ -73,7 +73,7 @@ export class Sender {
         await this.queue.done(key);
         c.sent++;
       } catch (err) {
-        const e = err as Error & { retryable?: boolean };
+        const e = err as Error & { retryable?: boolean; retryAfterMs?: number };
         const message = String(e?.message ?? err).slice(0, 500);
         if (e?.retryable === false || job.attempts + 1 >= this.opts.maxAttempts) {
           await this.queue.bury(key, job, message, Date.now()).catch(() => undefined);
@@ -81,7 +81,9 @@ export class Sender {
           this.log.warn({ channel, user: job.user, attempts: job.attempts + 1, error: message }, 'send failed for good: dead letter');
         } else {
           const ceiling = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** job.attempts);
-          await this.queue.retry(key, job, Date.now() + Math.floor(Math.random() * ceiling), message).catch(() => undefined);
+          // A provider that said when to come back (429 Retry-After) is not asked sooner.
+          const wait = Math.max(Math.floor(Math.random() * ceiling), e?.retryAfterMs ?? 0);
+          await this.queue.retry(key, job, Date.now() + wait, message).catch(() => undefined);
           c.retried++;
         }
       } finally {
