@@ -125,6 +125,10 @@ class NodeHost {
         return node.replayDeadLetters(a.ids);
       case 'explain':
         return node.explain(a.user, a.tweet);
+      // BENCH ONLY (bench/fanout.ts baseline): one follower's interest profile data per request, the "no
+      // co-location" path that personalized fanout avoids. Nothing in herald calls it; read-only.
+      case 'profileOf':
+        return node['profileOf'](a.user).toData();
       case 'stats':
         return {
           ...node.stats(),

@@ -1,0 +1,161 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decide } from '../../../actors/FanoutPolicy';
+import { InterestProfile, type ProfileData } from '../../../actors/InterestProfile';
+import { UserActor } from '../../../actors/UserActor';
+import { ShardTable } from '../../../cluster/ShardTable';
+import {
+  Generator,
+  affinityPacker,
+  importGraph,
+  lexicographicOrder,
+  packValue,
+  parseImportArgs,
+  shardOfUser,
+  type ImportOptions,
+} from '../../../scripts/import';
+import { pack, unpack } from '../../../storage/Codec';
+import { shardOf } from '../../../storage/Keyspace';
+import { NodeStore } from '../../../storage/NodeStore';
+import { ev, tweet } from '../actors/helpers';
+
+const SHARDS = 16;
+const dirs: string[] = [];
+const temp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'herald-import-'));
+  dirs.push(d);
+  return d;
+};
+const opts = (dataDir: string, more: Partial<ImportOptions> = {}): ImportOptions => ({
+  ...parseImportArgs(['--data', dataDir, '--file', 'unused', '--shards', String(SHARDS), '--nodes', '1', '--no-progress'])!,
+  file: undefined,
+  log: () => undefined,
+  ...more,
+});
+
+/** Every key of the kinds an import writes (F f a P), with its value decoded. */
+async function graphKeys(store: NodeStore): Promise<Map<string, unknown>> {
+  const out = new Map<string, unknown>();
+  for await (const [key, value] of store.db.iterator()) if (/^[0-9a-f]{4}![FfaP]!/.test(key)) out.set(key, unpack(value));
+  return out;
+}
+
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('import', () => {
+  it('writes the keys and values UserActor writes for the same follows and likes', async () => {
+    // What the cluster writes: alice follows bob and carol, then likes a tweet of bob's about moonlight.
+    const live = await NodeStore.open(temp(), { syncWrites: false });
+    const actor = (id: string) => new UserActor(id, shardOf(id, SHARDS), live);
+    const alice = actor('alice');
+    for (const target of ['bob', 'carol']) {
+      const follow = ev('follow', 'alice', { target });
+      await alice.apply(follow)!.written;
+      await actor(target).apply(follow)!.written;
+    }
+    await alice.apply(ev('like', 'alice', { target: 'bob', tweet: tweet('bob', { entities: ['Moonlight'] }) }))!.written;
+    const expected = await graphKeys(live);
+    await live.close();
+
+    // The same graph imported: bob's affinity 2 (follow + like), the like's entity.
+    const dir = temp();
+    const file = join(dir, 'graph.jsonl');
+    writeFileSync(file, ['{"follower":"alice","followee":"bob","affinity":2,"entities":["Moonlight"]}', '{"follower":"alice","followee":"carol"}', ''].join('\n'));
+    const result = await importGraph(opts(dir, { file, expectAuthor: 'bob', expectEntities: ['moonlight'] }));
+    expect(result).toMatchObject({ followers: 1, edges: 2, keys: 2 * 3 + 1, expected: { followers: 1, chosen: 1, reasons: { 'top-following+entity': 1 } } });
+    const table = ShardTable.load(join(dir, 'cluster.json'))!;
+    expect(table.shardCount).toBe(SHARDS);
+    const store = await NodeStore.open(join(dir, 'node-1'), { syncWrites: false });
+    const imported = await graphKeys(store);
+    await store.close();
+
+    expect([...imported.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [key, value] of expected) {
+      const got = imported.get(key);
+      const kind = key.split('!')[1];
+      if (kind === 'F' || kind === 'f') expect(typeof got).toBe('number');
+      if (kind === 'a') {
+        expect((got as number[])[0]).toBeCloseTo((value as number[])[0], 3);
+        expect(typeof (got as number[])[1]).toBe('number');
+      }
+      if (kind === 'P') {
+        const [a, b] = [got as ProfileData, value as ProfileData];
+        expect(a.top.map((s) => s[0])).toEqual(b.top.map((s) => s[0]));
+        a.top.forEach((s, i) => expect(s[1]).toBeCloseTo(b.top[i][1], 3));
+        expect(a.ent.map((s) => [s[0], s[1]])).toEqual(b.ent.map((s) => [s[0], s[1]]));
+        // And the node decides the same on either.
+        const now = Date.now();
+        expect(decide(new InterestProfile(a), 'bob', ['moonlight'], now)).toEqual(decide(new InterestProfile(b), 'bob', ['moonlight'], now));
+      }
+    }
+  });
+
+  it('generates the same bimodal graph whatever the order, and reports whom the policy picks', async () => {
+    const g = parseImportArgs(['--generate', '--celebrity-followers', '3000', '--users', '4000'])!.generate!;
+    const a = new Generator(g);
+    const b = new Generator(g);
+    expect([2999, 0, 1234].map((i) => b.edgesOf(i))).toEqual([2999, 0, 1234].map((i) => a.edgesOf(i)));
+    expect(a.edgesOf(5).some((e) => e.followee === 'celeb')).toBe(true);
+    expect(a.edgesOf(3500).some((e) => e.followee === 'celeb')).toBe(false);
+
+    const dir = temp();
+    const result = await importGraph(opts(dir, { generate: g, nodes: 3 }));
+    expect(result.followers).toBe(4000);
+    expect(result.keys).toBe(result.followers + 3 * result.edges);
+    expect(result.expected!.followers).toBe(3000);
+    // The generator's defaults: a realistic minority chosen.
+    expect(result.expected!.fraction).toBeGreaterThan(0.08);
+    expect(result.expected!.fraction).toBeLessThan(0.35);
+    expect(Object.keys(result.keys_per_node)).toEqual(['node-1', 'node-2', 'node-3']);
+    // Every node holds the followers it owns, and the celebrity's followers are on its owner.
+    const table = ShardTable.load(join(dir, 'cluster.json'))!;
+    const celebOwner = table.ownerOf(shardOf('celeb', table.shardCount));
+    const store = await NodeStore.open(join(dir, celebOwner), { syncWrites: false });
+    const prefix = `${shardOf('celeb', table.shardCount).toString(16).padStart(4, '0')}!F!celeb!`;
+    const followers = await store.db.keys({ gt: prefix, lt: prefix + '\uffff' }).all();
+    await store.close();
+    expect(followers).toHaveLength(3000);
+  });
+
+  it('refuses a data dir whose cluster is running (the LevelDB LOCK), saying so', async () => {
+    const dir = temp();
+    ShardTable.create(SHARDS, [{ id: 'node-1' }]).save(join(dir, 'cluster.json'));
+    // A node of a running cluster, in another process.
+    const holder: ChildProcess = spawn(
+      process.execPath,
+      ['-e', `new (require('classic-level').ClassicLevel)(${JSON.stringify(join(dir, 'node-1'))}).open().then(() => { console.log('open'); setInterval(() => undefined, 1000); })`],
+      { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+      const file = join(dir, 'g.jsonl');
+      writeFileSync(file, '{"follower":"a","followee":"b"}\n');
+      await expect(importGraph(opts(dir, { file }))).rejects.toThrow(/locked by another process: is the cluster running.*STOPPED/);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  it('rejects bad lines with their line number', async () => {
+    const dir = temp();
+    const file = join(dir, 'bad.jsonl');
+    writeFileSync(file, '{"follower":"a","followee":"b"}\n{"follower":"a"}\n');
+    await expect(importGraph(opts(dir, { file }))).rejects.toThrow(/bad\.jsonl:2: "follower" and "followee"/);
+  });
+
+  it('fast paths match the code they stand in for', () => {
+    for (const n of [1, 2, 10, 11, 101, 1000, 4321]) {
+      expect([...lexicographicOrder(n)]).toEqual(Array.from({ length: n }, (_, i) => i).sort((x, y) => (String(x) < String(y) ? -1 : 1)));
+    }
+    for (const u of ['celeb', 'u0', 'u123456', 'ünï', '😀']) expect(shardOfUser(u, 256)).toBe(shardOf(u, 256));
+    const now = 1_763_000_000_123;
+    const affinity = affinityPacker(now);
+    for (const v of [1, 2.5, 3.000001, 1e-9, 17]) expect(Buffer.from(affinity(v))).toEqual(Buffer.from(pack([v, now])));
+    expect(Buffer.from(packValue({ top: [['x', 1.5, now]], ent: [] }))).toEqual(Buffer.from(pack({ top: [['x', 1.5, now]], ent: [] })));
+  });
+});
