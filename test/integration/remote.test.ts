@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive, killQuietly } from '../../scripts/ClusterProcess';
 import { ClusterProcess, TestData } from '../support/cluster';
+import { listeningAddresses } from '../support/listening';
 import { TestClient } from '../support/TestClient';
 
 /** Starts `node dist/scripts/listener.js --port 0` and resolves with its process and port. */
@@ -51,5 +52,12 @@ describe('remote mode (--hosts)', () => {
     expect(n.text).toBe(`${u1} mentioned you: ${text}`);
     sub.close();
     pub.close();
+  });
+
+  it('binds every listener and node port to the private address given (loopback), never all interfaces', () => {
+    const pids = [...listeners.map((l) => l.pid!), ...Object.values(cluster!.info.nodes), cluster!.pid];
+    const addresses = pids.flatMap((pid) => listeningAddresses(pid));
+    expect(addresses.length).toBeGreaterThanOrEqual(5); // 2 listeners, 2 node actors, the gateway
+    for (const a of addresses) expect(a).toMatch(/^127\.0\.0\.1:\d+$/);
   });
 });
