@@ -1,0 +1,824 @@
+import { decode, encode } from '@msgpack/msgpack';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import type { UserId } from '../actors/Event';
+import { DEFAULT_POLICY, decide } from '../actors/FanoutPolicy';
+import { InterestProfile, type ProfileData } from '../actors/InterestProfile';
+import { ActorRuntime } from '../cluster/ActorRuntime';
+import type { NodeRef } from '../cluster/NodeRef';
+import { ShardTable } from '../cluster/ShardTable';
+import { Auth } from '../gateway/Auth';
+import { loadConfig } from '../gateway/config';
+import { ClusterProcess } from '../scripts/ClusterProcess';
+import type { ImportResult } from '../scripts/import';
+import { shardOf } from '../storage/Keyspace';
+import { createLogger } from '../storage/logger';
+import { NodeStore } from '../storage/NodeStore';
+import { NodeActor } from '../actors/NodeActor';
+import { cpuSeconds, hostBusySeconds, hostLoad } from './cpu';
+import { LatencyRecorder } from './LatencyRecorder';
+import { measureLimits, type RawLimits } from './limits';
+
+/**
+ * `npm run bench -- fanout`: personalized fanout of one celebrity tweet to 1,000,000 followers on a real 3-node
+ * cluster, while triggered notifications keep flowing (docs/benchmarks.md, "fanout").
+ *
+ *  1. import (scripts/import.ts, a child process) a generated graph into a temp data dir: the celebrity followed
+ *     by --followers users spread over every node, each following a few friends it engages with more; the
+ *     importer reports whom the default policy will choose (10-30% of the followers) and a sample per node.
+ *  2. start the cluster on it, subscribe the triggered recipients and a few chosen (and not chosen) followers,
+ *     and run an open-loop like load at --rate events/s (latency from the INTENDED send time, publish ->
+ *     delivery on the recipient's socket: no coordinated omission).
+ *  3. publish the celebrity's tweet; poll GET /v1/admin/stats until every follower is decided and the job is
+ *     done (its chosen notifications are written, fsynced, when the author's node moves past the last page).
+ *     Measures followers decided/s, publish -> done, chosen, live deliveries to the chosen subscribers, the
+ *     triggered latency during the fanout, peak RSS of every process (VmRSS sampled every 100 ms), CPU.
+ *  4. baseline, "no co-location": the cluster stopped, this process becomes the comedy root of the same three
+ *     node processes (cluster/ActorRuntime, the transport the gateway uses) and decides --baseline-sample
+ *     followers the way a design without co-location must: one request/response per follower to its owner
+ *     (bench-only node op `profileOf`), --baseline-concurrency in flight, the decision made here.
+ *
+ * Progress goes to stderr; the last stdout line is one JSON object with every figure.
+ */
+
+const FLOOR_DONE_S = 10;
+const FLOOR_P99_MS = 100;
+
+interface Options {
+  followers: number;
+  minFollowings: number;
+  avgFollowings: number;
+  entitiesPerUser: number;
+  rate: number;
+  frameEvents: number;
+  recipients: number;
+  producers: number;
+  warmupS: number;
+  sample: number;
+  timeoutS: number;
+  baselineSample: number;
+  baselineConcurrency: number;
+  nodeLocal: number;
+  limitsMs: number;
+  profileDir?: string;
+  /** Profile the second half of the warmup (triggered load alone) instead of the fanout. */
+  profileWarmup: boolean;
+  keepData: boolean;
+}
+
+function options(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: {
+      followers: { type: 'string' },
+      'min-followings': { type: 'string' },
+      'avg-followings': { type: 'string' },
+      'entities-per-user': { type: 'string' },
+      rate: { type: 'string' },
+      'frame-events': { type: 'string' },
+      recipients: { type: 'string' },
+      producers: { type: 'string' },
+      warmup: { type: 'string' },
+      sample: { type: 'string' },
+      timeout: { type: 'string' },
+      'baseline-sample': { type: 'string' },
+      'baseline-concurrency': { type: 'string' },
+      'node-local': { type: 'string' },
+      'limits-ms': { type: 'string' },
+      profile: { type: 'string' },
+      'profile-warmup': { type: 'boolean' },
+      'keep-data': { type: 'boolean' },
+    },
+  });
+  const num = (v: string | undefined, d: number, min = 1) => {
+    const n = v === undefined ? d : Number(v);
+    if (!Number.isFinite(n) || n < min) throw new Error(`bad numeric option: ${v}`);
+    return n;
+  };
+  return {
+    followers: num(values.followers, 1_000_000),
+    minFollowings: num(values['min-followings'], 5, 0),
+    avgFollowings: num(values['avg-followings'], 6, 0),
+    entitiesPerUser: num(values['entities-per-user'], 5, 0),
+    rate: num(values.rate, 800),
+    frameEvents: num(values['frame-events'], 4),
+    recipients: num(values.recipients, 100),
+    producers: num(values.producers, 2),
+    warmupS: num(values.warmup, 3),
+    sample: num(values.sample, 3),
+    timeoutS: num(values.timeout, 120),
+    baselineSample: num(values['baseline-sample'], 20_000),
+    baselineConcurrency: num(values['baseline-concurrency'], 64),
+    nodeLocal: num(values['node-local'], 30_000),
+    limitsMs: num(values['limits-ms'], 1000),
+    profileDir: values.profile,
+    profileWarmup: !!values['profile-warmup'],
+    keepData: !!values['keep-data'],
+  };
+}
+
+const log = (s: string) => process.stderr.write(`[fanout] ${s}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (n: number, d = 2) => (Number.isFinite(n) ? Math.round(n * 10 ** d) / 10 ** d : null);
+
+type Msg = { op: string; id?: string; code?: string; message?: string; offset?: number; notification?: { offset: number; eventIds: string[]; tweetId?: string; type?: string } };
+
+/** A msgpack WebSocket client of the gateway. */
+class Client {
+  private constructor(readonly ws: WebSocket) {}
+
+  static connect(url: string, token: string, onMessage: (m: Msg) => void): Promise<Client> {
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data: Buffer) => onMessage(decode(data) as Msg));
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(new Client(ws)));
+      ws.once('error', reject);
+    });
+  }
+
+  send(msg: object): void {
+    this.ws.send(encode(msg), { binary: true });
+  }
+}
+
+/** Resident memory (VmRSS, bytes) of a process, from /proc (Linux); NaN elsewhere. */
+function rssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * The cluster's processes by role (gateway, node-1.., bench), following respawns (a node comedy respawned is
+ * tracked under the same role): CPU seconds and peak VmRSS, sampled every 100 ms.
+ */
+class Processes {
+  private readonly pids = new Map<number, { role: string; cpu0: number; cpu: number }>();
+  private readonly peak: Record<string, number> = {};
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(roles: Record<string, number>) {
+    for (const [role, pid] of Object.entries(roles)) this.track(role, pid);
+    this.timer = setInterval(() => this.sample(), 100);
+  }
+
+  track(role: string, pid: number | undefined): void {
+    if (!pid || this.pids.has(pid)) return;
+    const cpu = cpuSeconds(pid);
+    this.pids.set(pid, { role, cpu0: cpu, cpu });
+  }
+
+  private sample(): void {
+    for (const [pid, p] of this.pids) {
+      const cpu = cpuSeconds(pid);
+      if (Number.isFinite(cpu)) p.cpu = cpu;
+      const rss = rssBytes(pid);
+      if (Number.isFinite(rss) && rss > (this.peak[p.role] ?? 0)) this.peak[p.role] = rss;
+    }
+  }
+
+  /** CPU seconds used since tracked, by role (a process that exited counts what it had used when last seen). */
+  cpu(): Record<string, number> {
+    this.sample();
+    const out: Record<string, number> = {};
+    for (const p of this.pids.values()) out[p.role] = (out[p.role] ?? 0) + (Number.isFinite(p.cpu - p.cpu0) ? p.cpu - p.cpu0 : 0);
+    return out;
+  }
+
+  /** Gateway and nodes. */
+  clusterCpu(): number {
+    return Object.entries(this.cpu()).reduce((a, [role, s]) => (role === 'bench' ? a : a + s), 0);
+  }
+
+  /** Processes seen per role beyond the first: respawns. */
+  restarts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const p of this.pids.values()) out[p.role] = (out[p.role] ?? -1) + 1;
+    return Object.fromEntries(Object.entries(out).filter(([, n]) => n > 0));
+  }
+
+  /** Peak RSS by role, MB. */
+  stop(): Record<string, number | null> {
+    clearInterval(this.timer);
+    this.sample();
+    return Object.fromEntries(Object.entries(this.peak).map(([k, b]) => [k, round(b / 2 ** 20, 1)]));
+  }
+}
+
+/** CPU use over a phase, in cores, by role; `machine` = the whole host, `other` = what is not ours. */
+function cpuMeter(procs: Processes) {
+  const start = procs.cpu();
+  const host0 = hostBusySeconds();
+  const t0 = performance.now();
+  return () => {
+    const secs = (performance.now() - t0) / 1000;
+    const now = procs.cpu();
+    const out: Record<string, number | null> = {};
+    let ours = 0;
+    for (const [k, v] of Object.entries(now)) {
+      const used = v - (start[k] ?? 0);
+      ours += used;
+      out[k] = round(used / secs);
+    }
+    const host = hostBusySeconds() - host0;
+    out.machine = round(host / secs);
+    out.other = round(Math.max(0, host - ours) / secs);
+    return out;
+  };
+}
+
+/** Runs the importer as a child process (its progress to our stderr); its last stdout line is the report. */
+function runImport(args: string[]): Promise<ImportResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(__dirname, '..', 'scripts', 'import.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => process.stderr.write(d));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`import exited with ${code}`));
+      try {
+        resolve(JSON.parse(last) as ImportResult);
+      } catch {
+        reject(new Error(`import printed no report: ${last}`));
+      }
+    });
+  });
+}
+
+export async function main(args: string[]): Promise<void> {
+  const o = options(args);
+  const started = performance.now();
+  log(`options ${JSON.stringify(o)}`);
+  const idleLoad = await hostLoad(1000);
+  log(`machine busy before the run: ${idleLoad.toFixed(2)} cores of ${availableParallelism()}${idleLoad > 0.2 ? ' -- WARNING: something else is running, figures will be low' : ''}`);
+  const limits: RawLimits = await measureLimits(o.limitsMs, log);
+
+  const dataDir = mkdtempSync(join(tmpdir(), 'herald-fanout-'));
+  let cluster: ClusterProcess | undefined;
+  const sockets: WebSocket[] = [];
+  try {
+    // ---- 1. The graph.
+    log(`importing: celebrity with ${o.followers} followers, ${o.minFollowings}+ (avg ${o.avgFollowings}) friends each`);
+    const imported = await runImport([
+      '--data', dataDir, '--generate', '--celebrity', 'celeb', '--celebrity-followers', String(o.followers),
+      '--min-followings', String(o.minFollowings), '--avg-followings', String(o.avgFollowings),
+      '--entities-per-user', String(o.entitiesPerUser), '--sample', String(o.sample),
+    ]);
+    const expected = imported.expected!;
+    log(`imported ${imported.edges} edges (${imported.keys} keys) in ${imported.seconds}s (${imported.edges_per_s} edges/s); ` +
+      `policy will choose ${expected.chosen} of ${expected.followers} (${(expected.fraction * 100).toFixed(1)}%): ${JSON.stringify(expected.reasons)}`);
+
+    // ---- 2. The cluster, subscribers, triggered load.
+    let env: NodeJS.ProcessEnv = { HERALD_LOG_LEVEL: 'info' };
+    if (o.profileDir) {
+      mkdirSync(o.profileDir, { recursive: true });
+      env = {
+        ...env,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'probe.js')}`.trim(),
+        HERALD_BENCH_PROBE: 'profile',
+        HERALD_BENCH_PROBE_DIR: resolvePath(o.profileDir),
+      };
+    }
+    cluster = await ClusterProcess.start(['--data', dataDir, '--port', '0'], { env, timeoutMs: 60_000 });
+    log(`cluster up: gateway pid ${cluster.pid}, nodes ${JSON.stringify(cluster.info.nodes)}`);
+    const procs = new Processes({ gateway: cluster.pid, ...cluster.info.nodes, bench: process.pid });
+    const result = await runFanout(o, cluster, dataDir, sockets, expected, procs);
+    const peakRss = procs.stop();
+    for (const ws of sockets) ws.terminate();
+    sockets.length = 0;
+    const code = await cluster.stop();
+    cluster = undefined;
+    log(`cluster stopped (exit ${code})`);
+
+    // ---- 4. Baseline: one request/response per follower.
+    const baseline = await runBaseline(o, dataDir, expected.author, expected.entities);
+    // ---- 5. One node's decisions in this process: CPU per follower, whatever else the machine runs.
+    const nodeLocal = await runNodeLocal(o, dataDir, expected.author, expected.entities);
+    const heraldRate = result.decided_per_s;
+    const line = {
+      bench: 'fanout',
+      followers: expected.followers,
+      decided: result.decided,
+      decided_per_s: heraldRate,
+      publish_to_done_s: result.publish_to_done_s,
+      fanout_job_s: result.fanout_job_s,
+      chosen: result.chosen,
+      expected_chosen: expected.chosen,
+      chosen_fraction: round(result.chosen / Math.max(1, result.decided), 4),
+      chosen_reasons_expected: expected.reasons,
+      triggered_p50_ms: result.triggered_during.p50_ms,
+      triggered_p99_ms: result.triggered_during.p99_ms,
+      baseline_followers_per_s: baseline.followers_per_s,
+      ratio_herald_vs_baseline: round(heraldRate / baseline.followers_per_s, 1),
+      floors: {
+        // 1M followers decided and written in 10 s: 100k/s, whatever --followers is.
+        done_s_for_1m: FLOOR_DONE_S,
+        triggered_p99_ms: FLOOR_P99_MS,
+        done_met: result.publish_to_done_s !== null && result.decided >= expected.followers && heraldRate >= 1_000_000 / FLOOR_DONE_S,
+        p99_met: result.triggered_during.p99_ms !== null && result.triggered_during.p99_ms <= FLOOR_P99_MS && result.triggered_during.missing === 0,
+      },
+      peak_rss_mb: peakRss,
+      ...result.rest,
+      triggered_during: result.triggered_during,
+      triggered_before: result.triggered_before,
+      baseline,
+      node_local: nodeLocal,
+      import: {
+        seconds: imported.seconds,
+        edges: imported.edges,
+        keys: imported.keys,
+        edges_per_s: imported.edges_per_s,
+        keys_per_s: imported.keys_per_s,
+        keys_per_node: imported.keys_per_node,
+        generate: imported.generate,
+      },
+      ...limits,
+      nodes: imported.nodes,
+      machine_busy_cores_before: round(idleLoad),
+      nproc: availableParallelism(),
+      node: process.version,
+      bench_seconds: round((performance.now() - started) / 1000, 1),
+    };
+    process.stdout.write(JSON.stringify(line) + '\n');
+  } catch (err) {
+    if (cluster) log(`cluster log tail:\n${cluster.logs.slice(-3000)}`);
+    throw err;
+  } finally {
+    for (const ws of sockets) ws.terminate();
+    if (cluster) log(`cluster stopped (exit ${await cluster.stop()})`);
+    if (o.keepData) log(`data kept in ${dataDir}`);
+    else rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+type Stats = {
+  nodes: Array<{ nodeId: string; pid?: number; fanoutDecided?: number; fanoutNotified?: number; fanout?: { active: string; jobs: number; followers: number }; error?: string }>;
+  liveness?: unknown;
+};
+
+/** Warnings and errors the cluster logged (pino level >= 40), counted by message. */
+function clusterWarnings(logs: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of logs.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const l = JSON.parse(line) as { level: number; msg: string; name?: string; node?: string };
+      if (l.level >= 40) {
+        const k = `${l.name ?? ''}${l.node ? `/${l.node}` : ''}: ${l.msg}`;
+        out[k] = (out[k] ?? 0) + 1;
+      }
+    } catch {
+      /* a line cut by the log buffer */
+    }
+  }
+  return out;
+}
+
+/** The author node's fanout log lines for one event (cluster log, info level): progress and done. */
+function fanoutLog(logs: string, eventId: string): { done?: { followers: number; ms: number }; progress: number } {
+  let progress = 0;
+  let done: { followers: number; ms: number } | undefined;
+  for (const line of logs.split('\n')) {
+    if (!line.includes('"fanout ') || !line.includes(`"event":"${eventId}"`)) continue;
+    try {
+      const l = JSON.parse(line) as { msg: string; done?: number; followers?: number; ms?: number };
+      if (l.msg === 'fanout progress') progress = Math.max(progress, l.done ?? 0);
+      if (l.msg === 'fanout done') done = { followers: l.followers ?? 0, ms: l.ms ?? NaN };
+    } catch {
+      /* a line cut by the log buffer */
+    }
+  }
+  return { done, progress: Math.max(progress, done?.followers ?? 0) };
+}
+
+async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, sockets: WebSocket[], expected: NonNullable<ImportResult['expected']>, procs: Processes) {
+  const auth = Auth.fromDataDir(dataDir);
+  const url = cluster.info.ws;
+  const admin = auth.sign('bench-admin', 'admin', 3600);
+  const stats = async (): Promise<Stats> => {
+    const res = await fetch(`${cluster.info.http}/v1/admin/stats`, { headers: { authorization: `Bearer ${admin}` } });
+    return (await res.json()) as Stats;
+  };
+
+  // Triggered recipients: every delivery of a like is a latency sample (intended send time -> now).
+  const recipients = Array.from({ length: o.recipients }, (_, i) => `r-${i}`);
+  const samples: number[] = []; // [intended ms, latency ms] pairs, flat
+  let delivered = 0;
+  const subscriberState = { gaps: 0, closes: 0, errors: 0 };
+  const subscribe = async (user: string, onNotification: (n: NonNullable<Msg['notification']>) => void) => {
+    let ready!: () => void;
+    const subscribed = new Promise<void>((r) => (ready = r));
+    let last = -1;
+    const client = await Client.connect(url, auth.sign(user, 'user', 3600), (m) => {
+      if (m.op === 'notification') {
+        const n = m.notification!;
+        if (last >= 0 && n.offset !== last + 1) subscriberState.gaps++;
+        last = n.offset;
+        onNotification(n);
+      } else if (m.op === 'subscribed') {
+        last = m.offset!;
+        ready();
+      } else if (m.op === 'error') {
+        subscriberState.errors++;
+        log(`subscriber ${user} error: ${m.code} ${m.message}`);
+      }
+    });
+    client.ws.on('close', () => subscriberState.closes++);
+    sockets.push(client.ws);
+    client.send({ op: 'subscribe' });
+    await subscribed;
+  };
+  for (const r of recipients) {
+    await subscribe(r, (n) => {
+      // Likes of one tweet aggregate into one entry: the newest event id is the last one.
+      const id = n.eventIds[n.eventIds.length - 1];
+      if (id?.charCodeAt(0) !== 76 /* L */) return;
+      const intended = Number(id.slice(id.indexOf('.') + 1)) / 1000;
+      samples.push(intended, performance.now() - intended);
+      delivered++;
+    });
+  }
+  // Chosen followers (per node) must get the tweet live; not-chosen ones must not.
+  const tweetId = 'celeb-tw-1';
+  const live = new Map<UserId, number>();
+  let notChosenDelivered = 0;
+  let tPublish = NaN;
+  const chosenSubs = Object.values(expected.chosen_sample).flat();
+  const notChosenSubs = Object.values(expected.not_chosen_sample).flat();
+  for (const f of chosenSubs) await subscribe(f, (n) => n.tweetId === tweetId && !live.has(f) && live.set(f, performance.now() - tPublish));
+  for (const f of notChosenSubs) await subscribe(f, (n) => n.tweetId === tweetId && notChosenDelivered++);
+  log(`${recipients.length} recipients, ${chosenSubs.length} chosen and ${notChosenSubs.length} not-chosen followers subscribed`);
+
+  // Producers: open-loop like load, one frame every frameEvents/rate s, intended send time in each event id.
+  const errors: Record<string, number> = {};
+  const pending = new Map<string, (m: Msg) => void>();
+  const producers: Client[] = [];
+  for (let p = 0; p < o.producers; p++) {
+    const client = await Client.connect(url, auth.sign(`producer-${p}`, 'producer', 3600), (m) => {
+      const done = m.id !== undefined ? pending.get(m.id) : undefined;
+      if (done) {
+        pending.delete(m.id!);
+        done(m);
+      }
+      if (m.op === 'error') errors[m.code ?? '?'] = (errors[m.code ?? '?'] ?? 0) + 1;
+    });
+    producers.push(client);
+    sockets.push(client.ws);
+  }
+  let publishSeq = 0;
+  let sent = 0;
+  let maxLagMs = 0;
+  let loadOn = true;
+  const intervalMs = (1000 * o.frameEvents) / o.rate;
+  const t0 = performance.now() + 20;
+  const loadDone = new Promise<void>((resolve) => {
+    let k = 0;
+    const tick = () => {
+      const now = performance.now();
+      while (loadOn && t0 + k * intervalMs <= now) {
+        const intended = t0 + k * intervalMs;
+        maxLagMs = Math.max(maxLagMs, now - intended);
+        const intendedUs = Math.round(intended * 1000);
+        const events = [];
+        for (let i = 0; i < o.frameEvents; i++) {
+          const seq = sent++;
+          const r = recipients[seq % recipients.length];
+          // ~10 likes per tweet, then the recipient's next tweet: aggregates stay small.
+          const tweet = `tw-${r}-${Math.floor(seq / (recipients.length * 10))}`;
+          events.push({ id: `L${seq}.${intendedUs}`, type: 'like', actor: `fan-${(seq * 7919) % 5000}`, tweet: { id: tweet, author: r, text: 'b' } });
+        }
+        const id = `p${publishSeq++}`;
+        pending.set(id, () => undefined);
+        producers[k % producers.length].send({ op: 'publish', id, events });
+        k++;
+      }
+      if (!loadOn) return resolve();
+      setTimeout(tick, Math.max(0, t0 + k * intervalMs - performance.now()));
+    };
+    setTimeout(tick, 20);
+  });
+  log(`triggered load: ${o.rate} likes/s (${o.frameEvents}-event frames every ${intervalMs.toFixed(2)} ms); warmup ${o.warmupS}s`);
+  const clusterCpu = () => procs.clusterCpu();
+  // The second half of the warmup: what the triggered load alone costs the cluster, per like.
+  await sleep((o.warmupS * 1000) / 2);
+  const profiled = [cluster.pid, ...Object.values(cluster.info.nodes)];
+  const probe = () => {
+    for (const pid of profiled) process.kill(pid, 'SIGUSR2');
+  };
+  if (o.profileDir && o.profileWarmup) probe();
+  const warm0 = { cpu: clusterCpu(), sent, t: performance.now() };
+  const cpuWarm = cpuMeter(procs);
+  await sleep((o.warmupS * 1000) / 2);
+  const cpuWarmup = cpuWarm();
+  if (o.profileDir && o.profileWarmup) {
+    probe();
+    log(`CPU profiles of the warmup (triggered load alone) written to ${o.profileDir}`);
+  }
+  const cpuPerLikeUs = ((clusterCpu() - warm0.cpu) / Math.max(1, sent - warm0.sent)) * 1e6;
+  log(`warmup: cluster CPU ${Math.round(cpuPerLikeUs)} us per like; cpu ${JSON.stringify(cpuWarmup)}`);
+
+  // ---- 3. The celebrity's tweet.
+  const before = await stats();
+  const decidedBefore = before.nodes.reduce((a, n) => a + (n.fanoutDecided ?? 0), 0);
+  const notifiedBefore = before.nodes.reduce((a, n) => a + (n.fanoutNotified ?? 0), 0);
+  if (o.profileDir && !o.profileWarmup) probe();
+  const cpu = cpuMeter(procs);
+  const fan0 = { cpu: clusterCpu(), sent };
+  tPublish = performance.now();
+  let ackMs = NaN;
+  const acked = new Promise<void>((resolve) => {
+    pending.set('tweet', (m) => {
+      ackMs = performance.now() - tPublish;
+      if (m.op !== 'ack') log(`tweet publish answered ${m.op} ${m.code ?? ''} ${m.message ?? ''}`);
+      resolve();
+    });
+  });
+  producers[0].send({
+    op: 'publish',
+    id: 'tweet',
+    events: [{ id: 'celeb-tweet-1', type: 'tweet', actor: expected.author, tweet: { id: tweetId, author: expected.author, text: 'a big announcement', entities: expected.entities } }],
+  });
+  await acked;
+  log(`tweet acked in ${ackMs.toFixed(1)} ms`);
+
+  // Poll until the author's node logs the job done (every follower decided, every chosen notification written).
+  // Counters of a node restart from 0 if it is respawned: the job's own count (its log lines) is the truth.
+  let decided = 0;
+  let notified = 0;
+  let tDone = NaN;
+  let doneLine: { followers: number; ms: number } | undefined;
+  const deadline = tPublish + o.timeoutS * 1000;
+  let lastLog = tPublish;
+  const series: Array<[number, number]> = [];
+  let liveness: unknown;
+  for (;;) {
+    let s: Stats | undefined;
+    try {
+      s = await stats();
+    } catch (err) {
+      log(`stats failed: ${(err as Error).message}`);
+    }
+    const now = performance.now();
+    const job = fanoutLog(cluster.logs, 'celeb-tweet-1');
+    if (s) {
+      for (const n of s.nodes) procs.track(n.nodeId, n.pid);
+      liveness = s.liveness;
+      notified = Math.max(notified, s.nodes.reduce((a, n) => a + (n.fanoutNotified ?? 0), 0) - notifiedBefore);
+      decided = Math.max(decided, job.progress, s.nodes.reduce((a, n) => a + (n.fanoutDecided ?? 0), 0) - decidedBefore);
+    }
+    series.push([round((now - tPublish) / 1000, 2)!, decided]);
+    if (job.done) {
+      tDone = now;
+      doneLine = job.done;
+      decided = job.done.followers;
+      break;
+    }
+    if (now - lastLog >= 2000) {
+      lastLog = now;
+      log(`  ${((now - tPublish) / 1000).toFixed(1)}s: decided ${decided}, notified ${notified}, live ${live.size}/${chosenSubs.length}, triggered delivered ${delivered}${Object.keys(procs.restarts()).length ? `, respawned ${JSON.stringify(procs.restarts())}` : ''}`);
+    }
+    if (now > deadline) {
+      log(`fanout not done after ${o.timeoutS}s`);
+      break;
+    }
+    await sleep(100);
+  }
+  // The notified counters are per node process: a final read (a respawned node's count restarted at 0).
+  try {
+    const s = await stats();
+    notified = Math.max(notified, s.nodes.reduce((a, n) => a + (n.fanoutNotified ?? 0), 0) - notifiedBefore);
+    liveness = s.liveness;
+  } catch {
+    /* keep the last figure */
+  }
+  const cpuDuring = cpu();
+  // Cluster CPU during the fanout window (the likes sent meanwhile included).
+  const windowCpuS = clusterCpu() - fan0.cpu;
+  if (o.profileDir && !o.profileWarmup) {
+    probe();
+    log(`CPU profiles of the fanout written to ${o.profileDir} (node dist/bench/profileSummary.js FILE)`);
+  }
+  // One more second of load after the fanout, then drain.
+  await sleep(1000);
+  loadOn = false;
+  await loadDone;
+  const drainUntil = performance.now() + 5000;
+  while (delivered < sent && performance.now() < drainUntil) await sleep(20);
+  await sleep(200);
+
+  const done = Number.isFinite(tDone);
+  const end = done ? tDone : performance.now();
+  const during = new LatencyRecorder();
+  const beforeRec = new LatencyRecorder();
+  for (let i = 0; i < samples.length; i += 2) {
+    const intended = samples[i];
+    if (intended >= tPublish && intended <= end) during.record(samples[i + 1]);
+    else if (intended < tPublish) beforeRec.record(samples[i + 1]);
+  }
+  // Events intended during the fanout that never arrived count against it.
+  const firstSeq = Math.ceil((tPublish - t0) / intervalMs) * o.frameEvents;
+  const lastSeq = Math.floor((end - t0) / intervalMs) * o.frameEvents + o.frameEvents;
+  const offeredDuring = Math.max(0, lastSeq - firstSeq);
+  const liveTimes = [...live.values()].sort((a, b) => a - b);
+  const liveByNode = Object.fromEntries(Object.entries(expected.chosen_sample).map(([node, us]) => [node, `${us.filter((u) => live.has(u)).length}/${us.length}`]));
+  const publishToDone = done ? (tDone - tPublish) / 1000 : NaN;
+  const pct = (r: LatencyRecorder, p: number) => round(r.percentile(p));
+  log(`fanout: ${decided} decided, ${notified} notified in ${publishToDone.toFixed(2)}s (${Math.round(decided / publishToDone)}/s); live ${JSON.stringify(liveByNode)}; triggered during p50 ${pct(during, 50)} p99 ${pct(during, 99)} ms (${during.count} samples); cpu ${JSON.stringify(cpuDuring)}`);
+  return {
+    decided,
+    chosen: notified,
+    decided_per_s: done ? Math.round(decided / publishToDone) : 0,
+    publish_to_done_s: round(publishToDone),
+    fanout_job_s: doneLine ? round(doneLine.ms / 1000) : null,
+    triggered_during: {
+      p50_ms: pct(during, 50),
+      p99_ms: pct(during, 99),
+      p999_ms: pct(during, 99.9),
+      max_ms: round(during.max),
+      samples: during.count,
+      offered: offeredDuring,
+      missing: Math.max(0, offeredDuring - during.count),
+    },
+    triggered_before: { p50_ms: pct(beforeRec, 50), p99_ms: pct(beforeRec, 99), samples: beforeRec.count },
+    rest: {
+      notified_per_s: done ? Math.round(notified / publishToDone) : 0,
+      tweet_ack_ms: round(ackMs),
+      live_chosen_delivered: `${live.size}/${chosenSubs.length}`,
+      live_chosen_by_node: liveByNode,
+      live_first_ms: round(liveTimes[0] ?? NaN, 0),
+      live_last_ms: round(liveTimes[liveTimes.length - 1] ?? NaN, 0),
+      live_not_chosen_delivered: notChosenDelivered,
+      cpu_cores_during: cpuDuring,
+      cpu_cores_warmup: cpuWarmup,
+      node_respawns: procs.restarts(),
+      cluster_warnings: clusterWarnings(cluster.logs),
+      liveness_kills: liveness,
+      cluster_cpu_us_per_like_warmup: Math.round(cpuPerLikeUs),
+      cluster_cpu_s_during: round(windowCpuS, 1),
+      likes_sent_during: sent - fan0.sent,
+      triggered_offered_per_s: o.rate,
+      triggered_sender_max_lag_ms: round(maxLagMs),
+      triggered_sent: sent,
+      triggered_delivered: delivered,
+      triggered_errors: errors,
+      subscriber_gaps: subscriberState.gaps,
+      subscriber_closes: subscriberState.closes,
+      subscriber_errors: subscriberState.errors,
+      decided_series: series.filter((_, i) => i % 5 === 0 || i === series.length - 1),
+    },
+  };
+}
+
+/**
+ * The "no co-location" baseline: the author's side asks each follower's owner for the follower's profile, one
+ * request/response per follower (bench-only node op `profileOf`), and decides itself. This process is the
+ * comedy root of the three node processes on the (stopped) cluster's data, exactly as the gateway is: the calls
+ * travel the transport node calls travel in herald (cluster/NodeRef over comedy's IPC). One hop; a real node
+ * reaching another through the gateway would take two, so this baseline is, if anything, flattered. It decides
+ * only: the chosen notifications are not written (herald's figure includes writing them).
+ */
+async function runBaseline(o: Options, dataDir: string, author: UserId, entities: string[]) {
+  const table = ShardTable.load(join(dataDir, 'cluster.json'))!;
+  const config = loadConfig({ dataDir });
+  const quiet = createLogger('bench', 'warn');
+  const runtime = await ActorRuntime.start({ callTimeoutMs: 30_000 }, quiet, async () => {
+    throw new Error('no relay in the baseline');
+  });
+  const refs = new Map<string, NodeRef>();
+  try {
+    for (const spec of table.data.nodes) {
+      refs.set(
+        spec.id,
+        await runtime.spawn(spec, {
+          nodeId: spec.id,
+          dataDir: join(dataDir, spec.id),
+          shardCount: table.shardCount,
+          idleMs: config.idleMs,
+          timelineMax: config.timelineMax,
+          dedupeWindowMs: config.dedupeWindowMs,
+          fanoutPageSize: config.fanoutPageSize,
+          profile: { topN: config.topN, maxEntities: config.maxEntities, entityWindowMs: config.entityWindowMs, halfLifeMs: config.affinityHalfLifeMs },
+          policy: { requireTopN: true, alwaysRank: config.alwaysRank },
+          syncWrites: config.syncWrites,
+          logLevel: 'warn',
+        }),
+      );
+    }
+    // A seeded sample of the followers (u0..u<N-1> all follow the celebrity).
+    let x = 12345;
+    const sample = Array.from({ length: Math.min(o.baselineSample, o.followers) }, () => {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      return `u${x % o.followers}`;
+    });
+    const rtt = new LatencyRecorder();
+    let chosen = 0;
+    let next = 0;
+    const now = Date.now();
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: o.baselineConcurrency }, async () => {
+        while (next < sample.length) {
+          const f = sample[next++];
+          const ref = refs.get(table.ownerOf(shardOf(f, table.shardCount)))!;
+          const t = performance.now();
+          const data = await ref.call<ProfileData | undefined>('profileOf', { user: f });
+          rtt.record(performance.now() - t);
+          if (decide(new InterestProfile(data ?? { top: [], ent: [] }), author, entities, now, DEFAULT_POLICY).notify) chosen++;
+        }
+      }),
+    );
+    const secs = (performance.now() - t0) / 1000;
+    const out = {
+      method: 'one profileOf request/response per follower to its owner over comedy IPC (NodeRef), decision at the caller; no writes',
+      sample: sample.length,
+      concurrency: o.baselineConcurrency,
+      seconds: round(secs),
+      followers_per_s: Math.round(sample.length / secs),
+      rtt_p50_ms: round(rtt.percentile(50)),
+      rtt_p99_ms: round(rtt.percentile(99)),
+      chosen_in_sample: chosen,
+      projected_1m_s: round((1_000_000 / sample.length) * secs, 1),
+    };
+    log(`baseline: ${out.followers_per_s} followers/s (${sample.length} in ${out.seconds}s, ${o.baselineConcurrency} in flight; rtt p50 ${out.rtt_p50_ms} ms, p99 ${out.rtt_p99_ms} ms)`);
+    return out;
+  } finally {
+    await runtime.stop([...refs.values()].map((r) => r.pid));
+  }
+}
+
+/**
+ * The follower side alone, in this process: NodeActor.fanoutBatch of one node over its DB (the cluster stopped),
+ * batches as the author node sends them, timed in CPU (user + sys of this process, all threads) and wall, with
+ * the longest event-loop stall (what a triggered event on that node would wait behind). CPU per follower does
+ * not depend on what else the machine runs: with 2 cores, 1M followers need at least 1M x cpu / 2.
+ */
+async function runNodeLocal(o: Options, dataDir: string, author: UserId, entities: string[]) {
+  const table = ShardTable.load(join(dataDir, 'cluster.json'))!;
+  const node = table.data.nodes[table.data.nodes.length - 1].id;
+  const store = await NodeStore.open(join(dataDir, node), { syncWrites: true });
+  const actor = new NodeActor(store, { nodeId: node, shardCount: table.shardCount, idleMs: 60_000 }, createLogger('bench', 'warn'));
+  actor.setTable(table.epoch, table.shardsOf(node), table.owners);
+  try {
+    // Followers this node owns, from a part of the id range the cluster's fanout reached last (colder).
+    const followers: UserId[] = [];
+    for (let i = o.followers - 1; i >= 0 && followers.length < Math.min(o.nodeLocal, o.followers); i--) {
+      if (table.ownerOf(shardOf(`u${i}`, table.shardCount)) === node) followers.push(`u${i}`);
+    }
+    const perBatch = Math.ceil(5000 / table.data.nodes.length);
+    const event = { id: 'bench-node-local', type: 'tweet' as const, actor: author, ts: Date.now(), tweet: { id: 'bench-node-local-tw', author, text: 'x', entities } };
+    let stall = 0;
+    let last = performance.now();
+    const loop = setInterval(() => {
+      const now = performance.now();
+      stall = Math.max(stall, now - last - 1);
+      last = now;
+    }, 1);
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    let notified = 0;
+    for (let i = 0; i < followers.length; i += perBatch) {
+      notified += (await actor.fanoutBatch({ epoch: table.epoch, event, followers: followers.slice(i, i + perBatch) })).notified;
+    }
+    const c = process.cpuUsage(c0);
+    const wall = performance.now() - t0;
+    clearInterval(loop);
+    const cpuUs = (c.user + c.system) / Math.max(1, followers.length);
+    const out = {
+      node,
+      followers: followers.length,
+      notified,
+      batch: perBatch,
+      cpu_us_per_follower: round(cpuUs, 1),
+      wall_us_per_follower: round((wall * 1000) / Math.max(1, followers.length), 1),
+      max_event_loop_stall_ms: round(stall, 0),
+      cpu_s_for_1m_followers: round(cpuUs, 1),
+      min_s_for_1m_on_2_cores: round(cpuUs / 2, 1),
+    };
+    log(`node-local: ${out.cpu_us_per_follower} us CPU per follower decided (${notified} of ${followers.length} notified), longest event-loop stall ${out.max_event_loop_stall_ms} ms`);
+    return out;
+  } finally {
+    await actor.stop();
+  }
+}
+
+// Allows `node dist/bench/fanout.js [options]` while bench/run.ts does not list it yet.
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    () => process.exit(0),
+    (err) => {
+      console.error(`bench failed: ${err?.stack ?? err}`);
+      process.exit(1);
+    },
+  );
+}
