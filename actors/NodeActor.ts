@@ -1,10 +1,9 @@
-import { pack } from '../storage/Codec';
+import { pack, unpack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
 import { HIGH, LOG_PREFIX, TWEET_PREFIX, kindRange, seqKey, shardOf, userKey } from '../storage/Keyspace';
 import type { Logger } from '../storage/logger';
 import type { NodeStore } from '../storage/NodeStore';
 import { ShardRange } from '../storage/ShardRange';
-import { TtlCache } from '../storage/TtlCache';
 import type { HeraldEvent, Notification, UserId } from './Event';
 import { decide, type FanoutPolicyOptions } from './FanoutPolicy';
 import { FanoutRunner, type FanoutBatch } from './FanoutRunner';
@@ -38,8 +37,10 @@ export interface NodeOptions {
   timelineMaxAgeMs?: number;
 }
 
-/** Decisions made between two yields of the event loop in a fanout batch: triggered work waits at most this. */
-const DECISIONS_PER_SLICE = 2000;
+/** Fanout decisions yield the event loop at least this often (ms): triggered work never waits longer. */
+const SLICE_MS = 5;
+/** Followers' profiles read per batched LevelDB read. */
+const PROFILE_READS = 500;
 
 /** One event and the users on this node that it touches. */
 export interface IngestItem {
@@ -82,8 +83,6 @@ export class NodeActor {
   private retentionSweeper?: NodeJS.Timeout;
   private readonly deliveryQueue: DeliveryQueue;
   private readonly range: ShardRange;
-  /** Profiles of followers read for fanout decisions: 10 s, 100k users. */
-  private readonly profiles = new TtlCache<UserId, InterestProfile>(10_000, 100_000);
   private sender?: Sender;
   private dedupeSweeper?: NodeJS.Timeout;
   readonly counters = {
@@ -97,6 +96,8 @@ export class NodeActor {
     private readonly log: Logger,
     /** How fanout batches reach other nodes (NodeHost relays them through the gateway). */
     sendFanout: (node: string, batch: FanoutBatch) => Promise<{ decided: number; notified: number }> = (_n, b) => this.fanoutBatch(b),
+    /** Hands notifications this node made on its own (its local fanout batches) to the gateway's sockets. */
+    deliver: (deliveries: Delivery[]) => Promise<unknown> = async () => undefined,
   ) {
     this.deliveryQueue = new DeliveryQueue(store);
     this.range = new ShardRange(store);
@@ -106,7 +107,12 @@ export class NodeActor {
       log,
       pageSize: opts.fanoutPageSize ?? 5000,
       table: () => ({ epoch: this.epoch, owners: this.owners, owned: this.owned }),
-      send: (node, batch) => (node === opts.nodeId ? this.fanoutBatch(batch) : sendFanout(node, batch)),
+      send: async (node, batch) => {
+        if (node !== opts.nodeId) return sendFanout(node, batch);
+        const local = await this.fanoutBatch(batch);
+        if (local.deliveries.length) await deliver(local.deliveries).catch((err) => this.log.warn({ err }, 'local fanout deliveries not handed over'));
+        return local;
+      },
     });
   }
 
@@ -291,12 +297,22 @@ export class NodeActor {
     const now = Date.now();
     const entities = tweet.entities ?? [];
     const chosen: Array<[UserId, string]> = [];
-    for (let i = 0; i < batch.followers.length; i++) {
-      const f = batch.followers[i];
+    for (const f of batch.followers) {
       if (!this.serves(shardOf(f, this.opts.shardCount))) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not serve ${f}`);
-      const d = decide(this.profileOf(f), event.actor, entities, now, this.opts.policy);
-      if (d.notify) chosen.push([f, d.reason!]);
-      if (i % DECISIONS_PER_SLICE === DECISIONS_PER_SLICE - 1) await new Promise((r) => setImmediate(r));
+    }
+    for (let i = 0; i < batch.followers.length; i += PROFILE_READS) {
+      const slice = batch.followers.slice(i, i + PROFILE_READS);
+      // One batched read per slice, off the event loop; triggered events run between slices.
+      const profiles = await this.profilesOf(slice);
+      let slept = Date.now();
+      for (let j = 0; j < slice.length; j++) {
+        const d = decide(profiles[j], event.actor, entities, now, this.opts.policy);
+        if (d.notify) chosen.push([slice[j], d.reason!]);
+        if (Date.now() - slept >= SLICE_MS) {
+          await new Promise((r) => setImmediate(r));
+          slept = Date.now();
+        }
+      }
     }
     const tasks = chosen.map(([f, reason]) => {
       const wasActive = this.actors.has(f);
@@ -317,14 +333,11 @@ export class NodeActor {
     return { decided: batch.followers.length, notified: deliveries.length, deliveries };
   }
 
-  /**
-   * A follower's interest profile: from its actor when active, else from a short-lived cache over LevelDB (a
-   * celebrity's next tweet meets the same followers). Invalidated whenever the user acts (applyItems).
-   */
-  private profileOf(user: UserId): InterestProfile {
-    const active = this.actors.get(user);
-    if (active) return active.interests;
-    return this.profiles.get(user, () => new InterestProfile(this.store.getSync<ProfileData>(userKey(shardOf(user, this.opts.shardCount), 'P', user)), this.opts.profile));
+  /** Followers' interest profiles: from the actor when active, else read from LevelDB in one batch. */
+  private async profilesOf(users: UserId[]): Promise<InterestProfile[]> {
+    const keys = users.map((u) => userKey(shardOf(u, this.opts.shardCount), 'P', u));
+    const stored = await this.store.db.getMany(keys);
+    return users.map((u, i) => this.actors.get(u)?.interests ?? new InterestProfile(stored[i] ? unpack<ProfileData>(stored[i]!) : undefined, this.opts.profile));
   }
 
   /** Why `user` was (or was not) notified of `tweetId`: the decision with its inputs, from this node's data. */
@@ -360,8 +373,6 @@ export class NodeActor {
     const tasks: Array<Promise<Delivery | null>> = [];
     for (const { event, users } of items) {
       for (const user of users) {
-        // Only the actor's own profile changes with its events: drop the cached copy.
-        if (user === event.actor) this.profiles.delete(user);
         const actor = this.activate(user);
         tasks.push(
           actor.mailbox.post(async () => {
@@ -445,7 +456,6 @@ export class NodeActor {
       ...this.counters,
       fanout: this.fanout.progress,
       senders: this.sender?.counters ?? {},
-      profileCache: { size: this.profiles.size, hits: this.profiles.hits, misses: this.profiles.misses },
     };
   }
 

@@ -16,7 +16,7 @@ export interface LivenessOptions {
  */
 export class Liveness {
   private timer?: NodeJS.Timeout;
-  private readonly lastOk = new Map<string, number>();
+  private readonly inFlight = new Set<string>();
   readonly kills: Record<string, number> = {};
 
   constructor(
@@ -28,8 +28,6 @@ export class Liveness {
   ) {}
 
   start(): void {
-    const now = Date.now();
-    for (const id of this.nodes.keys()) this.lastOk.set(id, now);
     this.timer = setInterval(() => void this.check(), this.opts.intervalMs);
     this.timer.unref();
   }
@@ -38,28 +36,35 @@ export class Liveness {
     await Promise.all([...this.nodes.values()].map((node) => this.checkNode(node)));
   }
 
+  /**
+   * One ping at a time per node, with the whole timeout as its deadline: a node that is only busy (its ping
+   * queued behind real work) answers late but answers, and is left alone. Only a process that is still there
+   * and has not answered for `timeoutMs` is killed.
+   */
   private async checkNode(node: NodeRef): Promise<void> {
+    if (this.inFlight.has(node.id)) return;
+    this.inFlight.add(node.id);
+    const pid = node.pid;
+    const sent = Date.now();
     try {
-      const { pid } = await node.call<{ pid: number }>('ping', null, this.opts.intervalMs);
-      if (pid !== node.pid) {
-        this.log.info({ node: node.id, pid, was: node.pid }, 'node answers from a new process');
+      const answer = await node.call<{ pid: number }>('ping', null, this.opts.timeoutMs);
+      if (answer.pid !== node.pid) {
+        this.log.info({ node: node.id, pid: answer.pid, was: node.pid }, 'node answers from a new process');
+        node.pid = answer.pid;
         await this.onNewProcess(node);
       }
-      node.pid = pid;
-      this.lastOk.set(node.id, Date.now());
     } catch {
-      if (!this.lastOk.has(node.id)) this.lastOk.set(node.id, Date.now());
-      const silentFor = Date.now() - this.lastOk.get(node.id)!;
-      if (silentFor < this.opts.timeoutMs) return;
-      if (node.local && isAlive(node.pid)) {
-        this.log.warn({ node: node.id, pid: node.pid, silentFor }, 'node unresponsive: killing it so it is respawned');
-        process.kill(node.pid, 'SIGKILL');
+      const silentFor = Date.now() - sent;
+      if (silentFor < this.opts.timeoutMs || pid !== node.pid) return; // crashed (comedy respawns it), or respawned meanwhile
+      if (node.local && isAlive(pid)) {
+        this.log.warn({ node: node.id, pid, silentFor }, 'node unresponsive: killing it so it is respawned');
+        process.kill(pid, 'SIGKILL');
         this.kills[node.id] = (this.kills[node.id] ?? 0) + 1;
       } else {
         this.log.warn({ node: node.id, silentFor }, 'node unresponsive');
       }
-      // Give the respawn its time before judging again.
-      this.lastOk.set(node.id, Date.now());
+    } finally {
+      this.inFlight.delete(node.id);
     }
   }
 

@@ -7,7 +7,7 @@ export interface ChannelOptions {
   maxBatch: number;
   /** ...or once its oldest event has waited this long. @defaultValue 2 */
   maxDelayMs: number;
-  /** Events queued or in flight to one node before publishes are refused with HERALD_OVERLOADED. @defaultValue 20000 */
+  /** Events queued or in flight to one node before publishes are refused with HERALD_OVERLOADED. @defaultValue 5000 */
   maxPending: number;
 }
 

@@ -51,7 +51,13 @@ class NodeHost {
     const gateway = new NodeRef('gateway', selfActor.getParent(), RELAY_TIMEOUT_MS, 0, false, 'relay');
     const channels = params.channels ? channelsFrom(params.channels, { logger: log }) : new Map<ChannelName, Channel>();
     const delivery = { channels: new Set(channels.keys()), pushCap: params.pushCap ?? DEFAULT_PUSH_CAP, pushCapByType: params.pushCapByType ?? {} };
-    this.node = new NodeActor(this.store, { ...params, delivery }, log, (node, batch) => gateway.call('fanoutBatch', { node, batch }));
+    this.node = new NodeActor(
+      this.store,
+      { ...params, delivery },
+      log,
+      (node, batch) => gateway.call('fanoutBatch', { node, batch }),
+      (deliveries) => gateway.call('deliver', { deliveries }),
+    );
     const defaultLocale = params.channels?.defaultLocale ?? 'en';
     // The sender hands each queued job to its channel as an outbound message.
     const ports = new Map([...channels].map(([name, ch]) => [name, { send: (job: DeliveryJob) => ch.send({ ...job, locale: job.locale ?? defaultLocale }) }] as const));
@@ -128,7 +134,7 @@ class NodeHost {
       // BENCH ONLY (bench/fanout.ts baseline): one follower's interest profile data per request, the "no
       // co-location" path that personalized fanout avoids. Nothing in herald calls it; read-only.
       case 'profileOf':
-        return node['profileOf'](a.user).toData();
+        return (await node['profilesOf']([a.user]))[0].toData();
       case 'stats':
         return {
           ...node.stats(),

@@ -68,14 +68,19 @@ export class Gateway {
     const deliver = (ds: Delivery[], sent?: readonly SentItem[]) => metrics.deliveredTriggered(ds, sent ?? [], deliverOne);
     const relayed: Record<string, number> = {};
     // Node → node traffic (fanout batches) passes here; what the target node notified is delivered here too.
-    const relay = async (op: string, args: { node: string; batch: unknown }) => {
-      const target = coordinator?.nodes.get(args?.node);
+    const relay = async (op: string, args: { node?: string; batch?: unknown; deliveries?: Delivery[] }) => {
+      // A node's own fanout notifications, to be handed to live sockets here.
+      if (op === 'deliver' && Array.isArray(args?.deliveries)) {
+        for (const d of args.deliveries) deliverOne(d);
+        return null;
+      }
+      const target = args?.node ? coordinator?.nodes.get(args.node) : undefined;
       if (op !== 'fanoutBatch' || !target) throw new HeraldError('HERALD_UNKNOWN_OP', `cannot relay ${op}`);
-      relayed[args.node] = (relayed[args.node] ?? 0) + 1;
+      relayed[args.node!] = (relayed[args.node!] ?? 0) + 1;
       const res = await target.call<{ decided: number; notified: number; deliveries: Delivery[] }>('fanoutBatch', args.batch, config.callTimeoutMs * 6);
       let delivered = 0;
       for (const d of res.deliveries) if (deliverOne(d)) delivered++;
-      metrics.relayed(args.node, res.decided, res.notified, delivered);
+      metrics.relayed(args.node!, res.decided, res.notified, delivered);
       return { decided: res.decided, notified: res.notified };
     };
     const runtime = await ActorRuntime.start({ callTimeoutMs: config.callTimeoutMs }, log, relay);

@@ -81,7 +81,7 @@ export const ConfigSchema = Type.Object(
   /** ...or when its oldest event has waited this long. */
   batchDelayMs: Type.Number({ minimum: 0, maximum: 1_000, default: 2 }),
   /** Events queued or in flight per node before publishes answer HERALD_OVERLOADED. */
-  maxPendingPerNode: Type.Integer({ minimum: 1, default: 20_000 }),
+  maxPendingPerNode: Type.Integer({ minimum: 1, default: 5_000 }),
   /** Largest WebSocket frame and HTTP body, in bytes. */
   maxPayload: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024 }),
   /** Events in one publish. */

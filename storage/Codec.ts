@@ -1,10 +1,15 @@
-import { decode, encode } from '@msgpack/msgpack';
+import { Decoder, Encoder } from '@msgpack/msgpack';
+
+// One encoder and one decoder for the process: a new one per call allocates its buffers each time. Safe to
+// share: encode copies its result out, and neither call awaits.
+const encoder = new Encoder({ ignoreUndefined: true });
+const decoder = new Decoder();
 
 /** Values in LevelDB and payloads between processes are msgpack: compact, and types survive (unlike JSON). */
 export function pack(value: unknown): Uint8Array {
-  return encode(value, { ignoreUndefined: true });
+  return encoder.encode(value);
 }
 
 export function unpack<T>(bytes: Uint8Array): T {
-  return decode(bytes) as T;
+  return decoder.decode(bytes) as T;
 }

@@ -72,10 +72,17 @@ describe('personalized fanout', () => {
     clients.push(sub);
     sub.send({ op: 'subscribe' });
     await sub.waitFor((m) => m.op === 'subscribed');
+    // A follower on the author's own node: its batch is decided there, not relayed, and must reach it live too.
+    const neighbour = plain.find((f) => data.ownerOf(f) === data.ownerOf(katy))!;
+    const local = await TestClient.connect(cluster.info.ws, data.token(neighbour));
+    clients.push(local);
+    local.send({ op: 'subscribe' });
+    await local.waitFor((m) => m.op === 'subscribed');
     const before = await stats();
     await publish([{ id: 'katy-tweet-1', type: 'tweet', actor: katy, tweet: { id: 'kt1', author: katy, text: 'I wanted moonlight 🌙', entities: ['moonlight'] } }]);
     const [live] = await sub.waitNotifications(1);
     expect(live).toMatchObject({ type: 'tweet', actors: [katy], tweetId: 'kt1', reason: 'top-following+entity:moonlight' });
+    expect((await local.waitNotifications(1))[0]).toMatchObject({ type: 'tweet', tweetId: 'kt1', reason: 'top-5-following' });
     const after = await waitFanoutDone();
 
     const tweetsOf = async (u: string) => (await timeline(u)).filter((x) => x.tweetId === 'kt1');
