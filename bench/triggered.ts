@@ -1,0 +1,469 @@
+import { Decoder, Encoder } from '@msgpack/msgpack';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { Auth } from '../gateway/Auth';
+import { ClusterProcess } from '../scripts/ClusterProcess';
+import { LatencyRecorder } from './LatencyRecorder';
+import { measureLimits, type RawLimits } from './limits';
+import { cpuMeter, hostLoad } from './cpu';
+
+/**
+ * `npm run bench -- triggered [--no-sync]`: triggered notifications end to end on a real 3-node cluster.
+ *
+ *  - limits:     raw LevelDB chained-batch rate (with and without sync) and raw WebSocket message rate, measured
+ *                first, before the cluster exists, so they do not compete with it for the cores.
+ *  - phase 1:    producers publish `like` events (batches of --batch) with --inflight publishes in flight per
+ *                socket, for --duration s. An event counts once its publish was acked AND its notification reached
+ *                the subscribed recipient; events_per_s is the events complete within the window / window length.
+ *  - phase 2:    an open-loop producer offers --rate events/s on a fixed timeline (one frame every
+ *                --frame-events/--rate s). Every event carries its frame's INTENDED send time in its id, and latency
+ *                is measured at the subscriber from that time, so a stalled sender or server cannot hide its own
+ *                delay (no coordinated omission). An event never delivered is reported as missing.
+ *
+ * Progress goes to stderr; the last stdout line is one JSON object with every figure (docs/benchmarks.md).
+ */
+
+const FLOOR_EVENTS_PER_S = 20_000;
+const FLOOR_P99_MS = 25;
+
+interface Options {
+  sync: boolean;
+  recipients: number;
+  fans: number;
+  tweets: number;
+  producers: number;
+  batch: number;
+  inflight: number;
+  durationS: number;
+  rate: number;
+  latencyS: number;
+  frameEvents: number;
+  limitsMs: number;
+  profileDir?: string;
+  stagesDir?: string;
+  keepData: boolean;
+}
+
+const USAGE = `Usage: npm run bench -- triggered [--no-sync] [--recipients N] [--fans N] [--tweets N] [--producers N]
+  [--batch N] [--inflight N] [--duration S] [--rate N] [--latency-duration S] [--frame-events N] [--limits-ms MS]
+  [--profile DIR | --stages DIR] [--keep-data]          (docs/benchmarks.md)`;
+
+function options(args: string[]): Options {
+  try {
+    return parseOptions(args);
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+function parseOptions(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'no-sync': { type: 'boolean' },
+      recipients: { type: 'string' },
+      fans: { type: 'string' },
+      tweets: { type: 'string' },
+      producers: { type: 'string' },
+      batch: { type: 'string' },
+      inflight: { type: 'string' },
+      duration: { type: 'string' },
+      rate: { type: 'string' },
+      'latency-duration': { type: 'string' },
+      'frame-events': { type: 'string' },
+      'limits-ms': { type: 'string' },
+      profile: { type: 'string' },
+      stages: { type: 'string' },
+      'keep-data': { type: 'boolean' },
+    },
+  });
+  const num = (v: string | undefined, d: number) => {
+    const n = v === undefined ? d : Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`bad numeric option: ${v}`);
+    return n;
+  };
+  return {
+    sync: !values['no-sync'],
+    recipients: num(values.recipients, 200),
+    fans: num(values.fans, 2000),
+    tweets: values.tweets === undefined || values.tweets === '0' ? 0 : num(values.tweets, 0),
+    producers: num(values.producers, 4),
+    batch: num(values.batch, 100),
+    inflight: num(values.inflight, 4),
+    durationS: num(values.duration, 8),
+    rate: num(values.rate, 5000),
+    latencyS: num(values['latency-duration'], 8),
+    frameEvents: num(values['frame-events'], 10),
+    limitsMs: num(values['limits-ms'], 1500),
+    profileDir: values.profile,
+    stagesDir: values.stages,
+    keepData: !!values['keep-data'],
+  };
+}
+
+const log = (s: string) => process.stderr.write(`[triggered] ${s}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (n: number, d = 2) => (Number.isFinite(n) ? Math.round(n * 10 ** d) / 10 ** d : null);
+
+type Msg = { op: string; id?: string; code?: string; message?: string; offset?: number; notification?: { offset: number; eventIds: string[] } };
+
+// One encoder and decoder for the whole bench: the `encode`/`decode` functions build a new one (and a 2 KB buffer)
+// per call, which would put the bench's own CPU into the figures it measures.
+const encoder = new Encoder();
+const decoder = new Decoder();
+
+/** A msgpack WebSocket client of the gateway. */
+class Client {
+  private constructor(readonly ws: WebSocket) {}
+
+  static connect(url: string, token: string, onMessage: (m: Msg) => void): Promise<Client> {
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data: Buffer) => onMessage(decoder.decode(data) as Msg));
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(new Client(ws)));
+      ws.once('error', reject);
+    });
+  }
+
+  send(msg: object): void {
+    this.ws.send(encoder.encode(msg), { binary: true });
+  }
+}
+
+export async function main(args: string[]): Promise<void> {
+  const o = options(args);
+  log(`options ${JSON.stringify(o)}`);
+  const idleLoad = await hostLoad(1000);
+  log(`machine busy before the run: ${idleLoad.toFixed(2)} cores of ${availableParallelism()}${idleLoad > 0.2 ? ' -- WARNING: something else is running, figures will be low' : ''}`);
+  const limits: RawLimits = await measureLimits(o.limitsMs, log);
+
+  const dataDir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
+  let cluster: ClusterProcess | undefined;
+  const sockets: WebSocket[] = [];
+  try {
+    const clusterArgs = ['--data', dataDir, '--port', '0', '--nodes', '3', ...(o.sync ? [] : ['--no-sync'])];
+    const probe = o.profileDir ? 'profile' : o.stagesDir ? 'stages' : undefined;
+    const probeDir = o.profileDir ?? o.stagesDir;
+    let env: NodeJS.ProcessEnv | undefined;
+    if (probe && probeDir) {
+      mkdirSync(probeDir, { recursive: true });
+      env = {
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'probe.js')}`.trim(),
+        HERALD_BENCH_PROBE: probe,
+        HERALD_BENCH_PROBE_DIR: resolvePath(probeDir),
+      };
+    }
+    cluster = await ClusterProcess.start(clusterArgs, { env });
+    log(`cluster up: ${cluster.info.ws}, gateway pid ${cluster.pid}, nodes ${JSON.stringify(cluster.info.nodes)}, sync=${o.sync}`);
+    const { events_per_s: events, p50_ms, p99_ms, p999_ms, ...rest } = await runPhases(o, cluster, dataDir, sockets);
+    const leveldbBasis = o.sync ? limits.raw_leveldb_sync_batch_ops_per_s : limits.raw_leveldb_batch_ops_per_s;
+    const line = {
+      bench: 'triggered',
+      events_per_s: events,
+      offered_per_s: o.rate,
+      p50_ms,
+      p99_ms,
+      p999_ms,
+      ...limits,
+      ratio_vs_leveldb: round(events / leveldbBasis, 4),
+      ratio_vs_leveldb_basis: o.sync ? 'raw_leveldb_sync_batch_ops_per_s' : 'raw_leveldb_batch_ops_per_s',
+      ratio_vs_ws: round(events / limits.raw_ws_msgs_per_s, 4),
+      sync_writes: o.sync,
+      floors: {
+        events_per_s: FLOOR_EVENTS_PER_S,
+        p99_ms: FLOOR_P99_MS,
+        events_met: events >= FLOOR_EVENTS_PER_S,
+        p99_met: p99_ms !== null && p99_ms <= FLOOR_P99_MS && rest.latency_missing === 0,
+      },
+      ...rest,
+      nodes: 3,
+      recipients: o.recipients,
+      tweets_per_recipient: o.tweets || 'one per like (no aggregation)',
+      producers: o.producers,
+      batch: o.batch,
+      inflight_per_producer: o.inflight,
+      frame_events: o.frameEvents,
+      machine_busy_cores_before: round(idleLoad),
+      nproc: availableParallelism(),
+      node: process.version,
+    };
+    process.stdout.write(JSON.stringify(line) + '\n');
+  } catch (err) {
+    if (cluster) log(`cluster log tail:\n${cluster.logs.slice(-3000)}`);
+    throw err;
+  } finally {
+    for (const ws of sockets) ws.terminate();
+    if (cluster) {
+      const code = await cluster.stop();
+      log(`cluster stopped (exit ${code})`);
+    }
+    if (o.keepData) log(`data kept in ${dataDir}`);
+    else rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, sockets: WebSocket[]) {
+  const auth = Auth.fromDataDir(dataDir);
+  const url = cluster.info.ws;
+  const recipients = Array.from({ length: o.recipients }, (_, i) => `r-${i}`);
+  const fans = Array.from({ length: o.fans }, (_, i) => `fan-${i}`);
+
+  // Phase-1 bookkeeping: per event seq, bit 1 = acked, bit 2 = delivered; complete at 3.
+  const ACKED = 1;
+  const DELIVERED = 2;
+  const flags = new Uint8Array(1 << 23);
+  let complete = 0;
+  let completeInWindow = 0;
+  let windowEnd = Infinity;
+  let acked1 = 0;
+  let delivered1 = 0;
+  const mark = (seq: number, bit: number) => {
+    const before = flags[seq];
+    if (before & bit) return;
+    flags[seq] = before | bit;
+    if ((before | bit) === 3) {
+      complete++;
+      if (performance.now() <= windowEnd) completeInWindow++;
+    }
+  };
+
+  // Phase-2 bookkeeping.
+  const latency = new LatencyRecorder();
+  const ackLatency = new LatencyRecorder();
+  let delivered2 = 0;
+  const seen2 = new Uint8Array(Math.ceil(o.rate * o.latencyS) + 1024);
+
+  const subscriberState = { gaps: 0, closes: 0, errors: 0 };
+  const errors: Record<string, number> = {};
+
+  // Subscribers: one socket per recipient; offsets must arrive in order with no gap.
+  const subscribed: Array<Promise<void>> = [];
+  for (const user of recipients) {
+    let last = -1;
+    let ready!: () => void;
+    subscribed.push(new Promise<void>((r) => (ready = r)));
+    const client = await Client.connect(url, auth.sign(user, 'user', 3600), (m) => {
+      if (m.op === 'notification') {
+        const n = m.notification!;
+        if (last >= 0 && n.offset !== last + 1) subscriberState.gaps++;
+        last = n.offset;
+        // An aggregated entry (likes of one tweet collapse into one, docs/protocol.md) names every event it holds,
+        // oldest first: the ones not seen before are at the end. An event is delivered by the first entry naming it.
+        const ids = n.eventIds;
+        const now = performance.now();
+        for (let i = ids.length - 1; i >= 0; i--) {
+          const id = ids[i];
+          if (id.charCodeAt(0) === 84 /* T */) {
+            const seq = Number(id.slice(1));
+            if (flags[seq] & DELIVERED) break;
+            delivered1++;
+            mark(seq, DELIVERED);
+          } else {
+            // L<seq>.<intended send time, µs on this process's performance clock>
+            const dot = id.indexOf('.');
+            const seq = Number(id.slice(1, dot));
+            if (seen2[seq]) break;
+            seen2[seq] = 1;
+            latency.record(now - Number(id.slice(dot + 1)) / 1000);
+            delivered2++;
+          }
+        }
+      } else if (m.op === 'subscribed') {
+        last = m.offset!;
+        ready();
+      } else if (m.op === 'error') {
+        subscriberState.errors++;
+        log(`subscriber ${user} error: ${m.code} ${m.message}`);
+      }
+    });
+    client.ws.on('close', () => subscriberState.closes++);
+    sockets.push(client.ws);
+    client.send({ op: 'subscribe' });
+  }
+  await Promise.all(subscribed);
+  log(`${recipients.length} subscribers subscribed`);
+
+  // Producers.
+  type Pending = { phase: 1 | 2; first: number; count: number; intended: number; producer: number };
+  const pending = new Map<string, Pending>();
+  let publishSeq = 0;
+  let phase1Running = false;
+  const producers: Client[] = [];
+  let sendPhase1: (p: number) => void = () => undefined;
+  // The gateway limits each socket to rateLimitPerSec messages/s (default 200): phase 2 spreads its frames over
+  // enough sockets to stay at <= 100 frames/s each.
+  const producerSockets = Math.max(o.producers, Math.ceil(o.rate / o.frameEvents / 100));
+  for (let p = 0; p < producerSockets; p++) {
+    const client = await Client.connect(url, auth.sign(`producer-${p}`, 'producer', 3600), (m) => {
+      let pub = m.id !== undefined ? pending.get(m.id) : undefined;
+      if (pub) pending.delete(m.id!);
+      else if (m.op === 'error') {
+        // Refused before the gateway read the frame's id (HERALD_RATE_LIMITED is): take this socket's oldest
+        // publish as the refused one, so the in-flight window and the drain stay right.
+        for (const [id, q] of pending) {
+          if (q.producer === p) {
+            pending.delete(id);
+            pub = q;
+            break;
+          }
+        }
+        errors[m.code ?? '?'] = (errors[m.code ?? '?'] ?? 0) + 1;
+        if (pub?.phase === 1 && phase1Running) sendPhase1(pub.producer);
+        return;
+      }
+      if (!pub) return;
+      if (m.op === 'ack') {
+        if (pub.phase === 1) {
+          acked1 += pub.count;
+          for (let s = pub.first; s < pub.first + pub.count; s++) mark(s, ACKED);
+        } else {
+          const ms = performance.now() - pub.intended;
+          for (let i = 0; i < pub.count; i++) ackLatency.record(ms);
+        }
+      } else {
+        errors[m.code ?? '?'] = (errors[m.code ?? '?'] ?? 0) + 1;
+      }
+      if (pub.phase === 1 && phase1Running) sendPhase1(pub.producer);
+    });
+    producers.push(client);
+    sockets.push(client.ws);
+  }
+  const fan = (seq: number, r: string) => {
+    const f = fans[(seq * 7919) % fans.length];
+    return f === r ? fans[(seq * 7919 + 1) % fans.length] : f;
+  };
+  const like = (id: string, seq: number, text: string) => {
+    const r = recipients[seq % recipients.length];
+    return { id, type: 'like', actor: fan(seq, r), tweet: { id: o.tweets > 0 ? `tw-${r}-${Math.floor(seq / recipients.length) % o.tweets}` : `tw-${id}`, author: r, text } };
+  };
+
+  log(`${producers.length} producer sockets connected`);
+
+  // ---- Phase 1: throughput with bounded publishes in flight.
+  let nextSeq = 0;
+  sendPhase1 = (p: number) => {
+    if (nextSeq + o.batch > flags.length) return;
+    const first = nextSeq;
+    const events = [];
+    for (let i = 0; i < o.batch; i++) {
+      const seq = nextSeq++;
+      events.push(like(`T${seq}`, seq, 'b'));
+    }
+    const id = `p${publishSeq++}`;
+    pending.set(id, { phase: 1, first, count: o.batch, intended: performance.now(), producer: p });
+    producers[p].send({ op: 'publish', id, events });
+  };
+  log(`phase 1: ${o.producers} producers x ${o.inflight} publishes in flight x ${o.batch} events, ${o.durationS}s`);
+  const profiled = [cluster.pid, ...Object.values(cluster.info.nodes)];
+  const probing = o.profileDir ?? o.stagesDir;
+  if (probing) for (const pid of profiled) process.kill(pid, 'SIGUSR2'); // start the probes (bench/probe.ts)
+  const cpu1 = cpuMeter(cluster);
+  const t1 = performance.now();
+  windowEnd = t1 + o.durationS * 1000;
+  phase1Running = true;
+  for (let p = 0; p < o.producers; p++) for (let k = 0; k < o.inflight; k++) sendPhase1(p);
+  const progress = setInterval(() => {
+    const s = (performance.now() - t1) / 1000;
+    log(`  ${s.toFixed(1)}s: sent ${nextSeq}, acked ${acked1}, delivered ${delivered1}, complete ${complete} (${Math.round(complete / s)}/s)`);
+  }, 2000);
+  await sleep(o.durationS * 1000);
+  phase1Running = false;
+  clearInterval(progress);
+  const cpuPhase1 = cpu1();
+  if (probing) {
+    for (const pid of profiled) process.kill(pid, 'SIGUSR2'); // stop the probes; each writes its file
+    log(`phase-1 ${o.profileDir ? 'CPU profiles' : 'stage timings'} written to ${probing}`);
+  }
+  const sent1 = nextSeq;
+  // Drain: what is still in flight settles (bounded wait), so phase 2 starts from an idle cluster.
+  const drainUntil = performance.now() + 5_000;
+  while ((pending.size > 0 || delivered1 < acked1) && performance.now() < drainUntil) await sleep(20);
+  const phase1 = {
+    events_per_s: Math.round(completeInWindow / o.durationS),
+    phase1_events_sent: sent1,
+    phase1_events_acked: acked1,
+    phase1_events_delivered: delivered1,
+    phase1_events_complete: complete,
+    phase1_not_delivered_after_drain: acked1 - delivered1,
+    phase1_window_s: o.durationS,
+    cpu_cores_phase1: cpuPhase1,
+    // CPU the cluster (gateway + nodes) spent per completed event: what caps throughput once the cores are full.
+    cluster_cpu_us_per_event: round(
+      ((['gateway', ...Object.keys(cluster.info.nodes)].reduce((a, k) => a + (cpuPhase1[k] ?? 0), 0) * o.durationS) / Math.max(1, completeInWindow)) * 1e6,
+      0,
+    ),
+    bench_cpu_us_per_event: round((((cpuPhase1.bench ?? 0) * o.durationS) / Math.max(1, completeInWindow)) * 1e6, 0),
+  };
+  log(`phase 1: ${phase1.events_per_s} events/s complete (acked + delivered) in the window; after drain: acked ${acked1}, delivered ${delivered1}, complete ${complete}; cpu ${JSON.stringify(cpuPhase1)}`);
+
+  // ---- Phase 2: fixed offered rate, open loop, latency from the intended send time.
+  const frames = Math.round((o.rate * o.latencyS) / o.frameEvents);
+  const intervalMs = (1000 * o.frameEvents) / o.rate;
+  log(`phase 2: ${o.rate} events/s offered as ${o.frameEvents}-event frames every ${intervalMs.toFixed(2)} ms for ${o.latencyS}s (${frames} frames)`);
+  let seq2 = 0;
+  let maxLagMs = 0;
+  const cpu2 = cpuMeter(cluster);
+  const t2 = performance.now() + 20;
+  await new Promise<void>((resolve) => {
+    let k = 0;
+    const tick = () => {
+      const now = performance.now();
+      while (k < frames && t2 + k * intervalMs <= now) {
+        const intended = t2 + k * intervalMs;
+        maxLagMs = Math.max(maxLagMs, now - intended);
+        const intendedUs = Math.round(intended * 1000);
+        const first = seq2;
+        const events = [];
+        for (let i = 0; i < o.frameEvents; i++) {
+          const seq = seq2++;
+          events.push(like(`L${seq}.${intendedUs}`, seq, 'b'));
+        }
+        const id = `p${publishSeq++}`;
+        const p = k % producers.length;
+        pending.set(id, { phase: 2, first, count: o.frameEvents, intended, producer: p });
+        producers[p].send({ op: 'publish', id, events });
+        k++;
+      }
+      if (k >= frames) return resolve();
+      setTimeout(tick, Math.max(0, t2 + k * intervalMs - performance.now()));
+    };
+    setTimeout(tick, Math.max(0, t2 - performance.now()));
+  });
+  const sendSecs = (performance.now() - t2) / 1000;
+  const drain2 = performance.now() + 5_000;
+  while ((pending.size > 0 || delivered2 < seq2) && performance.now() < drain2) await sleep(10);
+  const cpuPhase2 = cpu2();
+  const phase2 = {
+    p50_ms: round(latency.percentile(50)),
+    p99_ms: round(latency.percentile(99)),
+    p999_ms: round(latency.percentile(99.9)),
+    max_ms: round(latency.max),
+    mean_ms: round(latency.mean),
+    ack_p50_ms: round(ackLatency.percentile(50)),
+    ack_p99_ms: round(ackLatency.percentile(99)),
+    ack_p999_ms: round(ackLatency.percentile(99.9)),
+    latency_events_offered: seq2,
+    latency_samples: latency.count,
+    latency_missing: seq2 - delivered2,
+    achieved_offered_per_s: Math.round(seq2 / sendSecs),
+    sender_max_lag_ms: round(maxLagMs),
+    cpu_cores_phase2: cpuPhase2,
+  };
+  log(`phase 2: p50 ${phase2.p50_ms} ms, p99 ${phase2.p99_ms} ms, p99.9 ${phase2.p999_ms} ms, max ${phase2.max_ms} ms, missing ${phase2.latency_missing}; ack p99 ${phase2.ack_p99_ms} ms; cpu ${JSON.stringify(cpuPhase2)}`);
+
+  return {
+    ...phase1,
+    ...phase2,
+    errors,
+    pending_publishes_at_end: pending.size,
+    subscriber_gaps: subscriberState.gaps,
+    subscriber_closes: subscriberState.closes,
+    subscriber_errors: subscriberState.errors,
+  };
+}
