@@ -105,7 +105,8 @@ export class ActorRuntime {
    * forked node processes (`pids`) are gone, so a restart never meets a node still holding its LevelDB.
    */
   async stop(pids: number[], graceMs = 5_000): Promise<void> {
-    await Promise.allSettled([...this.children.values()].map((c) => c.destroy()));
+    // The system destroys its children (each node flushes and closes its LevelDB); destroying them here first
+    // made comedy destroy them twice (EPIPE warnings at every shutdown).
     await this.system.destroy().catch(() => undefined);
     const deadline = Date.now() + graceMs;
     while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
