@@ -3,6 +3,9 @@ import type { Notification, UserId } from '../actors/Event';
 /** A live subscription of one socket to its user's notifications. */
 export interface Subscriber {
   push(notification: Notification): void;
+  /** Holds writes to the socket until `uncork`, so a batch of notifications goes out in one write. */
+  cork(): void;
+  uncork(): void;
 }
 
 /**
@@ -11,6 +14,7 @@ export interface Subscriber {
  */
 export class ConnectionRegistry {
   private readonly byUser = new Map<UserId, Set<Subscriber>>();
+  private readonly corked = new Set<Subscriber>();
 
   add(user: UserId, sub: Subscriber): void {
     let subs = this.byUser.get(user);
@@ -29,8 +33,21 @@ export class ConnectionRegistry {
   deliver(user: UserId, notification: Notification): number {
     const subs = this.byUser.get(user);
     if (!subs) return 0;
-    for (const sub of subs) sub.push(notification);
+    for (const sub of subs) {
+      if (!this.corked.has(sub)) {
+        sub.cork();
+        this.corked.add(sub);
+        // One socket write per subscriber for everything delivered in this turn, not one per notification.
+        if (this.corked.size === 1) process.nextTick(() => this.uncorkAll());
+      }
+      sub.push(notification);
+    }
     return subs.size;
+  }
+
+  private uncorkAll(): void {
+    for (const sub of this.corked) sub.uncork();
+    this.corked.clear();
   }
 
   get users(): number {

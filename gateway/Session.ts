@@ -244,6 +244,14 @@ export class Session implements Subscriber {
     this.ws.send(encodeFrame(msg, format));
   }
 
+  cork(): void {
+    (this.ws as unknown as { _socket?: { cork(): void } })._socket?.cork();
+  }
+
+  uncork(): void {
+    (this.ws as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
