@@ -1,4 +1,5 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
+import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -284,6 +285,18 @@ export async function hostLoad(ms: number): Promise<number> {
   const b0 = hostBusySeconds();
   await sleep(ms);
   return (hostBusySeconds() - b0) / (ms / 1000);
+}
+
+/** The commit the benchmark ran on (`git rev-parse --short HEAD`, `+dirty` with uncommitted changes), or null. */
+export function gitCommit(): string | null {
+  try {
+    const cwd = join(__dirname, '..', '..');
+    const head = execSync('git rev-parse --short HEAD', { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execSync('git status --porcelain --untracked-files=no', { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() !== '';
+    return head + (dirty ? '+dirty' : '');
+  } catch {
+    return null;
+  }
 }
 
 /** JSON over HTTP with a bearer token; throws on a non-2xx answer. */

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
-import { Client, OpenLoop, Probe, Samples, Subscribers, cpuMeter, cpuSeconds, hostLoad, http, round, sleep, type Msg } from './benchKit';
+import { Client, OpenLoop, Probe, Samples, Subscribers, cpuMeter, gitCommit, cpuSeconds, hostLoad, http, round, sleep, type Msg } from './benchKit';
 import { SmtpCounter, WebhookSink, type Arrivals } from './deliverySinks';
 
 /**
@@ -414,6 +414,7 @@ export async function main(args: string[]): Promise<void> {
       machine_busy_cores_before: round(idleLoad),
       nproc: availableParallelism(),
       node: process.version,
+      commit: gitCommit(),
       bench_seconds: round((performance.now() - started) / 1000, 1),
     };
     process.stdout.write(JSON.stringify(line) + '\n');

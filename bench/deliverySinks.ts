@@ -92,6 +92,7 @@ export class WebhookSink {
       });
     });
     this.#server.keepAliveTimeout = 60_000;
+    this.#server.on('clientError', (_err, socket) => socket.destroy());
   }
 
   static async start(secret: string): Promise<WebhookSink> {
@@ -143,6 +144,8 @@ export class SmtpCounter {
 
   static async start(): Promise<SmtpCounter> {
     const sink = new SmtpCounter();
+    // A client that goes away mid-session (a node stopping) is reported here: not an error of the benchmark.
+    sink.#server.on('error', () => undefined);
     await new Promise<void>((resolve) => sink.#server.listen(0, '127.0.0.1', resolve));
     sink.port = (sink.#server.server.address() as AddressInfo).port;
     return sink;

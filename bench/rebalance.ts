@@ -11,7 +11,7 @@ import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
 import { shardPrefix } from '../storage/Keyspace';
 import { seedTimelines } from './rebalanceSeed';
-import { OpenLoop, Probe, Samples, Subscribers, cpuMeter, hostLoad, http, round, seqOf, sleep } from './benchKit';
+import { OpenLoop, Probe, Samples, Subscribers, cpuMeter, gitCommit, hostLoad, http, round, seqOf, sleep } from './benchKit';
 
 /**
  * `npm run bench -- rebalance`: a 3-node cluster holding --users users goes to 4 nodes under a triggered load
@@ -109,7 +109,7 @@ function options(args: string[]): Options {
     producers: num(values.producers, 2),
     warmupS: num(values.warmup, 10),
     afterS: num(values.after, 3, 0),
-    timeoutS: num(values.timeout, 120),
+    timeoutS: num(values.timeout, 150),
     concurrency: num(values.concurrency, 2),
     moveBatch: num(values['move-batch'], 2000),
     moveThrottleMs: num(values['move-throttle-ms'], 0, 0),
@@ -188,6 +188,13 @@ async function rawScanWrite(source: string, dest: string, batch: number, sync: b
   // CPU of this process (its JS thread and LevelDB's threads) per 1000 keys copied.
   const cpuMsPer1000Keys = ((cpu.user + cpu.system) / 1000 / Math.max(1, keys)) * 1000;
   return { keys_per_s: Math.round(keys / secs), mb_per_s: round(bytes / 1e6 / secs), keys, seconds: round(secs), cpu_ms_per_1000_keys: round(cpuMsPer1000Keys) };
+}
+
+/** See `move_cpu_ms_per_1000_keys`. */
+function moveCpuPer1000(before: Record<string, number | null>, during: Record<string, number | null>, keys: number, seconds: number): number | null {
+  const cluster = (m: Record<string, number | null>) => Object.entries(m).filter(([k]) => k === 'gateway' || k.startsWith('node-')).reduce((a, [, v]) => a + (v ?? 0), 0);
+  if ((before.other ?? 1) > 0.2 || (during.other ?? 1) > 0.2 || !keys) return null;
+  return round(((cluster(during) - cluster(before)) * seconds * 1000) / (keys / 1000));
 }
 
 /** Shard of a user, as storage/Keyspace's shardOf (md5, first 4 bytes, modulo), with the faster one-shot hash. */
@@ -451,6 +458,10 @@ export async function main(args: string[]): Promise<void> {
       raw_sync: rawSync,
       per_node_after: statusAfter.nodes.map((n: any) => ({ id: n.id, shards: n.shards, mb: round(n.bytes / 1e6, 0), stray: n.stray?.length ?? null })),
       per_node_before: statusBefore.nodes.map((n: any) => ({ id: n.id, shards: n.shards, mb: round(n.bytes / 1e6, 0) })),
+      // CPU the move added to the cluster: (cluster cores during − during the load alone before) × seconds, per
+      // 1000 keys moved; null when something else used the machine in either window (the figure would be wrong).
+      move_cpu_ms_per_1000_keys: moveCpuPer1000(cpuBeforeMove, cpuDuring, op.keysMoved, seconds),
+      raw_cpu_ms_per_1000_keys: rawSync.cpu_ms_per_1000_keys,
       cpu_cores_before: cpuBeforeMove,
       cpu_cores_during: cpuDuring,
       config: { shards: o.shards, concurrency: o.concurrency, moveBatchKeys: o.moveBatch, moveThrottleMs: o.moveThrottleMs, recipients: o.recipients, frame_events: o.frameEvents },
@@ -469,6 +480,7 @@ export async function main(args: string[]): Promise<void> {
       machine_busy_cores_before: round(idleLoad),
       nproc: availableParallelism(),
       node: process.version,
+      commit: gitCommit(),
       bench_seconds: round((performance.now() - started) / 1000, 1),
     };
     void addWin;
