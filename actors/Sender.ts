@@ -29,7 +29,8 @@ export const DEFAULT_SENDER: SenderOptions = { concurrency: 8, maxAttempts: 5, b
  */
 export class Sender {
   private readonly claimed = new Set<string>();
-  private readonly wakers = new Set<() => void>();
+  /** Idle workers by channel, waiting to be woken. */
+  private readonly wakers = new Map<OutboundChannel, Set<() => void>>();
   private stopped = false;
   readonly counters: Record<string, { sent: number; retried: number; dead: number; inFlight: number }> = {};
 
@@ -47,14 +48,23 @@ export class Sender {
     }
   }
 
-  /** New jobs were queued: wake idle workers. */
+  /**
+   * New jobs may be queued: wake one idle worker per channel (not all of them: each woken worker scans its
+   * queue). A worker that finds more than one due job wakes the next, so a burst still fans out.
+   */
   kick(): void {
-    for (const wake of [...this.wakers]) wake();
+    for (const channel of this.wakers.keys()) this.wakeOne(channel);
+  }
+
+  private wakeOne(channel: OutboundChannel): void {
+    const idle = this.wakers.get(channel);
+    const first = idle?.values().next().value;
+    if (first) first();
   }
 
   stop(): void {
     this.stopped = true;
-    this.kick();
+    for (const idle of this.wakers.values()) for (const wake of [...idle]) wake();
   }
 
   private async work(channel: OutboundChannel): Promise<void> {
@@ -96,23 +106,28 @@ export class Sender {
   private async claim(channel: OutboundChannel): Promise<[string, DeliveryJob] | undefined> {
     const due = await this.queue.due(channel, Date.now(), this.opts.concurrency * 2 + 1);
     // The scan may predate another worker finishing a job (and releasing its claim): check it is still queued.
-    const free = due.find(([key]) => !this.claimed.has(key) && this.queue.has(key));
-    if (free) this.claimed.add(free[0]);
-    return free;
+    const free = due.filter(([key]) => !this.claimed.has(key) && this.queue.has(key));
+    if (free.length === 0) return undefined;
+    this.claimed.add(free[0][0]);
+    if (free.length > 1) this.wakeOne(channel);
+    return free[0];
   }
 
   /** Sleeps until kicked, until the next job is due, or at most a second. */
   private async idle(channel: OutboundChannel): Promise<void> {
     const next = await this.queue.nextDue(channel).catch(() => undefined);
     const ms = Math.max(10, Math.min(1000, next === undefined ? 1000 : next - Date.now()));
+    let idle = this.wakers.get(channel);
+    if (!idle) this.wakers.set(channel, (idle = new Set()));
+    const waiting = idle;
     await new Promise<void>((resolve) => {
       const wake = () => {
         clearTimeout(timer);
-        this.wakers.delete(wake);
+        waiting.delete(wake);
         resolve();
       };
       const timer = setTimeout(wake, ms);
-      this.wakers.add(wake);
+      waiting.add(wake);
     });
   }
 }
