@@ -4,6 +4,10 @@ import { mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { cpuSeconds, hostBusySeconds } from './cpu';
+
+// One /proc reader for every benchmark (bench/cpu.ts).
+export { cpuSeconds, hostBusySeconds };
 
 /**
  * Shared pieces of `bench/delivery.ts` and `bench/rebalance.ts`: a msgpack WebSocket client of the gateway,
@@ -225,28 +229,6 @@ export class OpenLoop {
   /** Resolves when the run started by `start(maxMs)` has offered everything (or was stopped). */
   finished(): Promise<void> {
     return this.done ?? Promise.resolve();
-  }
-}
-
-/** CPU seconds (user+sys) of a process, from /proc (Linux); NaN elsewhere. */
-export function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Busy CPU seconds of the whole machine (all cores), from /proc/stat; NaN elsewhere. */
-export function hostBusySeconds(): number {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    return (total - f[3] - f[4]) / 100;
-  } catch {
-    return NaN;
   }
 }
 
