@@ -79,11 +79,13 @@ export class Session implements Subscriber {
     let format: Format = isBinary ? 'msgpack' : 'json';
     let id: string | undefined;
     try {
-      if (!this.bucket.take()) throw new HeraldError('HERALD_RATE_LIMITED', `over ${this.deps.config.rateLimitPerSec} messages/s`);
+      // Over the rate, the frame is still decoded (bounded by maxPayload) so the refusal names its id.
+      const limited = !this.bucket.take();
       const decoded = decodeFrame(data, isBinary);
       format = decoded.format;
       const raw = decoded.msg as { op?: unknown; id?: unknown } | null;
       if (raw && typeof raw === 'object' && typeof raw.id === 'string') id = raw.id.slice(0, 128);
+      if (limited) throw new HeraldError('HERALD_RATE_LIMITED', `over ${this.deps.config.rateLimitPerSec} messages/s`);
       if (!raw || typeof raw !== 'object' || Array.isArray(raw) || typeof raw.op !== 'string') {
         throw new HeraldError('HERALD_INVALID_MESSAGE', 'a message is an object with a string op');
       }
