@@ -1,8 +1,9 @@
+import type { ChannelName } from './channels/Channel';
+import type { NotificationType } from './channels/Locales';
 import type { UserId } from './Event';
 
-export type OutboundChannel = 'push' | 'sms' | 'email';
-export const OUTBOUND_CHANNELS: readonly OutboundChannel[] = ['push', 'sms', 'email'];
-export type NotificationType = 'follow' | 'like' | 'retweet' | 'reply' | 'mention' | 'tweet';
+/** The channels besides in-app: one list, kept by actors/channels. */
+export type OutboundChannel = ChannelName;
 
 /** A user's own choices: where to reach them, what on which channel, when not to, in which language. */
 export interface Settings {
