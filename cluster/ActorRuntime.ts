@@ -2,9 +2,7 @@ import { join } from 'node:path';
 import { isAlive } from '../storage/process';
 import type { Logger } from '../storage/logger';
 import type { NodeParams } from './NodeHost';
-import { pack, unpack } from '../storage/Codec';
-import { HeraldError } from '../storage/HeraldError';
-import { NodeRef, type ActorHandle, type Reply } from './NodeRef';
+import { NodeRef, answer, type ActorHandle } from './NodeRef';
 import type { NodeSpec } from './ShardTable';
 
 // comedy's typings do not type createSystem's options; this folder is the only place that imports it.
@@ -57,15 +55,8 @@ export class ActorRuntime {
    */
   static async start(opts: RuntimeOptions, log: Logger, relay: (op: string, args: any) => Promise<unknown>): Promise<ActorRuntime> {
     class GatewayRoot {
-      async relay(payload: string): Promise<string> {
-        let reply: Reply<unknown>;
-        try {
-          const { op, args } = unpack<{ op: string; args: unknown }>(Buffer.from(payload, 'base64'));
-          reply = { r: await relay(op, args) };
-        } catch (err) {
-          reply = { e: HeraldError.from(err).toJSON() };
-        }
-        return Buffer.from(pack(reply)).toString('base64');
+      relay(payload: string): Promise<string> {
+        return answer(payload, relay);
       }
     }
     const system = comedy.createSystem({ logger: COMEDY_LOG, root: GatewayRoot });

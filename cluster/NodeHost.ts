@@ -2,12 +2,12 @@ import { channelsFrom, type Channel, type ChannelConfig, type ChannelName } from
 import { NodeActor, type IngestBatch, type NodeOptions } from '../actors/NodeActor';
 import { DEFAULT_SENDER, type SenderOptions } from '../actors/Sender';
 import { DEFAULT_PUSH_CAP, type DeliveryJob, type PushCap } from '../actors/Settings';
-import { pack, unpack } from '../storage/Codec';
+import { pack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
 import { META_PREFIX } from '../storage/Keyspace';
 import { createLogger } from '../storage/logger';
 import { NodeStore } from '../storage/NodeStore';
-import { NodeRef, type ActorHandle, type Reply } from './NodeRef';
+import { NodeRef, answer, type ActorHandle } from './NodeRef';
 
 /** What the gateway hands a node actor at creation (comedy `customParameters`: plain JSON). */
 export interface NodeParams extends Omit<NodeOptions, 'delivery'> {
@@ -79,15 +79,8 @@ class NodeHost {
     log.info({ pid: process.pid }, 'node started');
   }
 
-  async call(payload: string): Promise<string> {
-    let reply: Reply<unknown>;
-    try {
-      const { op, args } = unpack<{ op: string; args: any }>(Buffer.from(payload, 'base64'));
-      reply = { r: await this.dispatch(op, args) };
-    } catch (err) {
-      reply = { e: HeraldError.from(err).toJSON() };
-    }
-    return Buffer.from(pack(reply)).toString('base64');
+  call(payload: string): Promise<string> {
+    return answer(payload, (op, args) => this.dispatch(op, args));
   }
 
   private async dispatch(op: string, a: any): Promise<unknown> {

@@ -46,3 +46,18 @@ export class NodeRef {
     }
   }
 }
+
+/**
+ * The answering side of NodeRef.call: decodes a payload, runs `handle(op, args)`, and encodes its result or
+ * its HERALD error as the reply (both the nodes and the gateway's root actor answer this way).
+ */
+export async function answer(payload: string, handle: (op: string, args: any) => Promise<unknown>): Promise<string> {
+  let reply: Reply<unknown>;
+  try {
+    const { op, args } = unpack<{ op: string; args: any }>(Buffer.from(payload, 'base64'));
+    reply = { r: await handle(op, args) };
+  } catch (err) {
+    reply = { e: HeraldError.from(err).toJSON() };
+  }
+  return Buffer.from(pack(reply)).toString('base64');
+}
