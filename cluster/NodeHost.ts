@@ -101,19 +101,19 @@ class NodeHost {
         node.fanout.kick();
         return null;
       case 'freezeShard':
-        return node.freezeShard(a.shard);
+        return node.handoff.freeze(a.shard);
       case 'unfreezeShard':
-        return node.unfreezeShard(a.shard);
+        return node.handoff.unfreeze(a.shard);
       case 'exportShard':
-        return node.exportShard(a.shard, a.after, a.limit);
+        return node.handoff.export(a.shard, a.after, a.limit);
       case 'importShard':
-        return node.importShard(a.shard, a.rows);
+        return node.handoff.import(a.shard, a.rows);
       case 'dropShard':
-        return node.dropShard(a.shard);
+        return node.handoff.drop(a.shard);
       case 'strayShards':
-        return node.strayShards();
+        return node.handoff.strays();
       case 'shardSizes':
-        return node.shardSizes();
+        return node.handoff.sizes();
       case 'fanoutBatch':
         return this.counting('bulk', a.followers?.length ?? 0, node.fanoutBatch(a));
       case 'settings':
@@ -123,11 +123,11 @@ class NodeHost {
       case 'replayDeadLetters':
         return node.replayDeadLetters(a.ids);
       case 'explain':
-        return node.explain(a.user, a.tweet);
+        return node.followers.explain(a.user, a.tweet);
       // BENCH ONLY (bench/fanout.ts baseline): one follower's interest profile data per request, the "no
       // co-location" path that personalized fanout avoids. Nothing in herald calls it; read-only.
       case 'profileOf':
-        return (await node['profilesOf']([a.user]))[0].toData();
+        return (await node.followers.profilesOf([a.user]))[0].toData();
       case 'stats':
         return {
           ...node.stats(),

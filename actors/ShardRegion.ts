@@ -1,0 +1,92 @@
+import { HeraldError } from '../storage/HeraldError';
+import { shardOf } from '../storage/Keyspace';
+import type { NodeStore } from '../storage/NodeStore';
+import type { UserId } from './Event';
+import type { NodeOptions } from './NodeActor';
+import { UserActor } from './UserActor';
+
+/**
+ * The shards a node serves at the current table epoch and the UserActors living in them: activated on demand,
+ * passivated when idle, dropped when their shard leaves. Every node-side handler asks it who may be touched.
+ */
+export class ShardRegion {
+  readonly actors = new Map<UserId, UserActor>();
+  epoch = 0;
+  owned: ReadonlySet<number> = new Set<number>();
+  /** Owned shards being handed off: their work is refused until the table says who owns them. */
+  readonly frozen = new Set<number>();
+  owners: readonly string[] = [];
+  readonly counters = { activations: 0, passivations: 0 };
+
+  constructor(
+    private readonly store: NodeStore,
+    private readonly opts: NodeOptions,
+  ) {}
+
+  /** The table as this node must honour it: its epoch, the shards it owns, and every shard's owner. */
+  setTable(epoch: number, shards: number[], owners: readonly string[] = []): void {
+    this.epoch = epoch;
+    this.owned = new Set(shards);
+    this.owners = owners;
+    for (const s of this.frozen) if (!this.owned.has(s)) this.frozen.delete(s);
+    // Actors of shards this node lost hold state that now belongs to another node.
+    for (const [id, actor] of this.actors) if (!this.owned.has(actor.shard)) this.actors.delete(id);
+  }
+
+  shardOf(user: UserId): number {
+    return shardOf(user, this.opts.shardCount);
+  }
+
+  /** Owned at this epoch and not being handed off. */
+  serves(shard: number): boolean {
+    return this.owned.has(shard) && !this.frozen.has(shard);
+  }
+
+  /** Why work routed with `epoch` for `users` must be refused (fencing), or null. */
+  refusal(epoch: number, users: UserId[]): string | null {
+    if (epoch !== this.epoch) return 'HERALD_WRONG_OWNER';
+    for (const u of users) if (!this.serves(this.shardOf(u))) return 'HERALD_WRONG_OWNER';
+    return null;
+  }
+
+  activateOwned(user: UserId): UserActor {
+    if (!this.serves(this.shardOf(user))) {
+      throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not serve ${user}`);
+    }
+    return this.activate(user);
+  }
+
+  activate(user: UserId): UserActor {
+    let actor = this.actors.get(user);
+    if (!actor) {
+      actor = new UserActor(user, this.shardOf(user), this.store, {
+        timelineMax: this.opts.timelineMax,
+        profile: this.opts.profile,
+        aggregateWindowMs: this.opts.aggregateWindowMs,
+        delivery: this.opts.delivery,
+      });
+      this.actors.set(user, actor);
+      this.counters.activations++;
+    }
+    actor.lastUsed = Date.now();
+    return actor;
+  }
+
+  /** Drops actors that are idle and have nothing queued; they reactivate from LevelDB on the next message. */
+  passivateIdle(now = Date.now()): number {
+    let n = 0;
+    for (const [id, actor] of this.actors) {
+      if (actor.mailbox.size === 0 && now - actor.lastUsed >= this.opts.idleMs) {
+        this.actors.delete(id);
+        n++;
+      }
+    }
+    this.counters.passivations += n;
+    return n;
+  }
+
+  /** Forgets the actors of `shard` (its data left this node). */
+  forget(shard: number): void {
+    for (const [id, actor] of this.actors) if (actor.shard === shard) this.actors.delete(id);
+  }
+}
