@@ -1,14 +1,25 @@
 import { HeraldError } from '../storage/HeraldError';
 import type { NodeStore } from '../storage/NodeStore';
-import { ShardRange } from '../storage/ShardRange';
+import { ShardJournal } from '../storage/ShardJournal';
+import { ShardRange, type ShardPart, type ShardSnapshot } from '../storage/ShardRange';
 import type { ShardRegion } from './ShardRegion';
 
+/** A part of a shard as a handoff sends it; `done` once the snapshot is exhausted. */
+export interface ExportedPart extends ShardPart {
+  done: boolean;
+}
+
 /**
- * A node's side of a live shard move (the Coordinator drives it): the old owner freezes the shard, exports its
- * keys and drops them once the new owner holds them; the new owner imports them before the table flips.
+ * A node's side of a live shard move (the Coordinator drives it). The old owner copies the shard from a snapshot
+ * while it keeps serving it, journaling the keys it writes meanwhile (ShardJournal); then it freezes the shard and
+ * sends only those keys' current values; it drops its copy once the table has flipped. The new owner writes the
+ * parts unsynced and makes them durable once, with the last part, before the table flips to it.
  */
 export class ShardHandoff {
   private readonly range: ShardRange;
+  private readonly journal: ShardJournal;
+  /** Snapshots being copied, by shard (old owner). */
+  private readonly snapshots = new Map<number, ShardSnapshot>();
 
   constructor(
     private readonly store: NodeStore,
@@ -17,39 +28,71 @@ export class ShardHandoff {
     private readonly shardCount: number,
   ) {
     this.range = new ShardRange(store);
+    this.journal = new ShardJournal(store);
   }
 
   /**
-   * Old owner: refuse new work for `shard` (the router holds its events meanwhile) and resolve once every
-   * mailbox of its users is empty, so what is exported afterwards is complete.
+   * Old owner: starts journaling the shard's writes, then (once every write queued before is on disk, so each
+   * write is either in the snapshot or journaled) opens the snapshot the copy reads. The shard keeps serving.
+   */
+  async begin(shard: number): Promise<void> {
+    if (!this.region.owned.has(shard)) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.nodeId} does not own shard ${shard}`);
+    await this.end(shard);
+    this.journal.start(shard);
+    await Promise.all([this.store.durable.flushed(), this.store.applied.flushed()]);
+    this.snapshots.set(shard, this.range.snapshot(shard));
+  }
+
+  /** Old owner: the next part of the snapshot (calls come one at a time: a snapshot is read in order). */
+  async export(shard: number, limit: number): Promise<ExportedPart> {
+    const snapshot = this.snapshots.get(shard);
+    if (!snapshot) throw new HeraldError('HERALD_INVALID_MESSAGE', `no handoff of shard ${shard} on node ${this.nodeId}`);
+    const part = await this.range.readPart(snapshot, limit);
+    return { ...part, done: part.keys < limit };
+  }
+
+  /**
+   * Old owner, after the copy: refuse new work for `shard` (the router holds its events meanwhile) and resolve
+   * once every mailbox of its users is empty and their writes are on disk, so the journal is complete.
    */
   async freeze(shard: number): Promise<void> {
     if (!this.region.owned.has(shard)) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.nodeId} does not own shard ${shard}`);
     this.region.frozen.add(shard);
     const busy = () => [...this.region.actors.values()].filter((a) => a.shard === shard && a.mailbox.size > 0);
     for (let waiting = busy(); waiting.length; waiting = busy()) await Promise.all(waiting.map((a) => a.mailbox.post(() => undefined)));
-    await this.store.applied.drain();
-    await this.store.durable.drain();
+    await Promise.all([this.store.durable.flushed(), this.store.applied.flushed()]);
   }
 
-  /** Rolls a failed handoff back: the shard takes work again. */
-  unfreeze(shard: number): void {
+  /** Old owner, frozen: the current value (or deletion) of every key written since the snapshot; ends the copy. */
+  async delta(shard: number): Promise<ShardPart> {
+    if (!this.region.frozen.has(shard) || !this.journal.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `shard ${shard} is not frozen in a handoff on node ${this.nodeId}`);
+    await Promise.all([this.store.durable.flushed(), this.store.applied.flushed()]);
+    const part = await this.range.readKeys(this.journal.keys(shard));
+    await this.end(shard);
+    return part;
+  }
+
+  /** Rolls a failed handoff back: the shard takes work again and its copy ends. */
+  async unfreeze(shard: number): Promise<void> {
     this.region.frozen.delete(shard);
+    await this.end(shard);
   }
 
-  /** Old owner: the shard's keys in order after `after`, at most `limit` (a range scan over its prefix). */
-  export(shard: number, after: string | undefined, limit: number) {
-    return this.range.read(shard, after, limit);
-  }
-
-  /** New owner: writes a part of a shard, fsynced (the table flips to this node only after). */
-  import(shard: number, rows: Array<[string, Uint8Array]>): Promise<void> {
-    return this.range.write(shard, rows);
+  /**
+   * New owner: writes a part of a shard, not synced; `last` makes everything written so far durable (one
+   * sync), since the table flips to this node right after.
+   */
+  async import(shard: number, frame: Uint8Array, last = false): Promise<number> {
+    if (this.region.owned.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${this.nodeId} already owns shard ${shard}`);
+    const n = await this.range.writePart(shard, frame);
+    if (last) await this.range.persist();
+    return n;
   }
 
   /** Deletes every key of a shard this node does not own (after a move, or to roll one back). */
   async drop(shard: number): Promise<number> {
     if (this.region.owned.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${this.nodeId} still owns shard ${shard}`);
+    await this.end(shard);
     this.region.forget(shard);
     return this.range.drop(shard);
   }
@@ -66,5 +109,13 @@ export class ShardHandoff {
     const out: Record<number, number> = {};
     for (const s of this.region.owned) out[s] = await this.range.size(s);
     return out;
+  }
+
+  /** Ends a copy of `shard`, if one runs: its journal and snapshot go. */
+  private async end(shard: number): Promise<void> {
+    this.journal.stop(shard);
+    const snapshot = this.snapshots.get(shard);
+    this.snapshots.delete(shard);
+    await snapshot?.close().catch(() => undefined);
   }
 }

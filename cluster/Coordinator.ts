@@ -1,4 +1,6 @@
 import type { Delivery } from '../actors/NodeActor';
+import type { ExportedPart } from '../actors/ShardHandoff';
+import type { ShardPart } from '../storage/ShardRange';
 import { HeraldError } from '../storage/HeraldError';
 import type { Logger } from '../storage/logger';
 import type { ActorRuntime } from './ActorRuntime';
@@ -14,6 +16,8 @@ export interface CoordinatorOptions {
   moveBatchKeys: number;
   /** Pause between those messages. @defaultValue 0 */
   moveThrottleMs: number;
+  /** Parts of one move being imported at once while the next is exported. @defaultValue 3 */
+  movePipeline?: number;
   /** Events held for one moving shard; past it publishes get HERALD_UNAVAILABLE. @defaultValue 10000 */
   moveBufferMax: number;
   /** Parameters of a node process by spec. */
@@ -122,40 +126,73 @@ export class Coordinator {
   private async recover(): Promise<void> {
     for (const move of this.table.moves) {
       this.log.warn({ move }, move.phase === 'copying' ? 'rolling back an interrupted move' : 'finishing an interrupted move');
-      if (move.phase === 'copying') await this.nodes.get(move.to)?.call('dropShard', { shard: move.shard }).catch(() => undefined);
-      else await this.nodes.get(move.from)?.call('dropShard', { shard: move.shard }).catch(() => undefined);
+      if (move.phase === 'copying') {
+        await this.nodes.get(move.to)?.call('dropShard', { shard: move.shard }).catch(() => undefined);
+        await this.nodes.get(move.from)?.call('unfreezeShard', { shard: move.shard }).catch(() => undefined);
+      } else await this.nodes.get(move.from)?.call('dropShard', { shard: move.shard }).catch(() => undefined);
       this.table.endMove(move.shard);
     }
     this.save();
   }
 
-  /** Moves one shard to `to`, live. On a failure before the flip, rolls back: the old owner keeps it. */
+  /**
+   * Moves one shard to `to`, live: the old owner streams a snapshot while it keeps serving the shard (parts
+   * pipelined, a few imports in flight, written unsynced); then the router holds the shard's events, the old
+   * owner freezes it and sends only the keys written since the snapshot, the new owner makes it all durable, and
+   * the table flips. On a failure before the flip, rolls back: the old owner keeps it.
+   */
   async move(shard: number, to: string): Promise<void> {
     const move = this.table.beginMove(shard, to);
     const from = this.node(move.from);
     const target = this.node(to);
     this.save();
-    this.hold(shard);
+    const imports = new Set<Promise<void>>();
+    let failed: unknown;
+    const count = (part: { keys: number; bytes: number }) => {
+      if (!this.op) return;
+      this.op.keysMoved += part.keys;
+      this.op.bytesMoved += part.bytes;
+    };
+    let held = false;
     try {
-      await from.call('freezeShard', { shard }, 60_000);
-      for (let after: string | undefined; ; ) {
-        const part = await from.call<{ rows: Array<[string, Uint8Array]>; next?: string }>('exportShard', { shard, after, limit: this.opts.moveBatchKeys });
-        if (part.rows.length) await target.call('importShard', { shard, rows: part.rows }, 60_000);
-        if (this.op) {
-          this.op.keysMoved += part.rows.length;
-          this.op.bytesMoved += part.rows.reduce((n, [k, v]) => n + k.length + v.byteLength, 0);
+      // A copy left by an earlier move that failed while `to` was down would keep keys deleted since.
+      await target.call('dropShard', { shard }, 60_000);
+      await from.call('beginHandoff', { shard }, 60_000);
+      for (;;) {
+        const part = await from.call<ExportedPart>('exportShard', { shard, limit: this.opts.moveBatchKeys }, 60_000);
+        if (part.keys) {
+          const p: Promise<void> = target.call<number>('importShard', { shard, frame: part.frame }, 60_000).then(
+            () => count(part),
+            (err) => {
+              failed ??= err;
+            },
+          );
+          imports.add(p);
+          void p.finally(() => imports.delete(p));
+          while (imports.size >= this.movePipeline) await Promise.race(imports);
         }
-        if (!part.next) break;
-        after = part.next;
+        if (failed) throw failed;
+        if (part.done) break;
         if (this.opts.moveThrottleMs) await new Promise((r) => setTimeout(r, this.opts.moveThrottleMs));
       }
+      await Promise.all(imports);
+      if (failed) throw failed;
+      // The tail: only this part holds the shard's events.
+      this.hold(shard);
+      held = true;
+      await from.call('freezeShard', { shard }, 60_000);
+      const delta = await from.call<ShardPart>('exportDelta', { shard }, 60_000);
+      await target.call('importShard', { shard, frame: delta.frame, last: true }, 60_000);
+      count(delta);
     } catch (err) {
       this.log.warn({ err, shard, to }, 'move failed before the flip; rolling back');
+      // No import may land after the drop.
+      await Promise.allSettled(imports);
       await target.call('dropShard', { shard }).catch(() => undefined);
       await from.call('unfreezeShard', { shard }).catch(() => undefined);
       this.table.endMove(shard);
       this.save();
-      this.unhold(shard);
+      if (held) this.unhold(shard);
       throw err;
     }
     this.table.flip(shard);
@@ -165,6 +202,10 @@ export class Coordinator {
     await from.call('dropShard', { shard }).catch((err) => this.log.warn({ err, shard }, 'old copy not dropped yet; dropped at next start'));
     this.table.endMove(shard);
     this.save();
+  }
+
+  private get movePipeline(): number {
+    return Math.max(1, this.opts.movePipeline ?? 3);
   }
 
   /** Runs moves with at most `concurrency` at a time; one admin operation at a time. */

@@ -100,14 +100,18 @@ class NodeHost {
         node.setTable(a.epoch, a.shards, a.owners);
         node.fanout.kick();
         return null;
+      case 'beginHandoff':
+        return node.handoff.begin(a.shard);
       case 'freezeShard':
         return node.handoff.freeze(a.shard);
       case 'unfreezeShard':
         return node.handoff.unfreeze(a.shard);
       case 'exportShard':
-        return node.handoff.export(a.shard, a.after, a.limit);
+        return node.handoff.export(a.shard, a.limit);
+      case 'exportDelta':
+        return node.handoff.delta(a.shard);
       case 'importShard':
-        return node.handoff.import(a.shard, a.rows);
+        return node.handoff.import(a.shard, a.frame, a.last);
       case 'dropShard':
         return node.handoff.drop(a.shard);
       case 'strayShards':

@@ -48,6 +48,10 @@ export class GroupCommit {
   private scheduled = false;
   /** Figures for metrics and benchmarks: the node's `stats` op reports them, GET /metrics exposes them. */
   readonly stats = { batches: 0, ops: 0, maxBatch: 0, writeSeconds: new Buckets(WRITE_SECONDS_BOUNDS), batchOps: new Buckets(BATCH_OPS_BOUNDS) };
+  /** Sees every op as it is queued: a shard handoff journals the keys its copy must re-send (storage/ShardJournal). */
+  onWrite?: (ops: readonly Op[]) => void;
+  /** The batch on disk now, if any (what `flushed` waits for when nothing is queued). */
+  private current?: Promise<void>;
 
   constructor(
     private readonly db: Db,
@@ -56,6 +60,7 @@ export class GroupCommit {
 
   write(ops: Op[]): Promise<void> {
     if (ops.length === 0) return Promise.resolve();
+    this.onWrite?.(ops);
     for (const op of ops) this.pending.push(op);
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     this.schedule();
@@ -67,6 +72,12 @@ export class GroupCommit {
     while (this.writing || this.pending.length || this.scheduled) {
       await new Promise((r) => setTimeout(r, 1));
     }
+  }
+
+  /** Resolves when every op queued before the call is written; unlike `drain`, later writes do not delay it. */
+  flushed(): Promise<void> {
+    if (this.pending.length) return new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    return this.current ?? Promise.resolve();
   }
 
   private schedule(): void {
@@ -93,7 +104,8 @@ export class GroupCommit {
         else batch.del(op.key);
       }
       const t0 = performance.now();
-      await batch.write({ sync: this.sync });
+      this.current = batch.write({ sync: this.sync });
+      await this.current;
       this.stats.writeSeconds.observe((performance.now() - t0) / 1000);
       this.stats.batchOps.observe(ops.length);
       this.stats.batches++;
@@ -103,6 +115,7 @@ export class GroupCommit {
     } catch (err) {
       for (const w of waiters) w.reject(err);
     } finally {
+      this.current = undefined;
       this.writing = false;
       if (this.pending.length) this.schedule();
     }

@@ -1,7 +1,25 @@
+import { readdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { unpack } from './Codec';
 import { HeraldError } from './HeraldError';
-import { HIGH, kindRange, shardPrefix } from './Keyspace';
+import { HIGH, META_PREFIX, kindRange, shardPrefix } from './Keyspace';
 import type { NodeStore } from './NodeStore';
+import { decodeFrame, encodeFrame, type FrameRow } from './ShardFrame';
+
+/** A read of a shard's keys from the snapshot taken when it was opened (LevelDB iterators read one). */
+export interface ShardSnapshot {
+  nextv(n: number): Promise<Array<[Buffer, Buffer]>>;
+  close(): Promise<void>;
+}
+
+/** A part of a shard as a frame (storage/ShardFrame), with its key count and bytes (keys + values). */
+export interface ShardPart {
+  frame: Uint8Array;
+  keys: number;
+  bytes: number;
+}
+
+const BYTES = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
 
 /**
  * A shard's keys as one range (`<shard>!…`): what a handoff streams out, writes in and deletes, and what
@@ -10,18 +28,61 @@ import type { NodeStore } from './NodeStore';
 export class ShardRange {
   constructor(private readonly store: NodeStore) {}
 
-  /** The shard's keys in order after `after`, at most `limit`; `next` is set when more follow. */
-  async read(shard: number, after: string | undefined, limit: number): Promise<{ rows: Array<[string, Uint8Array]>; next?: string }> {
+  /** A snapshot of the shard's keys as they are now, read in order as bytes (a live handoff copies from it). */
+  snapshot(shard: number): ShardSnapshot {
     const prefix = shardPrefix(shard);
-    const rows = await this.store.db.iterator({ gt: after ?? prefix, lt: prefix + HIGH, limit }).all();
-    return rows.length === limit ? { rows, next: rows[rows.length - 1][0] } : { rows };
+    return (this.store.db as any).iterator({ gt: Buffer.from(prefix), lt: Buffer.from(prefix + HIGH), ...BYTES }) as ShardSnapshot;
   }
 
-  /** Writes a part of a shard, fsynced. Keys outside it are refused. */
-  async write(shard: number, rows: Array<[string, Uint8Array]>): Promise<void> {
-    const prefix = shardPrefix(shard);
-    if (rows.some(([k]) => !k.startsWith(prefix))) throw new HeraldError('HERALD_INVALID_MESSAGE', `keys outside shard ${shard}`);
-    await this.store.durable.write(rows.map(([key, value]) => ({ type: 'put', key, value })));
+  /** The next at most `limit` rows of a snapshot as one frame; `keys` is 0 once it is exhausted. */
+  async readPart(snapshot: ShardSnapshot, limit: number): Promise<ShardPart> {
+    const rows = await snapshot.nextv(limit);
+    return part(rows);
+  }
+
+  /** The current value of each key (or its deletion) as one frame: what a handoff re-sends of its journal. */
+  async readKeys(keys: string[]): Promise<ShardPart> {
+    const values: Array<Buffer | undefined> = keys.length ? await (this.store.db as any).getMany(keys, { valueEncoding: 'buffer' }) : [];
+    return part(keys.map((k, i) => [Buffer.from(k), values[i]]));
+  }
+
+  /**
+   * Writes a frame of a shard (puts and deletions) in one batch, not synced: a handoff syncs once, with
+   * `persist`, before the table flips. Keys outside the shard are refused.
+   */
+  async writePart(shard: number, frame: Uint8Array, sync = false): Promise<number> {
+    const prefix = Buffer.from(shardPrefix(shard));
+    const rows = decodeFrame(frame);
+    const batch = (this.store.db as any).batch();
+    for (const [key, value] of rows) {
+      if (key.length < prefix.length || prefix.compare(key, 0, prefix.length) !== 0) {
+        batch.close?.();
+        throw new HeraldError('HERALD_INVALID_MESSAGE', `keys outside shard ${shard}`);
+      }
+      if (value) batch.put(key, value, BYTES);
+      else batch.del(key, BYTES);
+    }
+    await batch.write({ sync });
+    return rows.length;
+  }
+
+  /**
+   * Makes every write so far durable: one synced write fsyncs LevelDB's current log, and the logs it rotated
+   * away from (their memtables not yet in synced table files) are fsynced here. A handoff calls it before the flip.
+   */
+  async persist(): Promise<void> {
+    await (this.store.db as any).batch().put(Buffer.from(PERSIST_KEY), Buffer.alloc(0), BYTES).write({ sync: true });
+    const dir: string = (this.store.db as any).location;
+    for (const name of (await readdir(dir)).filter((n) => n.endsWith('.log'))) {
+      // A log removed meanwhile had its memtable written to a synced table file first.
+      const fh = await open(join(dir, name), 'r').catch(() => undefined);
+      if (!fh) continue;
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
   }
 
   /** Deletes every key of the shard, a few thousand at a time; returns how many. */
@@ -68,4 +129,13 @@ export class ShardRange {
     }
     return dropped;
   }
+}
+
+/** A node-level key (`~`) the persisting synced write puts: it carries no data. */
+const PERSIST_KEY = META_PREFIX + 'persisted';
+
+function part(rows: FrameRow[]): ShardPart {
+  let bytes = 0;
+  for (const [k, v] of rows) bytes += k.byteLength + (v ? v.byteLength : 0);
+  return { frame: encodeFrame(rows), keys: rows.length, bytes };
 }

@@ -145,6 +145,30 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
     expect(table.moving).toEqual({});
   });
 
+  it('survives the new owner being killed in the middle of a move', async () => {
+    const shard = await shardOwnedBy('node-2');
+    const victim = await nodePid('node-3');
+    await api('POST', `/v1/admin/shards/${shard}/move`, { node: 'node-3' });
+    expect(await waitMoving(shard)).toBe(true);
+    process.kill(victim, 'SIGKILL');
+    const op = await finished();
+    expect(['done', 'failed']).toContain(op.state);
+    for (let i = 0; i < 100 && (await nodePid('node-3')) === victim; i++) await sleep(100);
+    const respawned = await nodePid('node-3');
+    if (respawned > 0) pids.add(respawned);
+    // Its partial copy is dropped before the next move to it copies the shard again.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const table = JSON.parse(require('node:fs').readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
+      if (table.owners[shard] === 'node-3') break;
+      const res = await api('POST', `/v1/admin/shards/${shard}/move`, { node: 'node-3' });
+      if (res.status === 202) await finished();
+      else await sleep(200);
+    }
+    const table = JSON.parse(require('node:fs').readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
+    expect(table.owners[shard]).toBe('node-3');
+    expect(table.moving).toEqual({});
+  });
+
   it('survives the coordinator being killed in the middle of a move, then drains a node to empty and removes it', async () => {
     const drain = await api('POST', '/v1/admin/nodes/node-4/drain', { concurrency: 2 });
     expect(drain.status).toBe(202);

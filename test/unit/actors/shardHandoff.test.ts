@@ -1,0 +1,88 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { involvedUsers, type HeraldEvent } from '../../../actors/Event';
+import { NodeActor, type IngestItem } from '../../../actors/NodeActor';
+import { HIGH, shardOf, shardPrefix } from '../../../storage/Keyspace';
+import { createLogger } from '../../../storage/logger';
+import { ev, SHARDS, tempStore, tweet } from './helpers';
+
+const log = createLogger('test', 'silent');
+const item = (event: HeraldEvent): IngestItem => ({ event, users: involvedUsers(event) });
+
+/**
+ * A live handoff between two nodes in one process: the old owner keeps taking events while its snapshot is
+ * copied; after the freeze and the delta, the new owner holds exactly the old owner's keys of the shard.
+ */
+describe('ShardHandoff', () => {
+  let a: Awaited<ReturnType<typeof tempStore>>;
+  let b: Awaited<ReturnType<typeof tempStore>>;
+  const nodes: NodeActor[] = [];
+
+  beforeEach(async () => {
+    a = await tempStore();
+    b = await tempStore();
+  });
+  afterEach(async () => {
+    for (const n of nodes.splice(0)) await n.stop().catch(() => {});
+    await a.dispose();
+    await b.dispose();
+  });
+
+  async function node(box: typeof a, id: string, shards: number[]) {
+    const n = new NodeActor(box.store, { nodeId: id, shardCount: SHARDS, idleMs: 60_000 }, log);
+    nodes.push(n);
+    await n.start();
+    n.setTable(1, shards);
+    return n;
+  }
+  const rows = async (box: typeof a, shard: number) =>
+    (await box.store.db.iterator({ gt: shardPrefix(shard), lt: shardPrefix(shard) + HIGH }).all()).map(([k, v]) => [k, Buffer.from(v).toString('hex')]);
+
+  it('copies a shard while it takes events, then sends only the keys written meanwhile', async () => {
+    const users = Array.from({ length: 400 }, (_, i) => `u${i}`);
+    const shard = shardOf('u0', SHARDS);
+    const mine = users.filter((u) => shardOf(u, SHARDS) === shard);
+    const old = await node(a, 'node-1', Array.from({ length: SHARDS }, (_, i) => i));
+    const next = await node(b, 'node-2', []);
+    // Followers of one author and some timelines, before the copy.
+    for (const u of mine) await old.ingest({ epoch: 1, items: [item(ev('follow', u, { target: mine[0] })), item(ev('like', mine[1], { tweet: tweet(u), target: u }))] });
+
+    await old.handoff.begin(shard);
+    let done = false;
+    let written = 0;
+    for (let i = 0; !done; i++) {
+      const part = await old.handoff.export(shard, 7);
+      if (part.keys) await next.handoff.import(shard, part.frame);
+      done = part.done;
+      // Writes during the copy: new entries and counters (puts), the follow edge removed (deletions).
+      const u = mine[i % mine.length];
+      await old.ingest({ epoch: 1, items: [item(ev('like', mine[2], { tweet: tweet(u), target: u })), item(ev('unfollow', u, { target: mine[0] }))] });
+      written++;
+    }
+    expect(written).toBeGreaterThan(5);
+    await old.handoff.freeze(shard);
+    expect((await old.ingest({ epoch: 1, items: [item(ev('like', mine[3], { tweet: tweet(mine[4]) }))] })).errors).toEqual(['HERALD_WRONG_OWNER']);
+    const delta = await old.handoff.delta(shard);
+    expect(delta.keys).toBeGreaterThan(0);
+    expect(delta.keys).toBeLessThan((await rows(a, shard)).length);
+    await next.handoff.import(shard, delta.frame, true);
+
+    expect(await rows(b, shard)).toEqual(await rows(a, shard));
+    // Nothing of another shard was sent.
+    const other = (shard + 1) % SHARDS;
+    expect(await rows(b, other)).toEqual([]);
+  });
+
+  it('refuses a part holding keys of another shard, and a rolled-back handoff takes work again', async () => {
+    const old = await node(a, 'node-1', Array.from({ length: SHARDS }, (_, i) => i));
+    const next = await node(b, 'node-2', []);
+    const shard = shardOf('u0', SHARDS);
+    await old.ingest({ epoch: 1, items: [item(ev('follow', 'u0', { target: 'u1' }))] });
+    await old.handoff.begin(shard);
+    const part = await old.handoff.export(shard, 1000);
+    await expect(next.handoff.import((shard + 1) % SHARDS, part.frame)).rejects.toMatchObject({ code: 'HERALD_INVALID_MESSAGE' });
+    await old.handoff.freeze(shard);
+    await old.handoff.unfreeze(shard);
+    await expect(old.handoff.export(shard, 1000)).rejects.toMatchObject({ code: 'HERALD_INVALID_MESSAGE' });
+    expect((await old.ingest({ epoch: 1, items: [item(ev('follow', 'u0', { target: 'u2' }))] })).errors).toEqual([null]);
+  });
+});
