@@ -49,10 +49,10 @@ interface Hold {
 
 /**
  * The placement authority (Akka's ShardCoordinator): owns the shard table and the node actors, and moves shards
- * live. A move: the router holds the shard's events, the old owner freezes the shard and finishes what it has,
- * its keys stream to the new owner in batches (a range scan over the shard prefix), the table flips with a new
- * epoch and reaches every node, held events flow to the new owner, and only then does the old owner delete its
- * copy. Every step is recorded in the persisted table, so a coordinator restarted mid-move rolls back a copy
+ * live. A move: the old owner streams a snapshot of the shard to the new owner while it keeps serving it; then the
+ * router holds the shard's events, the old owner freezes the shard and sends the keys written since the snapshot,
+ * the table flips with a new epoch and reaches every node, held events flow to the new owner, and only then does
+ * the old owner delete its copy. Every step is recorded in the persisted table, so a coordinator restarted mid-move rolls back a copy
  * that had not flipped and finishes the cleanup of one that had: a shard always has exactly one owner with all
  * its data.
  */
