@@ -47,8 +47,7 @@ export class ShardHandoff {
   async export(shard: number, limit: number): Promise<ExportedPart> {
     const snapshot = this.snapshots.get(shard);
     if (!snapshot) throw new HeraldError('HERALD_INVALID_MESSAGE', `no handoff of shard ${shard} on node ${this.nodeId}`);
-    const part = await this.range.readPart(snapshot, limit);
-    return { ...part, done: part.keys < limit };
+    return this.range.readPart(snapshot, limit);
   }
 
   /**
