@@ -1,0 +1,51 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { shardPrefix } from '../../../storage/Keyspace';
+import { decodeFrame } from '../../../storage/ShardFrame';
+import { ShardRange } from '../../../storage/ShardRange';
+import { tempStore } from '../actors/helpers';
+
+describe('ShardRange', () => {
+  let box: Awaited<ReturnType<typeof tempStore>>;
+  beforeEach(async () => {
+    box = await tempStore();
+  });
+  afterEach(async () => {
+    await box.dispose();
+  });
+
+  it('reads a snapshot in full parts, whatever the size of the rows, and ends only when it is exhausted', async () => {
+    const range = new ShardRange(box.store);
+    const value = new Uint8Array(2000).fill(7);
+    const key = (s: number, i: number) => `${shardPrefix(s)}t!u!${String(i).padStart(5, '0')}`;
+    await box.store.applied.write(Array.from({ length: 2500 }, (_, i) => ({ type: 'put' as const, key: key(3, i), value })));
+    await box.store.applied.write([{ type: 'put', key: key(4, 0), value }]);
+    const snapshot = range.snapshot(3);
+    // Written after the snapshot: not in it.
+    await box.store.applied.write([{ type: 'put', key: key(3, 9999), value }]);
+    const first = await range.readPart(snapshot, 1000);
+    const second = await range.readPart(snapshot, 1000);
+    const third = await range.readPart(snapshot, 1000);
+    await snapshot.close();
+    expect([first.keys, first.done, second.keys, second.done, third.keys, third.done]).toEqual([1000, false, 1000, false, 500, true]);
+    const rows = [first, second, third].flatMap((p) => decodeFrame(p.frame));
+    expect(rows.map(([k]) => Buffer.from(k).toString())).toEqual(Array.from({ length: 2500 }, (_, i) => key(3, i)));
+    expect(rows.every(([, v]) => v && Buffer.from(v).equals(Buffer.from(value)))).toBe(true);
+    expect(first.bytes).toBe(1000 * (key(3, 0).length + 2000));
+  });
+
+  it('writes a part with deletions, refuses keys of another shard, and persists', async () => {
+    const range = new ShardRange(box.store);
+    const put = (k: string) => ({ type: 'put' as const, key: shardPrefix(2) + k, value: new Uint8Array([1]) });
+    await box.store.applied.write([put('a'), put('b')]);
+    const part = await range.readKeys([shardPrefix(2) + 'a', shardPrefix(2) + 'gone']);
+    expect(decodeFrame(part.frame).map(([k, v]) => [Buffer.from(k).toString(), v && [...v]])).toEqual([
+      [shardPrefix(2) + 'a', [1]],
+      [shardPrefix(2) + 'gone', undefined],
+    ]);
+    await box.store.applied.write([{ type: 'put', key: shardPrefix(2) + 'gone', value: new Uint8Array([2]) }]);
+    expect(await range.writePart(2, part.frame)).toBe(2);
+    expect(box.store.db.getSync(shardPrefix(2) + 'gone')).toBeUndefined();
+    await expect(range.writePart(5, part.frame)).rejects.toMatchObject({ code: 'HERALD_INVALID_MESSAGE' });
+    await range.persist();
+  });
+});
