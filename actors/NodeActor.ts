@@ -1,4 +1,5 @@
 import { pack } from '../storage/Codec';
+import { HeraldError } from '../storage/HeraldError';
 import { HIGH, LOG_PREFIX, kindRange, seqKey } from '../storage/Keyspace';
 import type { Logger } from '../storage/logger';
 import type { NodeStore } from '../storage/NodeStore';
@@ -55,6 +56,14 @@ export interface Delivery {
   notification: Notification;
 }
 
+/**
+ * Calls to the other nodes of the cluster, straight to them (NodeHost gives its links; a lone NodeActor, as in
+ * unit tests and benchmarks, has none). Any node op; e.g. a new owner can pull a moving shard from the old one.
+ */
+export interface Peers {
+  call<T>(node: string, op: string, args: unknown, timeoutMs?: number): Promise<T>;
+}
+
 export interface IngestResult {
   /** Per item: null when applied (or already applied), else the error code. */
   errors: Array<string | null>;
@@ -83,8 +92,8 @@ export class NodeActor {
     private readonly store: NodeStore,
     private readonly opts: NodeOptions,
     private readonly log: Logger,
-    /** How fanout batches reach other nodes (NodeHost relays them through the gateway). */
-    sendFanout: (node: string, batch: FanoutBatch) => Promise<{ decided: number; notified: number }> = (_n, b) => this.fanoutBatch(b),
+    /** The other nodes (fanout batches go to their owners this way). Alone, every node is this one. */
+    readonly peers: Peers = { call: (_node, op, args) => (op === 'fanoutBatch' ? this.fanoutBatch(args as FanoutBatch) : Promise.reject(new HeraldError('HERALD_UNAVAILABLE', `no peers for ${op}`))) as Promise<any> },
     /** Hands notifications this node made on its own (its local fanout batches) to the gateway's sockets. */
     deliver: (deliveries: Delivery[]) => Promise<unknown> = async () => undefined,
   ) {
@@ -100,7 +109,7 @@ export class NodeActor {
       pageSize: opts.fanoutPageSize ?? 5000,
       table: () => ({ epoch: this.region.epoch, owners: this.region.owners, owned: this.region.owned }),
       send: async (node, batch) => {
-        if (node !== opts.nodeId) return sendFanout(node, batch);
+        if (node !== opts.nodeId) return this.peers.call<{ decided: number; notified: number }>(node, 'fanoutBatch', batch);
         const local = await this.fanoutBatch(batch);
         if (local.deliveries.length) await deliver(local.deliveries).catch((err) => this.log.warn({ err }, 'local fanout deliveries not handed over'));
         return local;

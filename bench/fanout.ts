@@ -684,17 +684,14 @@ async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, s
  * The "no co-location" baseline: the author's side asks each follower's owner for the follower's profile, one
  * request/response per follower (bench-only node op `profileOf`), and decides itself. This process is the
  * comedy root of the three node processes on the (stopped) cluster's data, exactly as the gateway is: the calls
- * travel the transport node calls travel in herald (cluster/NodeRef over comedy's IPC). One hop; a real node
- * reaching another through the gateway would take two, so this baseline is, if anything, flattered. It decides
+ * travel the transport node calls travel in herald (cluster/NodeRef over its direct link, as node → node calls do). It decides
  * only: the chosen notifications are not written (herald's figure includes writing them).
  */
 async function runBaseline(o: Options, dataDir: string, author: UserId, entities: string[]) {
   const table = ShardTable.load(join(dataDir, 'cluster.json'))!;
   const config = loadConfig({ dataDir });
   const quiet = createLogger('bench', 'warn');
-  const runtime = await ActorRuntime.start({ callTimeoutMs: 30_000 }, quiet, async () => {
-    throw new Error('no relay in the baseline');
-  });
+  const runtime = await ActorRuntime.start({ callTimeoutMs: 30_000 }, quiet, { fromNode: () => undefined, onNewProcess: () => undefined });
   const refs = new Map<string, NodeRef>();
   try {
     for (const spec of table.data.nodes) {

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { isAlive } from '../storage/process';
 import type { Logger } from '../storage/logger';
 import type { NodeParams } from './NodeHost';
-import { NodeRef, answer, type ActorHandle } from './NodeRef';
+import { DEFAULT_HANDSHAKE_MS, DEFAULT_MAX_FRAME, type LinkOptions } from './NodeLink';
+import { NodeRef, answer, type ActorHandle, type Ping } from './NodeRef';
 import type { NodeSpec } from './ShardTable';
 
 // comedy's typings do not type createSystem's options; this folder is the only place that imports it.
@@ -32,6 +34,16 @@ const COMEDY_LOG = '/' + join(__dirname, 'ComedyLog.js');
 export interface RuntimeOptions {
   /** Deadline of every call to a node. @defaultValue 5000 */
   callTimeoutMs: number;
+  /** Largest frame on a node link, either way. @defaultValue 64 MiB */
+  linkMaxFrame?: number;
+}
+
+/** What the gateway does with what nodes tell it on their own. */
+export interface NodeEvents {
+  /** A node's one-way message (its deliveries), over its link or, before the link is up, through comedy. */
+  fromNode: (node: string, op: string, args: any) => unknown;
+  /** A node answers from a new process (comedy respawned it): it needs the current table. */
+  onNewProcess: (ref: NodeRef) => unknown;
 }
 
 /**
@@ -41,27 +53,34 @@ export interface RuntimeOptions {
  */
 export class ActorRuntime {
   private readonly children = new Map<string, { destroy(): Promise<void> }>();
+  private readonly refs = new Map<string, NodeRef>();
+  /** The per-cluster link secret: made here at start, handed to the nodes in their parameters, never logged. */
+  private readonly link: LinkOptions;
+  private peersVersion = 0;
 
   private constructor(
     private readonly system: { destroy(): Promise<void> },
     private readonly root: RootActor,
     private readonly opts: RuntimeOptions,
     private readonly log: Logger,
-  ) {}
+    private readonly events: NodeEvents,
+  ) {
+    this.link = { secret: randomBytes(32).toString('base64'), maxFrame: opts.linkMaxFrame ?? DEFAULT_MAX_FRAME, handshakeMs: DEFAULT_HANDSHAKE_MS };
+  }
 
   /**
-   * Starts the system. Its root actor (in this process) answers `relay` calls from nodes: a node reaches
-   * another node through the gateway, which hands each call to `relay` (a payload as NodeRef sends it).
+   * Starts the system. Its root actor (in this process) answers `relay` calls: a node whose link to the gateway
+   * is not up yet hands its deliveries this way (a payload as NodeRef sends it, naming the node).
    */
-  static async start(opts: RuntimeOptions, log: Logger, relay: (op: string, args: any) => Promise<unknown>): Promise<ActorRuntime> {
+  static async start(opts: RuntimeOptions, log: Logger, events: NodeEvents): Promise<ActorRuntime> {
     class GatewayRoot {
       relay(payload: string): Promise<string> {
-        return answer(payload, relay);
+        return answer(payload, async (op, args) => events.fromNode(String(args?.node), op, args));
       }
     }
     const system = comedy.createSystem({ logger: COMEDY_LOG, root: GatewayRoot });
     releaseSignals(system);
-    return new ActorRuntime(system, await system.rootActor(), opts, log);
+    return new ActorRuntime(system, await system.rootActor(), opts, log, events);
   }
 
   /** Creates the actor of one node and waits until it has opened its LevelDB and replayed its ingest log. */
@@ -73,19 +92,47 @@ export class ActorRuntime {
       ...placement,
       name: `herald-${spec.id}`,
       onCrash: 'respawn',
-      customParameters: params,
+      customParameters: { ...params, link: { secret: this.link.secret, maxFrame: this.link.maxFrame } },
     });
     this.children.set(spec.id, actor);
     const ref = new NodeRef(spec.id, actor, this.opts.callTimeoutMs, 0, !spec.host);
-    ref.pid = (await ref.call<{ pid: number }>('ping', null)).pid;
-    this.log.info({ node: spec.id, pid: ref.pid, mode: placement.mode }, 'node actor up');
+    ref.pid = (await ref.call<Ping>('ping', null)).pid;
+    this.refs.set(spec.id, ref);
+    await ref.attach({
+      opts: this.link,
+      onNotice: (node, op, args) => this.events.fromNode(node, op, args),
+      onLinked: (linked) => {
+        this.log.info({ node: linked.id, pid: linked.pid, port: linked.address?.port }, 'node link up');
+        this.announcePeers();
+      },
+      onNewProcess: (renewed) => {
+        this.log.info({ node: renewed.id, pid: renewed.pid }, 'node answers from a new process');
+        void Promise.resolve(this.events.onNewProcess(renewed)).catch(() => undefined);
+      },
+    });
+    this.log.info({ node: spec.id, pid: ref.pid, mode: placement.mode, linked: ref.linked }, 'node actor up');
     return ref;
+  }
+
+  /**
+   * Gives every node the link address of every node (again whenever one changes: a respawned node listens on a
+   * new port), so node → node calls go straight to the target. Versioned: a node keeps the newest it got.
+   */
+  private announcePeers(): void {
+    const peers: Record<string, { host: string; port: number }> = {};
+    for (const [id, ref] of this.refs) if (ref.address) peers[id] = ref.address;
+    const version = ++this.peersVersion;
+    for (const ref of this.refs.values()) {
+      ref.call('setPeers', { version, peers }).catch((err) => this.log.debug({ err, node: ref.id }, 'node missed the peer addresses'));
+    }
   }
 
   /** Destroys one node actor (it flushes and closes its LevelDB) and waits for its process to end. */
   async destroy(id: string, pid: number, graceMs = 5_000): Promise<void> {
     const child = this.children.get(id);
     this.children.delete(id);
+    this.refs.get(id)?.detach();
+    this.refs.delete(id);
     await child?.destroy().catch(() => undefined);
     const deadline = Date.now() + graceMs;
     while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -98,6 +145,7 @@ export class ActorRuntime {
   async stop(pids: number[], graceMs = 5_000): Promise<void> {
     // The system destroys its children (each node flushes and closes its LevelDB); destroying them here first
     // made comedy destroy them twice (EPIPE warnings at every shutdown).
+    for (const ref of this.refs.values()) ref.detach();
     await this.system.destroy().catch(() => undefined);
     const deadline = Date.now() + graceMs;
     while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

@@ -23,8 +23,6 @@ export class Liveness {
     private readonly nodes: ReadonlyMap<string, NodeRef>,
     private readonly opts: LivenessOptions,
     private readonly log: Logger,
-    /** Called when a node answers from a new process (comedy respawned it): it needs the current table. */
-    private readonly onNewProcess: (node: NodeRef) => Promise<unknown> = async () => undefined,
   ) {}
 
   start(): void {
@@ -47,12 +45,10 @@ export class Liveness {
     const pid = node.pid;
     const sent = Date.now();
     try {
+      // Over the node's link when it is up: answered as soon as its event loop turns, not behind queued comedy
+      // IPC work. A new PID is handled by NodeRef.observe (the node gets the table again).
       const answer = await node.call<{ pid: number }>('ping', null, this.opts.timeoutMs);
-      if (answer.pid !== node.pid) {
-        this.log.info({ node: node.id, pid: answer.pid, was: node.pid }, 'node answers from a new process');
-        node.pid = answer.pid;
-        await this.onNewProcess(node);
-      }
+      node.observe(answer.pid);
     } catch {
       const silentFor = Date.now() - sent;
       if (silentFor < this.opts.timeoutMs || pid !== node.pid) return; // crashed (comedy respawns it), or respawned meanwhile

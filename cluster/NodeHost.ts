@@ -7,7 +7,10 @@ import { HeraldError } from '../storage/HeraldError';
 import { META_PREFIX } from '../storage/Keyspace';
 import { createLogger } from '../storage/logger';
 import { NodeStore } from '../storage/NodeStore';
-import { NodeRef, answer, type ActorHandle } from './NodeRef';
+import { LinkServer } from './LinkServer';
+import { DEFAULT_HANDSHAKE_MS, DEFAULT_MAX_FRAME, type LinkHandler, type LinkOptions } from './NodeLink';
+import { NodePeers } from './NodePeers';
+import { NodeRef, answer, type ActorHandle, type Ping } from './NodeRef';
 
 /** What the gateway hands a node actor at creation (comedy `customParameters`: plain JSON). */
 export interface NodeParams extends Omit<NodeOptions, 'delivery'> {
@@ -18,10 +21,14 @@ export interface NodeParams extends Omit<NodeOptions, 'delivery'> {
   pushCap?: PushCap;
   pushCapByType?: Record<string, PushCap>;
   sender?: SenderOptions;
+  /** The cluster's link secret and frame limit (ActorRuntime fills them in; without them the node has no links). */
+  link?: { secret: string; maxFrame: number };
 }
 
 const TABLE_KEY = META_PREFIX + 'table';
 /** A fanout batch to another node may wait behind that node's own work: allow it more than a triggered call. */
+const FANOUT_TIMEOUT_MS = 30_000;
+/** Deadline of a node's deliveries handed to the gateway through comedy (before its link is up). */
 const RELAY_TIMEOUT_MS = 30_000;
 
 /** The shard table as a node keeps it. */
@@ -33,12 +40,15 @@ interface TableView {
 
 /**
  * The comedy actor definition of a node: comedy loads this module by path in the node's own process (forked or
- * on a remote listener). It opens the node's LevelDB, hosts a NodeActor, and exposes one `call` handler that
- * decodes transport payloads and encodes replies and errors (see NodeRef).
+ * on a remote listener). It opens the node's LevelDB, hosts a NodeActor, and answers calls on two ways in: its
+ * link listener (LinkServer: the gateway and the other nodes, direct) and comedy's `call` handler (the gateway,
+ * before its link is up). It reaches other nodes over its own links (NodePeers).
  */
 class NodeHost {
   private node?: NodeActor;
   private store?: NodeStore;
+  private links?: LinkServer;
+  private peers?: NodePeers;
   private channels = new Map<ChannelName, Channel>();
   /** Work accepted and not yet answered, by priority: events of ingest batches, followers of fanout batches. */
   private readonly queued = { triggered: 0, bulk: 0 };
@@ -47,16 +57,32 @@ class NodeHost {
     const params = selfActor.getCustomParameters();
     const log = createLogger('node', params.logLevel).child({ node: params.nodeId });
     this.store = await NodeStore.openWhenFree(params.dataDir, { syncWrites: params.syncWrites });
-    // Other nodes are reached through the gateway (the comedy parent), which delivers what they notify.
-    const gateway = new NodeRef('gateway', selfActor.getParent(), RELAY_TIMEOUT_MS, 0, false, 'relay');
+    // Deliveries go to the gateway on its link; before it is up, through comedy (the parent's `relay`).
+    const parent = new NodeRef('gateway', selfActor.getParent(), RELAY_TIMEOUT_MS, 0, false, 'relay');
+    this.toGateway = (op, args) => {
+      if (this.links?.links.get('gateway')?.notify(op, args)) return;
+      parent.call(op, { ...args, node: params.nodeId }).catch((err) => log.warn({ err }, 'deliveries not handed to the gateway'));
+    };
+    if (params.link) {
+      // The same private address comedy binds (the listener's, in remote mode), never all interfaces.
+      const host = process.env.COMEDY_BIND_HOST || '127.0.0.1';
+      const opts: LinkOptions = { secret: params.link.secret, maxFrame: params.link.maxFrame || DEFAULT_MAX_FRAME, handshakeMs: DEFAULT_HANDSHAKE_MS };
+      const handler: LinkHandler = (op, args, link) => this.dispatch(op, args, link.peer);
+      this.links = await LinkServer.listen(host, opts, handler, log);
+      this.peers = new NodePeers(params.nodeId, opts, log, handler);
+    }
+    const peers = this.peers;
     const channels = params.channels ? channelsFrom(params.channels, { logger: log }) : new Map<ChannelName, Channel>();
     const delivery = { channels: new Set(channels.keys()), pushCap: params.pushCap ?? DEFAULT_PUSH_CAP, pushCapByType: params.pushCapByType ?? {} };
     this.node = new NodeActor(
       this.store,
       { ...params, delivery },
       log,
-      (node, batch) => gateway.call('fanoutBatch', { node, batch }),
-      (deliveries) => gateway.call('deliver', { deliveries }),
+      {
+        call: (node, op, args, timeoutMs = FANOUT_TIMEOUT_MS) =>
+          peers ? peers.call(node, op, args, timeoutMs) : Promise.reject(new HeraldError('HERALD_UNAVAILABLE', 'this node has no links')),
+      },
+      async (deliveries) => this.toGateway('deliver', { deliveries }),
     );
     const defaultLocale = params.channels?.defaultLocale ?? 'en';
     // The sender hands each queued job to its channel as an outbound message.
@@ -76,14 +102,18 @@ class NodeHost {
     process.on('SIGINT', () => undefined);
     // Forked: the gateway is gone, so nothing can reach this node any more.
     process.once('disconnect', leave);
-    log.info({ pid: process.pid }, 'node started');
+    log.info({ pid: process.pid, link: this.links?.address }, 'node started');
   }
+
+  /** Hands a one-way message to the gateway (its link, else comedy). */
+  private toGateway: (op: string, args: Record<string, unknown>) => void = () => undefined;
 
   call(payload: string): Promise<string> {
-    return answer(payload, (op, args) => this.dispatch(op, args));
+    return answer(payload, (op, args) => this.dispatch(op, args, 'gateway'));
   }
 
-  private async dispatch(op: string, a: any): Promise<unknown> {
+  /** Runs one call; `from` is who made it ('gateway', or the node id a peer link authenticated as). */
+  private async dispatch(op: string, a: any, from: string): Promise<unknown> {
     const node = this.node;
     if (!node || !this.store) throw new HeraldError('HERALD_UNAVAILABLE', 'node is starting');
     switch (op) {
@@ -96,7 +126,7 @@ class NodeHost {
       case 'read':
         return node.markRead(a.user, a.upTo);
       case 'setTable':
-        await this.store.durable.write([{ type: 'put', key: TABLE_KEY, value: pack(a) }]);
+        await this.store.durable.write([{ type: 'put', key: TABLE_KEY, value: pack({ epoch: a.epoch, shards: a.shards, owners: a.owners }) }]);
         node.setTable(a.epoch, a.shards, a.owners);
         node.fanout.kick();
         return null;
@@ -118,8 +148,16 @@ class NodeHost {
         return node.handoff.strays();
       case 'shardSizes':
         return node.handoff.sizes();
-      case 'fanoutBatch':
-        return this.counting('bulk', a.followers?.length ?? 0, node.fanoutBatch(a));
+      case 'setPeers':
+        this.peers?.set(a.version, a.peers ?? {});
+        node.fanout.kick();
+        return null;
+      case 'fanoutBatch': {
+        // From the author's node: the notifications go straight to the gateway's sockets, the counts back.
+        const res = await this.counting('bulk', a.followers?.length ?? 0, node.fanoutBatch(a));
+        this.toGateway('deliver', { deliveries: res.deliveries, fanout: { from, decided: res.decided, notified: res.notified } });
+        return { decided: res.decided, notified: res.notified };
+      }
       case 'settings':
         return node.settings(a.user, a.patch);
       case 'deadLetters':
@@ -138,10 +176,11 @@ class NodeHost {
           pid: process.pid,
           rss: process.memoryUsage().rss,
           queued: { ...this.queued },
+          links: { address: this.links?.address, sent: this.peers?.sent ?? {}, received: this.links?.received ?? {}, refused: this.links?.refused ?? 0 },
           store: { durable: this.store.durable.stats, applied: this.store.applied.stats },
         };
       case 'ping':
-        return { pid: process.pid };
+        return { pid: process.pid, link: this.links?.address } satisfies Ping;
       default:
         throw new HeraldError('HERALD_UNKNOWN_OP', `unknown node op ${op}`);
     }
@@ -161,6 +200,8 @@ class NodeHost {
     const node = this.node;
     this.node = undefined;
     if (node) await node.stop();
+    this.peers?.close();
+    this.links?.close();
     await Promise.allSettled([...this.channels.values()].map((c) => c.close()));
   }
 }

@@ -1,19 +1,49 @@
 import { pack, unpack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
+import { NodeLink, type LinkOptions } from './NodeLink';
+import type { LinkAddress } from './NodePeers';
 
 /** The comedy actor reference, reduced to the one call we use. */
 export interface ActorHandle {
   sendAndReceive(topic: string, ...message: unknown[]): Promise<unknown>;
 }
 
-/** What a node answers: a result, or a HERALD error (comedy would drop the code of a thrown error). */
+/** What a node answers over comedy: a result, or a HERALD error (comedy would drop the code of a thrown error). */
 export type Reply<T> = { r: T } | { e: { code: string; message: string } };
 
+/** What a node's `ping` answers: its process and where its link listener is. */
+export interface Ping {
+  pid: number;
+  link?: LinkAddress;
+}
+
+/** How the gateway keeps a link to a node, and what it is told about it. */
+export interface LinkDial {
+  opts: LinkOptions;
+  /** A one-way frame from the node (its deliveries). */
+  onNotice: (node: string, op: string, args: any) => void;
+  /** The link is up (again). */
+  onLinked: (ref: NodeRef) => void;
+  /** The node answered from a new process (comedy respawned it): it needs the current table. */
+  onNewProcess: (ref: NodeRef) => void;
+}
+
+const RELINK_MIN_MS = 50;
+const RELINK_MAX_MS = 500;
+
 /**
- * Calls to one node actor. Payloads travel as base64 msgpack: ASCII-safe on every comedy path (its socket
- * framing mis-sizes non-ASCII JSON), and types survive. Every call has a deadline: comedy has none.
+ * Calls to one node. They go over the direct link (NodeLink: length-prefixed msgpack on a socket) when it is up,
+ * and over comedy (base64 msgpack: ASCII-safe on every comedy path, whose socket framing mis-sizes non-ASCII JSON)
+ * before that. Every call has a deadline: comedy has none. When the link closes (the node died), the ref asks the
+ * node for its new link port over comedy until it answers, and reconnects.
  */
 export class NodeRef {
+  private link?: NodeLink;
+  private dial?: LinkDial;
+  private detached = false;
+  /** The node's link listener, once known. */
+  address?: LinkAddress;
+
   constructor(
     readonly id: string,
     private readonly actor: ActorHandle,
@@ -26,7 +56,78 @@ export class NodeRef {
     private readonly topic = 'call',
   ) {}
 
-  async call<T>(op: string, args: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+  /** True while calls go over the direct link. */
+  get linked(): boolean {
+    return !!this.link && !this.link.closed;
+  }
+
+  call<T>(op: string, args: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    const link = this.link;
+    if (link && !link.closed) return link.call<T>(op, args, timeoutMs);
+    return this.viaComedy<T>(op, args, timeoutMs);
+  }
+
+  /**
+   * Records the PID a node answered from (whoever saw it: the link, Liveness, /health); the first to see a new
+   * process tells the gateway, once. True when it is a new process.
+   */
+  observe(pid: number): boolean {
+    if (pid === this.pid) return false;
+    const known = this.pid !== 0;
+    this.pid = pid;
+    if (known) this.dial?.onNewProcess(this);
+    return true;
+  }
+
+  /** Opens the link (the first attempt is awaited; on failure it keeps trying in the background). */
+  async attach(dial: LinkDial): Promise<void> {
+    this.dial = dial;
+    if (!(await this.connect())) void this.relink();
+  }
+
+  /** Closes the link for good (the node is being destroyed). */
+  detach(): void {
+    this.detached = true;
+    this.link?.close();
+    this.link = undefined;
+  }
+
+  private async connect(): Promise<boolean> {
+    const dial = this.dial;
+    if (!dial || this.detached) return true;
+    try {
+      const ping = await this.viaComedy<Ping>('ping', null, Math.min(this.timeoutMs, 2_000));
+      if (!ping.link) return false;
+      const link = await NodeLink.connect(ping.link.host, ping.link.port, 'gateway', dial.opts, undefined, this.id);
+      if (this.detached) {
+        link.close();
+        return true;
+      }
+      link.onNotice = (op, args) => dial.onNotice(this.id, op, args);
+      this.link = link;
+      this.address = ping.link;
+      link.onClose(() => {
+        if (this.link !== link) return;
+        this.link = undefined;
+        void this.relink();
+      });
+      this.observe(ping.pid);
+      dial.onLinked(this);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Retries with a growing pause until the link is up again (comedy respawns a crashed node in ~0.4 s). */
+  private async relink(): Promise<void> {
+    for (let pause = RELINK_MIN_MS; !this.detached && !this.linked; pause = Math.min(pause * 2, RELINK_MAX_MS)) {
+      if (await this.connect()) return;
+      await new Promise((r) => setTimeout(r, pause).unref());
+    }
+  }
+
+  private async viaComedy<T>(op: string, args: unknown, timeoutMs: number): Promise<T> {
     const payload = Buffer.from(pack({ op, args })).toString('base64');
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
@@ -48,7 +149,7 @@ export class NodeRef {
 }
 
 /**
- * The answering side of NodeRef.call: decodes a payload, runs `handle(op, args)`, and encodes its result or
+ * The answering side of a call over comedy: decodes a payload, runs `handle(op, args)`, and encodes its result or
  * its HERALD error as the reply (both the nodes and the gateway's root actor answer this way).
  */
 export async function answer(payload: string, handle: (op: string, args: any) => Promise<unknown>): Promise<string> {

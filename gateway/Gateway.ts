@@ -66,24 +66,20 @@ export class Gateway {
     const deliverOne = (d: Delivery) => registry.deliver(d.user, d.notification);
     // Ingest replies come with their batch's items (NodeChannel), which the latency metric needs.
     const deliver = (ds: Delivery[], sent?: readonly SentItem[]) => metrics.deliveredTriggered(ds, sent ?? [], deliverOne);
-    const relayed: Record<string, number> = {};
-    // Node → node traffic (fanout batches) passes here; what the target node notified is delivered here too.
-    const relay = async (op: string, args: { node?: string; batch?: unknown; deliveries?: Delivery[] }) => {
-      // A node's own fanout notifications, to be handed to live sockets here.
-      if (op === 'deliver' && Array.isArray(args?.deliveries)) {
-        for (const d of args.deliveries) deliverOne(d);
-        return null;
-      }
-      const target = args?.node ? coordinator?.nodes.get(args.node) : undefined;
-      if (op !== 'fanoutBatch' || !target) throw new HeraldError('HERALD_UNKNOWN_OP', `cannot relay ${op}`);
-      relayed[args.node!] = (relayed[args.node!] ?? 0) + 1;
-      const res = await target.call<{ decided: number; notified: number; deliveries: Delivery[] }>('fanoutBatch', args.batch, config.callTimeoutMs * 6);
+    // What nodes hand over on their own: the notifications of fanout batches they decided (straight from the
+    // node that decided them, on its link), to be delivered to live sockets here.
+    const fromNode = (node: string, op: string, args: { deliveries?: Delivery[]; fanout?: { decided: number; notified: number } }) => {
+      if (op !== 'deliver' || !Array.isArray(args?.deliveries)) throw new HeraldError('HERALD_UNKNOWN_OP', `nodes do not send ${op}`);
       let delivered = 0;
-      for (const d of res.deliveries) if (deliverOne(d)) delivered++;
-      metrics.relayed(args.node!, res.decided, res.notified, delivered);
-      return { decided: res.decided, notified: res.notified };
+      for (const d of args.deliveries) if (typeof d?.user === 'string' && d.notification && deliverOne(d)) delivered++;
+      const f = args.fanout;
+      if (f && Number.isFinite(f.decided) && Number.isFinite(f.notified)) metrics.relayed(node, f.decided, f.notified, delivered);
+      return null;
     };
-    const runtime = await ActorRuntime.start({ callTimeoutMs: config.callTimeoutMs }, log, relay);
+    const runtime = await ActorRuntime.start({ callTimeoutMs: config.callTimeoutMs, linkMaxFrame: config.linkMaxFrame }, log, {
+      fromNode,
+      onNewProcess: (ref) => coordinator?.sendTable(ref),
+    });
     coordinator = new Coordinator(
       table,
       runtime,
@@ -123,13 +119,13 @@ export class Gateway {
       throw err;
     }
     const nodes = coordinator.nodes;
-    const liveness = new Liveness(nodes, { intervalMs: config.livenessIntervalMs, timeoutMs: config.livenessTimeoutMs }, log, (ref) => coordinator!.sendTable(ref));
+    const liveness = new Liveness(nodes, { intervalMs: config.livenessIntervalMs, timeoutMs: config.livenessTimeoutMs }, log);
     const router = new Router(coordinator);
     const health = async () => {
       const entries = await Promise.all(
         [...nodes].map(async ([id, ref]) => {
           try {
-            ref.pid = (await ref.call<{ pid: number }>('ping', null, 1000)).pid;
+            ref.observe((await ref.call<{ pid: number }>('ping', null, 1000)).pid);
             return [id, { ok: true, pid: ref.pid }] as const;
           } catch {
             return [id, { ok: false }] as const;
@@ -141,7 +137,7 @@ export class Gateway {
 
     const stats = async () => {
       const perNode = await Promise.all([...nodes.values()].map((ref) => ref.call<object>('stats', null).catch((err) => ({ nodeId: ref.id, error: HeraldError.from(err).code }))));
-      return { nodes: perNode, relayed: { ...relayed }, connections: registry.users, liveness: liveness.kills, operation: coordinator!.progress, epoch: table.epoch };
+      return { nodes: perNode, connections: registry.users, liveness: liveness.kills, operation: coordinator!.progress, epoch: table.epoch };
     };
     const admin = new AdminApi(coordinator, stats, log);
     const server = createServer(httpHandler({ auth, router, config, log, health, admin, metrics }));

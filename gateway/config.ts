@@ -28,6 +28,8 @@ export const ConfigSchema = Type.Object(
   syncWrites: Type.Boolean({ default: true }),
   /** Deadline of every gateway → node call; past it the publish answers HERALD_UNAVAILABLE. */
   callTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
+  /** Largest frame on a gateway ↔ node or node ↔ node link; a peer sending more is disconnected. */
+  linkMaxFrame: Type.Integer({ minimum: 1024 * 1024, default: 64 * 1024 * 1024 }),
   /** How often the gateway pings every node. */
   livenessIntervalMs: Type.Integer({ minimum: 50, default: 1_000 }),
   /** A local node silent this long is killed and respawned (a hung or SIGSTOPped process). */

@@ -10,6 +10,14 @@ export function pack(value: unknown): Uint8Array {
   return encoder.encode(value);
 }
 
+/**
+ * Like pack, without the copy: the bytes are a view of the shared encoder's buffer, valid only until the next
+ * pack. For callers that copy them at once (a link frame is written into its own Buffer).
+ */
+export function packShared(value: unknown): Uint8Array {
+  return encoder.encodeSharedRef(value);
+}
+
 export function unpack<T>(bytes: Uint8Array): T {
   return decoder.decode(bytes) as T;
 }

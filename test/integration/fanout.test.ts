@@ -91,10 +91,16 @@ describe('personalized fanout', () => {
     expect((await tweetsOf('followerC'))[0]).toMatchObject({ reason: 'top-5-following' });
     for (const f of plain) expect(await tweetsOf(f)).toHaveLength(1);
 
-    // No per-follower remote request: 63 followers fit one page, so one batch went to each other node.
-    const relayedBefore = Object.values(before.relayed as Record<string, number>).reduce((a, b) => a + b, 0);
-    const relayedAfter = Object.values(after.relayed as Record<string, number>).reduce((a, b) => a + b, 0);
-    expect(relayedAfter - relayedBefore).toBe(2);
+    // No per-follower remote request: 63 followers fit one page, so one batch went to each other node, straight
+    // from the author's node over its links (counted by the nodes, on both ends), not through the gateway.
+    const fanoutBatches = (s: any, way: 'sent' | 'received') =>
+      s.nodes.reduce((sum: number, n: any) => sum + Object.values(n.links[way] as Record<string, Record<string, number>>).reduce((a, byOp) => a + (byOp.fanoutBatch ?? 0), 0), 0);
+    expect(fanoutBatches(after, 'sent') - fanoutBatches(before, 'sent')).toBe(2);
+    expect(fanoutBatches(after, 'received') - fanoutBatches(before, 'received')).toBe(2);
+    const authorNode = after.nodes.find((x: any) => x.nodeId === data.ownerOf(katy));
+    expect(Object.keys(authorNode.links.sent).filter((peer) => authorNode.links.sent[peer].fanoutBatch).sort()).toEqual(
+      Object.keys(cluster.info.nodes).filter((id) => id !== authorNode.nodeId).sort(),
+    );
 
     const why = await get('/v1/explain?user=followerA&tweet=kt1');
     expect(why.status).toBe(200);
