@@ -134,16 +134,16 @@ export class Metrics {
       labelNames: ['path'],
       registers,
     });
-    this.fanoutRelayed = new Counter({ name: 'herald_fanout_relayed_batches_total', help: 'Fanout batches relayed by the gateway, by target node', labelNames: ['node'], registers });
+    this.fanoutRelayed = new Counter({ name: 'herald_fanout_relayed_batches_total', help: 'Fanout batches a node decided for an author on another node (sent node to node), by deciding node', labelNames: ['node'], registers });
     this.fanoutRelayedFollowers = new Counter({
       name: 'herald_fanout_relayed_followers_total',
-      help: 'Followers decided in relayed fanout batches, by target node',
+      help: 'Followers decided in fanout batches from another node, by deciding node',
       labelNames: ['node'],
       registers,
     });
     this.fanoutRelayedNotified = new Counter({
       name: 'herald_fanout_relayed_notified_total',
-      help: 'Followers notified by relayed fanout batches, by target node',
+      help: 'Followers notified by fanout batches from another node, by deciding node',
       labelNames: ['node'],
       registers,
     });
@@ -253,7 +253,7 @@ export class Metrics {
     }
   }
 
-  /** A fanout batch relayed to `node` came back; `delivered` of its notifications reached a live subscription. */
+  /** `node` decided a fanout batch from another node; `delivered` of its notifications reached a live subscription. */
   relayed(node: string, decided: number, notified: number, delivered: number): void {
     this.fanoutRelayed.inc({ node });
     if (decided) this.fanoutRelayedFollowers.inc({ node }, decided);
