@@ -21,17 +21,33 @@ export interface FanoutDecision {
   policy: FanoutPolicyOptions;
 }
 
+/** Which arm of the policy notifies: a matching entity, the author's rank, or none (null). */
+export type FanoutRule = 'entity' | 'rank' | null;
+
 /**
- * Personalized fanout, decided per follower from the follower's own data only: notify when the author is in
- * the follower's Top-N followings and (the tweet's entities meet the follower's recent engagements, or the
- * author ranks in the follower's top `alwaysRank`).
+ * The rule itself, over its two inputs: notify when the author is in the follower's Top-N followings (rank > 0)
+ * and (the tweet's entities meet the follower's recent engagements, or the author ranks in the follower's top
+ * `alwaysRank`). Shared by `decide` and the bulk path, which reads the inputs from stored bytes.
+ */
+export function ruleOf(rank: number, entityMatch: boolean, policy = DEFAULT_POLICY): FanoutRule {
+  if (policy.requireTopN && rank === 0) return null;
+  if (entityMatch) return 'entity';
+  if (rank > 0 && rank <= policy.alwaysRank) return 'rank';
+  return null;
+}
+
+/** The reason written on the notification (and shown by explain). */
+export function reasonOf(rule: 'entity' | 'rank', matchingEntities: readonly string[], policy = DEFAULT_POLICY): string {
+  return rule === 'entity' ? `top-following+entity:${matchingEntities.join(',')}` : `top-${policy.alwaysRank}-following`;
+}
+
+/**
+ * Personalized fanout, decided per follower from the follower's own data only (see `ruleOf`), with its inputs.
  */
 export function decide(profile: InterestProfile, author: UserId, entities: readonly string[], now: number, policy = DEFAULT_POLICY): FanoutDecision {
   const rank = profile.rankOf(author);
   const matchingEntities = profile.matching(entities, now);
+  const rule = ruleOf(rank, matchingEntities.length > 0, policy);
   const base = { rank, topN: profile.topFollowings.length, matchingEntities, policy };
-  if (policy.requireTopN && rank === 0) return { notify: false, ...base };
-  if (matchingEntities.length) return { notify: true, reason: `top-following+entity:${matchingEntities.join(',')}`, ...base };
-  if (rank > 0 && rank <= policy.alwaysRank) return { notify: true, reason: `top-${policy.alwaysRank}-following`, ...base };
-  return { notify: false, ...base };
+  return rule ? { notify: true, reason: reasonOf(rule, matchingEntities, policy), ...base } : { notify: false, ...base };
 }

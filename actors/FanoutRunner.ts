@@ -11,11 +11,13 @@ export interface FanoutJob {
   done: number;
 }
 
-/** One message to one node: a page's followers that live there, and the tweet. */
+/** One message to one node: a page's followers that live there (with each one's shard), and the tweet. */
 export interface FanoutBatch {
   epoch: number;
   event: HeraldEvent;
   followers: UserId[];
+  /** `shards[i]` is the shard of `followers[i]`: hashed once, by the author's node, to group the page by node. */
+  shards: number[];
 }
 
 export interface FanoutDeps {
@@ -28,13 +30,25 @@ export interface FanoutDeps {
   send: (node: string, batch: FanoutBatch) => Promise<{ decided: number; notified: number }>;
   /** Followers read per page. @defaultValue 5000 */
   pageSize: number;
+  /** Pages sent and not yet confirmed by every node, at most. @defaultValue 3 */
+  pagesInFlight?: number;
+}
+
+/** A page sent: resolves when every node confirmed its batch. */
+interface PageInFlight {
+  last: UserId;
+  followers: number;
+  done: Promise<Array<{ decided: number; notified: number }>>;
 }
 
 /**
  * The author's side of personalized fanout, one job at a time (the bulk queue; triggered work never waits
- * for it). Jobs are kept under the author's shard (`<shard>!j!…`), so they move with it. Streams the author's followers from this node's LevelDB in pages, groups each page by owning node,
- * and sends one batch per node; the cursor is saved (fsynced) after every node confirmed its batch, so a
- * restart resumes at the page it was in, and followers of that page dedupe the repeat (notified once).
+ * for it). Jobs are kept under the author's shard (`<shard>!j!…`), so they move with it. Streams the author's
+ * followers from this node's LevelDB in pages, groups each page by owning node, and sends one batch per node.
+ * Up to `pagesInFlight` pages are out at once, so the scan, the transport and every node's decisions overlap.
+ * Pages are confirmed in order: the cursor advances to the end of a page only once every node confirmed it and
+ * every page before it, and is saved fsynced, so a restart resumes after the last such page; followers of the
+ * pages sent again dedupe the repeat (each chosen follower is notified exactly once).
  */
 export class FanoutRunner {
   private running?: Promise<void>;
@@ -54,7 +68,7 @@ export class FanoutRunner {
     this.running = this.loop().finally(() => (this.running = undefined));
   }
 
-  /** Stops after the page in flight (waiting for it at most `graceMs`); the job resumes on the next start. */
+  /** Stops after the pages in flight (waiting for them at most `graceMs`); the job resumes on the next start. */
   async stop(graceMs = 2000): Promise<void> {
     this.stopped = true;
     if (this.running) await Promise.race([this.running, new Promise((r) => setTimeout(r, graceMs))]);
@@ -80,41 +94,71 @@ export class FanoutRunner {
 
   private async run(key: string, job: FanoutJob): Promise<void> {
     const { store, shardCount, pageSize, log } = this.deps;
+    const inFlightMax = Math.max(1, this.deps.pagesInFlight ?? 3);
     const author = job.event.actor;
     const shard = shardOf(author, shardCount);
     const range = userRange(shard, 'F', author);
     const started = Date.now();
+    // Stopped, or the author's shard moved away (the job moved with it and resumes on the new owner).
+    const halted = () => this.stopped || !this.deps.table().owned.has(shard);
+    const inFlight: PageInFlight[] = [];
+    let readFrom = job.cursor;
+    let exhausted = false;
     this.progress.active = key;
     log.info({ author, event: job.event.id, from: job.done }, 'fanout started');
-    for (;;) {
-      // Stopped, or the author's shard moved away (the job moved with it and resumes on the new owner).
-      if (this.stopped || !this.deps.table().owned.has(shard)) return;
-      const gt = job.cursor ? userKey(shard, 'F', author, job.cursor) : range.gt;
-      const keys = await store.db.keys({ gt, lt: range.lt, limit: pageSize }).all();
-      const followers = keys.map((k) => k.slice(range.gt.length));
-      if (followers.length) {
-        const { epoch, owners } = this.deps.table();
-        const byNode = new Map<string, UserId[]>();
-        for (const f of followers) {
-          const node = owners[shardOf(f, shardCount)];
-          const list = byNode.get(node);
-          if (list) list.push(f);
-          else byNode.set(node, [f]);
+    try {
+      for (;;) {
+        while (!exhausted && inFlight.length < inFlightMax && !halted()) {
+          const gt = readFrom ? userKey(shard, 'F', author, readFrom) : range.gt;
+          const keys = await store.db.keys({ gt, lt: range.lt, limit: pageSize }).all();
+          if (keys.length < pageSize) exhausted = true;
+          if (!keys.length) break;
+          const page = this.send(job.event, keys, range.gt.length, shardCount);
+          inFlight.push(page);
+          readFrom = page.last;
         }
-        const results = await Promise.all([...byNode].map(([node, fs]) => this.deps.send(node, { epoch, event: job.event, followers: fs })));
-        this.progress.messages += byNode.size;
+        const oldest = inFlight.shift();
+        if (!oldest) break;
+        const results = await oldest.done;
         this.progress.pages++;
-        this.progress.followers += followers.length;
+        this.progress.followers += oldest.followers;
         for (const r of results) this.progress.notified += r.notified;
-        job = { ...job, cursor: followers[followers.length - 1], done: job.done + followers.length };
+        // A shard that moved took the job key with it: nothing more is written here.
+        if (!this.deps.table().owned.has(shard)) return;
+        job = { ...job, cursor: oldest.last, done: job.done + oldest.followers };
         await store.durable.write([{ type: 'put', key, value: pack(job) }]);
         if (this.progress.pages % 20 === 0) log.info({ author, event: job.event.id, done: job.done }, 'fanout progress');
       }
-      if (followers.length < pageSize) break;
+    } finally {
+      // On an error, the pages still out settle before the job is retried (from the saved cursor).
+      if (inFlight.length) await Promise.allSettled(inFlight.map((p) => p.done));
     }
+    if (halted()) return;
     await store.durable.write([{ type: 'del', key }]);
     this.progress.jobs++;
     this.progress.active = '';
     log.info({ author, event: job.event.id, followers: job.done, ms: Date.now() - started }, 'fanout done');
+  }
+
+  /** Groups one page of follower keys by owning node and sends one batch per node. */
+  private send(event: HeraldEvent, keys: string[], prefix: number, shardCount: number): PageInFlight {
+    const { epoch, owners } = this.deps.table();
+    const byNode = new Map<string, { followers: UserId[]; shards: number[] }>();
+    let last = '';
+    for (const k of keys) {
+      const f = k.slice(prefix);
+      const s = shardOf(f, shardCount);
+      const node = owners[s];
+      let batch = byNode.get(node);
+      if (!batch) byNode.set(node, (batch = { followers: [], shards: [] }));
+      batch.followers.push(f);
+      batch.shards.push(s);
+      last = f;
+    }
+    this.progress.messages += byNode.size;
+    const done = Promise.all([...byNode].map(([node, b]) => this.deps.send(node, { epoch, event, followers: b.followers, shards: b.shards })));
+    // Awaited in page order later; until then a rejection must not count as unhandled.
+    done.catch(() => undefined);
+    return { last, followers: keys.length, done };
   }
 }

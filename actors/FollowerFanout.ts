@@ -2,12 +2,13 @@ import { pack, unpack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
 import { TWEET_PREFIX, userKey } from '../storage/Keyspace';
 import type { NodeStore } from '../storage/NodeStore';
-import type { UserId } from './Event';
-import { decide, type FanoutPolicyOptions } from './FanoutPolicy';
+import type { HeraldEvent, UserId } from './Event';
+import { decide, reasonOf, ruleOf, type FanoutPolicyOptions } from './FanoutPolicy';
 import type { FanoutBatch } from './FanoutRunner';
-import { InterestProfile, type ProfileData, type ProfileOptions } from './InterestProfile';
+import { DEFAULT_PROFILE, InterestProfile, type ProfileData, type ProfileOptions } from './InterestProfile';
 import type { Delivery } from './NodeActor';
 import type { ShardRegion } from './ShardRegion';
+import { StoredProfileReader } from './StoredProfile';
 
 /** Fanout decisions yield the event loop at least this often (ms): triggered work never waits longer. */
 const SLICE_MS = 5;
@@ -36,47 +37,61 @@ export class FollowerFanout {
   /** Decides and writes one batch; yields the event loop every few ms so triggered events never wait long. */
   async decide(batch: FanoutBatch): Promise<FanoutResult> {
     const region = this.region;
+    checkBatch(batch);
     if (batch.epoch !== region.epoch) throw new HeraldError('HERALD_WRONG_OWNER', `epoch ${batch.epoch} is not ${region.epoch}`);
-    const { event } = batch;
+    const { event, followers, shards } = batch;
     const tweet = event.tweet;
     if (!tweet) return { decided: 0, notified: 0, deliveries: [] };
+    // The author's node computed each follower's shard to group the page by node; it is not hashed again here.
+    for (let i = 0; i < followers.length; i++) {
+      if (!region.serves(shards[i])) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not serve ${followers[i]}`);
+    }
     void this.store.applied.write([{ type: 'put', key: TWEET_PREFIX + tweet.id, value: pack({ id: event.id, author: event.actor, entities: tweet.entities ?? [] }) }]);
     const now = Date.now();
     const entities = tweet.entities ?? [];
-    const chosen: Array<[UserId, string]> = [];
-    for (const f of batch.followers) {
-      if (!region.serves(region.shardOf(f))) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not serve ${f}`);
-    }
-    for (let i = 0; i < batch.followers.length; i += PROFILE_READS) {
-      const slice = batch.followers.slice(i, i + PROFILE_READS);
+    const chosen: Array<{ user: UserId; shard: number; reason: string }> = [];
+    const decider = new BulkDecider(event.actor, entities, now, this.opts.profile ?? DEFAULT_PROFILE, this.opts.policy);
+    let slept = Date.now();
+    for (let i = 0; i < followers.length; i += PROFILE_READS) {
+      const end = Math.min(followers.length, i + PROFILE_READS);
+      const keys: string[] = [];
+      for (let j = i; j < end; j++) keys.push(userKey(shards[j], 'P', followers[j]));
       // One batched read per slice, off the event loop; triggered events run between slices.
-      const profiles = await this.profilesOf(slice);
-      let slept = Date.now();
-      for (let j = 0; j < slice.length; j++) {
-        const d = decide(profiles[j], event.actor, entities, now, this.opts.policy);
-        if (d.notify) chosen.push([slice[j], d.reason!]);
+      const stored = await this.store.db.getMany(keys);
+      for (let j = i; j < end; j++) {
+        const user = followers[j];
+        // An active actor's profile may be ahead of the store (a write in flight): decide from memory then.
+        const active = region.actors.get(user);
+        const reason = active ? decider.fromProfile(active.interests) : decider.fromBytes(stored[j - i]);
+        if (reason) chosen.push({ user, shard: shards[j], reason });
         if (Date.now() - slept >= SLICE_MS) {
           await new Promise((r) => setImmediate(r));
           slept = Date.now();
         }
       }
     }
-    const tasks = chosen.map(([f, reason]) => {
-      const wasActive = region.actors.has(f);
-      const actor = region.activate(f);
+    const deliveries = await this.notify(event, chosen);
+    this.counters.fanoutBatches++;
+    this.counters.fanoutDecided += followers.length;
+    this.counters.fanoutNotified += deliveries.length;
+    return { decided: followers.length, notified: deliveries.length, deliveries };
+  }
+
+  /** Appends each chosen follower's notification through its mailbox (UserActor.applyFanout dedupes and numbers it). */
+  private async notify(event: HeraldEvent, chosen: ReadonlyArray<{ user: UserId; reason: string }>): Promise<Delivery[]> {
+    const region = this.region;
+    const tasks = chosen.map(({ user, reason }) => {
+      const wasActive = region.actors.has(user);
+      const actor = region.activate(user);
       return actor.mailbox.post(async () => {
         const applied = actor.applyFanout(event, reason);
         await applied?.written;
         // Bulk fanout must not fill memory with actors: one activated only for this goes back to sleep.
-        if (!wasActive && actor.mailbox.size <= 1) region.actors.delete(f);
-        return applied?.notification ? { user: f, notification: applied.notification } : null;
+        if (!wasActive && actor.mailbox.size <= 1) region.actors.delete(user);
+        return applied?.notification ? { user, notification: applied.notification } : null;
       });
     });
-    const deliveries = (await Promise.all(tasks)).filter((d): d is Delivery => d !== null);
-    this.counters.fanoutBatches++;
-    this.counters.fanoutDecided += batch.followers.length;
-    this.counters.fanoutNotified += deliveries.length;
-    return { decided: batch.followers.length, notified: deliveries.length, deliveries };
+    return (await Promise.all(tasks)).filter((d): d is Delivery => d !== null);
   }
 
   /** Followers' interest profiles: from the actor when active, else read from LevelDB in one batch. */
@@ -102,4 +117,62 @@ export class FollowerFanout {
       topFollowings: actor.interests.topFollowings,
     };
   }
+}
+
+/**
+ * One tweet's decisions over many followers: from a stored profile's bytes (StoredProfileReader, nothing
+ * decoded) or, for an active actor, from its profile in memory. Same rule and reasons as `decide`.
+ */
+class BulkDecider {
+  private readonly reader: StoredProfileReader;
+  private readonly cutoff: number;
+  /** Reason strings by matched-entity mask: made once per tweet, not per follower. */
+  private readonly reasons = new Map<number, string>();
+
+  constructor(
+    private readonly author: UserId,
+    private readonly entities: readonly string[],
+    private readonly now: number,
+    private readonly profile: ProfileOptions,
+    private readonly policy?: FanoutPolicyOptions,
+  ) {
+    this.reader = new StoredProfileReader(author, entities);
+    this.cutoff = now - profile.entityWindowMs;
+  }
+
+  /** The reason to notify, or undefined. `bytes` undefined: no profile stored (follows nobody it ranks). */
+  fromBytes(bytes: Uint8Array | undefined): string | undefined {
+    const reader = this.reader;
+    if (bytes === undefined) return this.fromProfile(new InterestProfile(undefined, this.profile));
+    if (!reader.usable || !reader.read(bytes, this.cutoff)) return this.fromProfile(new InterestProfile(unpack<ProfileData>(bytes), this.profile));
+    const rule = ruleOf(reader.rank, reader.matched !== 0, this.policy);
+    if (rule === null) return undefined;
+    const key = rule === 'rank' ? -1 : reader.matched;
+    let reason = this.reasons.get(key);
+    if (reason === undefined) {
+      reason = reasonOf(rule, reader.entities.filter((_, i) => reader.matched & (1 << i)), this.policy);
+      this.reasons.set(key, reason);
+    }
+    return reason;
+  }
+
+  fromProfile(profile: InterestProfile): string | undefined {
+    return decide(profile, this.author, this.entities, this.now, this.policy).reason;
+  }
+}
+
+/** A fanout batch comes from another process: its shape is checked before anything is read or written. */
+function checkBatch(batch: FanoutBatch): void {
+  const ok =
+    batch !== null &&
+    typeof batch === 'object' &&
+    Number.isInteger(batch.epoch) &&
+    typeof batch.event?.id === 'string' &&
+    typeof batch.event.actor === 'string' &&
+    Array.isArray(batch.followers) &&
+    Array.isArray(batch.shards) &&
+    batch.shards.length === batch.followers.length &&
+    batch.followers.every((f) => typeof f === 'string' && f.length > 0) &&
+    batch.shards.every((s) => Number.isInteger(s) && s >= 0);
+  if (!ok) throw new HeraldError('HERALD_INVALID_MESSAGE', 'malformed fanout batch');
 }

@@ -769,8 +769,12 @@ async function runNodeLocal(o: Options, dataDir: string, author: UserId, entitie
   try {
     // Followers this node owns, from a part of the id range the cluster's fanout reached last (colder).
     const followers: UserId[] = [];
+    const shards: number[] = [];
     for (let i = o.followers - 1; i >= 0 && followers.length < Math.min(o.nodeLocal, o.followers); i--) {
-      if (table.ownerOf(shardOf(`u${i}`, table.shardCount)) === node) followers.push(`u${i}`);
+      const shard = shardOf(`u${i}`, table.shardCount);
+      if (table.ownerOf(shard) !== node) continue;
+      followers.push(`u${i}`);
+      shards.push(shard);
     }
     const perBatch = Math.ceil(5000 / table.data.nodes.length);
     const event = { id: 'bench-node-local', type: 'tweet' as const, actor: author, ts: Date.now(), tweet: { id: 'bench-node-local-tw', author, text: 'x', entities } };
@@ -785,7 +789,7 @@ async function runNodeLocal(o: Options, dataDir: string, author: UserId, entitie
     const t0 = performance.now();
     let notified = 0;
     for (let i = 0; i < followers.length; i += perBatch) {
-      notified += (await actor.fanoutBatch({ epoch: table.epoch, event, followers: followers.slice(i, i + perBatch) })).notified;
+      notified += (await actor.fanoutBatch({ epoch: table.epoch, event, followers: followers.slice(i, i + perBatch), shards: shards.slice(i, i + perBatch) })).notified;
     }
     const c = process.cpuUsage(c0);
     const wall = performance.now() - t0;

@@ -1,0 +1,74 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { involvedUsers, type HeraldEvent } from '../../../actors/Event';
+import { NodeActor } from '../../../actors/NodeActor';
+import { shardOf } from '../../../storage/Keyspace';
+import { createLogger } from '../../../storage/logger';
+import { ev, SHARDS, tempStore, tweet } from './helpers';
+
+const log = createLogger('test', 'silent');
+const ALL = Array.from({ length: SHARDS }, (_, i) => i);
+
+// The follower side of fanout: decisions from stored profiles, shards from the batch, writes through the mailboxes.
+describe('FollowerFanout', () => {
+  let box: Awaited<ReturnType<typeof tempStore>>;
+  let node: NodeActor;
+  const ingest = (...events: HeraldEvent[]) => node.ingest({ epoch: 1, items: events.map((event) => ({ event, users: involvedUsers(event) })) });
+  const batchOf = (event: HeraldEvent, followers: string[]) => ({ epoch: 1, event, followers, shards: followers.map((f) => shardOf(f, SHARDS)) });
+
+  beforeEach(async () => {
+    box = await tempStore();
+    node = new NodeActor(box.store, { nodeId: 'node-1', shardCount: SHARDS, idleMs: 60_000 }, log);
+    await node.start();
+    node.setTable(1, ALL);
+  });
+  afterEach(async () => {
+    await node.stop().catch(() => {});
+    await box.dispose();
+  });
+
+  it('notifies the followers who care, once, with offsets that follow their timelines', async () => {
+    // fan: katy ranks 1. picky: 6 followings liked more, but engaged with "moon". cold: katy ranks 7, no entity.
+    const others = ['o1', 'o2', 'o3', 'o4', 'o5', 'o6'];
+    await ingest(ev('follow', 'fan', { target: 'katy' }));
+    for (const u of ['picky', 'cold']) {
+      await ingest(...others.map((o) => ev('follow', u, { target: o })));
+      await ingest(...others.map((o) => ev('like', u, { target: o, tweet: tweet(o) })));
+      await ingest(ev('follow', u, { target: 'katy' }));
+    }
+    await ingest(ev('like', 'picky', { target: 'zed', tweet: tweet('zed', { entities: ['Moon'] }) }));
+    // An earlier entry on fan's timeline: the fanout's entry comes right after it.
+    await ingest(ev('like', 'someone', { target: 'fan', tweet: tweet('fan') }));
+    node.passivateIdle(Date.now() + 120_000);
+
+    const t = ev('tweet', 'katy', { tweet: tweet('katy', { entities: ['MOON'] }) });
+    const res = await node.fanoutBatch(batchOf(t, ['fan', 'picky', 'cold', 'nobody']));
+    expect(res.decided).toBe(4);
+    expect(res.deliveries.map((d) => [d.user, d.notification.reason, d.notification.offset]).sort()).toEqual([
+      ['fan', 'top-5-following', 2],
+      ['picky', 'top-following+entity:moon', 1],
+    ]);
+    // Bulk fanout does not leave actors behind.
+    expect(node.stats().activeUsers).toBe(0);
+    // The same page again (a resumed fanout): nobody is notified twice, no offset is used twice.
+    const again = await node.fanoutBatch(batchOf(t, ['fan', 'picky', 'cold', 'nobody']));
+    expect(again.deliveries.map((d) => [d.user, d.notification.offset]).sort()).toEqual([['fan', 2], ['picky', 1]]);
+    expect((await node.timeline('fan', undefined, 10)).items.map((n) => n.offset)).toEqual([2, 1]);
+    expect((await node.timeline('picky', undefined, 10)).items.filter((n) => n.type === 'tweet')).toHaveLength(1);
+  });
+
+  it('decides an active follower from its profile in memory', async () => {
+    await ingest(ev('follow', 'fan', { target: 'katy' }));
+    expect(node.stats().activeUsers).toBeGreaterThan(0);
+    const res = await node.fanoutBatch(batchOf(ev('tweet', 'katy', { tweet: tweet('katy') }), ['fan']));
+    expect(res.deliveries.map((d) => d.user)).toEqual(['fan']);
+  });
+
+  it('refuses a malformed batch, and followers of shards it does not serve', async () => {
+    const t = ev('tweet', 'katy', { tweet: tweet('katy') });
+    await expect(node.fanoutBatch({ ...batchOf(t, ['a', 'b']), shards: [1] })).rejects.toMatchObject({ code: 'HERALD_INVALID_MESSAGE' });
+    await expect(node.fanoutBatch({ ...batchOf(t, ['a']), shards: [-1] })).rejects.toMatchObject({ code: 'HERALD_INVALID_MESSAGE' });
+    node.setTable(1, ALL.filter((s) => s !== shardOf('a', SHARDS)));
+    await expect(node.fanoutBatch(batchOf(t, ['a']))).rejects.toMatchObject({ code: 'HERALD_WRONG_OWNER' });
+    await expect(node.fanoutBatch({ ...batchOf(t, ['b']), epoch: 2 })).rejects.toMatchObject({ code: 'HERALD_WRONG_OWNER' });
+  });
+});
