@@ -17,6 +17,8 @@ export class ShardRegion {
   readonly frozen = new Set<number>();
   owners: readonly string[] = [];
   readonly counters = { activations: 0, passivations: 0 };
+  /** The epoch of the table that gave this node each shard it owns (a shard owned since start: its first table's). */
+  private readonly gainedAt = new Map<number, number>();
 
   constructor(
     private readonly store: NodeStore,
@@ -25,8 +27,11 @@ export class ShardRegion {
 
   /** The table as this node must honour it: its epoch, the shards it owns, and every shard's owner. */
   setTable(epoch: number, shards: number[], owners: readonly string[] = []): void {
+    const owned = new Set(shards);
+    for (const s of owned) if (!this.owned.has(s)) this.gainedAt.set(s, epoch);
+    for (const s of this.gainedAt.keys()) if (!owned.has(s)) this.gainedAt.delete(s);
     this.epoch = epoch;
-    this.owned = new Set(shards);
+    this.owned = owned;
     this.owners = owners;
     for (const s of this.frozen) if (!this.owned.has(s)) this.frozen.delete(s);
     // Actors of shards this node lost hold state that now belongs to another node.
@@ -42,10 +47,18 @@ export class ShardRegion {
     return this.owned.has(shard) && !this.frozen.has(shard);
   }
 
-  /** Why work routed with `epoch` for `users` must be refused (fencing), or null. */
+  /**
+   * Why work routed with `epoch` for `users` must be refused (fencing), or null. Work routed before this node
+   * gained a shard is refused. Another epoch is no reason by itself: every flip bumps the epoch, and the nodes get
+   * the new table one by one, so an exact match refused every event in flight at each move. A node cannot serve a
+   * shard it has lost: a move freezes the shard on the old owner before the table flips, and it stays frozen until
+   * that node's table says it is gone (a respawned old owner is routed nothing for it: routers use the new table).
+   */
   refusal(epoch: number, users: UserId[]): string | null {
-    if (epoch !== this.epoch) return 'HERALD_WRONG_OWNER';
-    for (const u of users) if (!this.serves(this.shardOf(u))) return 'HERALD_WRONG_OWNER';
+    for (const u of users) {
+      const shard = this.shardOf(u);
+      if (!this.serves(shard) || epoch < this.gainedAt.get(shard)!) return 'HERALD_WRONG_OWNER';
+    }
     return null;
   }
 

@@ -197,8 +197,16 @@ export class Coordinator {
     }
     this.table.flip(shard);
     this.save();
-    await this.broadcastTable();
+    // The held events may go as soon as the new owner has the table; the other nodes get it meanwhile.
+    const sent = [...this.nodes].map(([id, ref]) =>
+      this.sendTable(ref).then(
+        () => undefined,
+        () => this.log.warn({ node: id }, 'node missed the table; it gets it when it answers again'),
+      ),
+    );
+    await sent[[...this.nodes.keys()].indexOf(to)];
     this.unhold(shard);
+    await Promise.all(sent);
     await from.call('dropShard', { shard }).catch((err) => this.log.warn({ err, shard }, 'old copy not dropped yet; dropped at next start'));
     this.table.endMove(shard);
     this.save();

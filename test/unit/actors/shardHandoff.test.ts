@@ -85,4 +85,26 @@ describe('ShardHandoff', () => {
     await expect(old.handoff.export(shard, 1000)).rejects.toMatchObject({ code: 'HERALD_INVALID_MESSAGE' });
     expect((await old.ingest({ epoch: 1, items: [item(ev('follow', 'u0', { target: 'u2' }))] })).errors).toEqual([null]);
   });
+
+  it('fences by shard: another epoch is accepted for a shard served throughout, not for one gained since or frozen', async () => {
+    const n = await node(a, 'node-1', []);
+    const shard = shardOf('u0', SHARDS);
+    const other = Array.from({ length: 100 }, (_, i) => `v${i}`).find((u) => shardOf(u, SHARDS) !== shard)!;
+    const follow = (u: string) => item(ev('follow', u, { target: u + 'x' }));
+    const ingest = async (epoch: number, u: string) => (await n.ingest({ epoch, items: [{ ...follow(u), users: [u] }] })).errors[0];
+    n.setTable(5, [shard, shardOf(other, SHARDS)]);
+    // A move elsewhere bumps the epoch: work routed just before or after it still lands.
+    n.setTable(6, [shard, shardOf(other, SHARDS)]);
+    expect(await ingest(5, 'u0')).toBe(null);
+    expect(await ingest(7, 'u0')).toBe(null);
+    // Gained at epoch 5: work routed at 4 was meant for its previous owner.
+    expect(await ingest(4, 'u0')).toBe('HERALD_WRONG_OWNER');
+    await n.handoff.begin(shard);
+    await n.handoff.freeze(shard);
+    expect(await ingest(6, 'u0')).toBe('HERALD_WRONG_OWNER');
+    expect(await ingest(7, 'u0')).toBe('HERALD_WRONG_OWNER');
+    expect(await ingest(6, other)).toBe(null);
+    n.setTable(7, [shardOf(other, SHARDS)]);
+    expect(await ingest(7, 'u0')).toBe('HERALD_WRONG_OWNER');
+  });
 });
