@@ -1,14 +1,14 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Delivery } from '../actors/NodeActor';
 import type { SentItem } from '../cluster/NodeChannel';
-import type { Buckets } from '../storage/GroupCommit';
+import { Buckets } from '../storage/GroupCommit';
 
 /**
  * GET /metrics (Prometheus text format, prom-client). Gateway-side figures are prom-client counters and
  * histograms updated by small hooks on the paths they count; node-side figures are read from every node's
  * `stats` op when Prometheus scrapes, and exposed with a `node` label. docs/operations.md lists every metric.
  *
- * Hot-path rule: hooks only bump pre-bound counters or observe one histogram per delivery; nothing here
+ * Hot-path rule: hooks only bump pre-bound counters or count one latency bucket per delivery; nothing here
  * allocates per event (labelled children are bound once; per-batch work walks arrays the caller already has).
  */
 
@@ -89,7 +89,8 @@ export class Metrics {
   private readonly eventsAcked: Counter<'channel'>;
   private readonly eventsRejected: Counter<'channel' | 'code'>;
   private readonly errors: Counter<'channel' | 'code'>;
-  private readonly latency: Histogram;
+  /** Counted here and rendered at scrape: a prom-client observe per delivery showed in the gateway's profile. */
+  private readonly latency = new Buckets(LATENCY_BUCKETS);
   private readonly liveDeliveries: Counter<'path'>;
   private readonly fanoutRelayed: Counter<'node'>;
   private readonly fanoutRelayedFollowers: Counter<'node'>;
@@ -121,12 +122,14 @@ export class Metrics {
       labelNames: ['channel', 'code'],
       registers,
     });
-    this.latency = new Histogram({
-      name: 'herald_delivery_latency_seconds',
-      help: 'Gateway receipt of a triggered event to the send of its notification on a live socket',
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    this.registry.registerMetric(
+      new SnapshotMetric(
+        'herald_delivery_latency_seconds',
+        'Gateway receipt of a triggered event to the send of its notification on a live socket',
+        'histogram',
+        () => bucketValues('herald_delivery_latency_seconds', {}, this.latency),
+      ) as never,
+    );
     const sent = new Counter({ name: 'herald_deliveries_total', help: 'Notifications sent to clients, by channel (live and replayed)', labelNames: ['channel'], registers });
     this.liveDeliveries = new Counter({
       name: 'herald_live_deliveries_total',
@@ -235,9 +238,10 @@ export class Metrics {
   deliveredTriggered(deliveries: readonly Delivery[], sent: readonly SentItem[], deliver: (d: Delivery) => number): void {
     let j = 0;
     let now = 0;
+    let live = 0;
     for (const d of deliveries) {
       if (deliver(d) === 0) continue;
-      this.bound.triggered.inc();
+      live++;
       // The event this notification is for: the newest id (an aggregated like lists earlier ones first) and the
       // newest actor (listed first).
       const ids = d.notification.eventIds;
@@ -251,6 +255,7 @@ export class Metrics {
       now ||= performance.now();
       this.latency.observe((now - at) / 1000);
     }
+    if (live) this.bound.triggered.inc(live);
   }
 
   /** `node` decided a fanout batch from another node; `delivered` of its notifications reached a live subscription. */

@@ -116,28 +116,33 @@ export function validator<T extends TSchema>(schema: T): (value: unknown) => Sta
  * filled from the tweet's author and `ts` stamped, so every owner applies the same thing.
  */
 export function normalizeEvent(e: HeraldEvent, now: number): HeraldEvent {
-  const bad = (why: string) => new HeraldError('HERALD_INVALID_EVENT', `event ${e.id}: ${why}`);
-  const out: HeraldEvent = { ...e, ts: e.ts ?? now };
+  // Field by field, not a spread: copying a decoded object with a spread showed in the gateway's profile.
+  // Absent fields stay undefined here; both wire formats leave them out.
+  const out: HeraldEvent = { id: e.id, type: e.type, actor: e.actor, target: e.target, tweet: e.tweet, ts: e.ts ?? now };
   switch (e.type) {
     case 'follow':
     case 'unfollow':
-      if (!e.target) throw bad(`${e.type} needs target`);
-      if (e.target === e.actor) throw bad(`cannot ${e.type} oneself`);
+      if (!e.target) throw invalidEvent(e, `${e.type} needs target`);
+      if (e.target === e.actor) throw invalidEvent(e, `cannot ${e.type} oneself`);
       break;
     case 'like':
     case 'retweet':
     case 'reply':
-      if (!e.tweet) throw bad(`${e.type} needs tweet`);
-      if (e.target && e.target !== e.tweet.author) throw bad('target must be the tweet author');
+      if (!e.tweet) throw invalidEvent(e, `${e.type} needs tweet`);
+      if (e.target && e.target !== e.tweet.author) throw invalidEvent(e, 'target must be the tweet author');
       out.target = e.tweet.author;
       break;
     case 'mention':
-      if (!e.tweet?.mentions?.length) throw bad('mention needs tweet.mentions');
+      if (!e.tweet?.mentions?.length) throw invalidEvent(e, 'mention needs tweet.mentions');
       break;
     case 'tweet':
-      if (!e.tweet) throw bad('tweet needs tweet');
-      if (e.tweet.author !== e.actor) throw bad('tweet.author must be the actor');
+      if (!e.tweet) throw invalidEvent(e, 'tweet needs tweet');
+      if (e.tweet.author !== e.actor) throw invalidEvent(e, 'tweet.author must be the actor');
       break;
   }
   return out;
+}
+
+function invalidEvent(e: HeraldEvent, why: string): HeraldError {
+  return new HeraldError('HERALD_INVALID_EVENT', `event ${e.id}: ${why}`);
 }

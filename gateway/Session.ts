@@ -9,7 +9,7 @@ import type { Metrics } from './Metrics';
 import type { Router } from './Router';
 import { checkTimeZone, clientSchemas, normalizeEvent, validator, type ClientMessage } from './Schema';
 import { TokenBucket } from './TokenBucket';
-import { decodeFrame, encodeFrame, type Format } from './WireCodec';
+import { decodeFrame, encodeFrame, encodeNotificationFrame, type Format } from './WireCodec';
 
 /** Replay and gap repair read the timeline from the owner in pages of this size. */
 const PAGE = 500;
@@ -232,18 +232,23 @@ export class Session implements Subscriber {
     if (n.offset <= this.lastSent) return;
     this.lastSent = n.offset;
     this.deps.metrics?.sentOnWs();
-    this.send({ op: 'notification', notification: n }, this.liveFormat);
+    if (this.writable()) this.ws.send(encodeNotificationFrame(n, this.liveFormat));
   }
 
   private send(msg: object, format: Format): void {
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.writable()) this.ws.send(encodeFrame(msg, format));
+  }
+
+  /** Open and keeping up; a reader over `maxBufferedBytes` behind is closed as a slow consumer. */
+  private writable(): boolean {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return false;
     if (this.ws.bufferedAmount > this.deps.config.maxBufferedBytes) {
       this.deps.log.warn({ user: this.principal.sub, buffered: this.ws.bufferedAmount }, 'closing slow consumer');
       this.ws.close(CLOSE_SLOW_CONSUMER, 'HERALD_SLOW_CONSUMER');
       this.close();
-      return;
+      return false;
     }
-    this.ws.send(encodeFrame(msg, format));
+    return true;
   }
 
   cork(): void {

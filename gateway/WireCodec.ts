@@ -1,5 +1,6 @@
 import { pack, unpack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
+import { packNotificationFrame } from './NotificationFrame';
 
 /** Binary frames are msgpack, text frames JSON, same shapes; a reply uses the format of the frame it answers. */
 export type Format = 'json' | 'msgpack';
@@ -15,8 +16,26 @@ export function decodeFrame(data: Buffer, isBinary: boolean): { msg: unknown; fo
 }
 
 export function encodeFrame(msg: object, format: Format): Buffer | string {
-    // The shared encoder: a new one per frame allocated its buffer each time (it showed in the gateway's profile).
+  // The shared encoder: a new one per frame allocated its buffer each time (it showed in the gateway's profile).
   if (format === 'json') return JSON.stringify(msg);
   const bytes = pack(msg);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+let lastNotification: object | undefined;
+let lastFormat: Format | undefined;
+let lastFrame: Buffer | string = '';
+
+/**
+ * `{op: 'notification', notification}`, encoded once per notification and format: a user's sockets (and the
+ * deliveries of one batch to them) share the frame. Only the last one is kept: deliveries of one notification
+ * to its sockets come one after the other.
+ */
+export function encodeNotificationFrame(notification: object, format: Format): Buffer | string {
+  if (notification === lastNotification && format === lastFormat) return lastFrame;
+  lastFrame =
+    (format === 'msgpack' ? packNotificationFrame(notification) : undefined) ?? encodeFrame({ op: 'notification', notification }, format);
+  lastNotification = notification;
+  lastFormat = format;
+  return lastFrame;
 }

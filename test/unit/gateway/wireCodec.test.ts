@@ -1,6 +1,6 @@
 import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame } from '../../../gateway/WireCodec';
+import { decodeFrame, encodeFrame, encodeNotificationFrame } from '../../../gateway/WireCodec';
 
 const msg = { op: 'publish', id: 'p1', events: [{ id: 'e1', type: 'tweet', actor: 'ünïcødé', tweet: { text: '🚀 héllo 世界 مرحبا 👩‍👩‍👧', n: 3.5, ok: true } }] };
 
@@ -32,5 +32,31 @@ describe('WireCodec', () => {
       expect(() => decodeFrame(full.subarray(0, cut), true)).toThrow(expect.objectContaining({ code: 'HERALD_BAD_FRAME' }));
     }
     expect(() => decodeFrame(Buffer.alloc(0), true)).toThrow(expect.objectContaining({ code: 'HERALD_BAD_FRAME' }));
+  });
+});
+
+describe('encodeNotificationFrame', () => {
+  const cases: Record<string, object> = {
+    plain: { offset: 1, type: 'like', actors: ['fan-1'], tweetId: 't-1', text: 'b', eventIds: ['e1'], ts: 1_795_000_000_123 },
+    aggregated: { offset: 70_000, type: 'like', actors: Array.from({ length: 20 }, (_, i) => `fan-${i}`), eventIds: Array.from({ length: 40 }, (_, i) => `L${i}.123456`), ts: 5, count: 40, replaces: 69_999 },
+    unicode: { offset: 2, type: 'reply', actors: ['ünïcødé'], text: '🚀 héllo 世界 مرحبا 👩‍👩‍👧 '.repeat(30), eventIds: ['é'.repeat(40)], ts: 0, reason: 'x'.repeat(300) },
+    numbers: { offset: 0, type: 't', actors: [], eventIds: [], ts: -1, a: -200, b: -40000, c: -3_000_000_000, d: 1.5, e: 2 ** 40, f: 65_535, g: 255, h: 128 },
+    odd: { offset: 3, type: 't', actors: [], eventIds: [], ts: 1, gone: undefined, flag: true, off: false, none: null, long: 'y'.repeat(70_000) },
+  };
+  it.each(Object.keys(cases))('decodes to what the generic encoder gives: %s', (name) => {
+    const n = cases[name];
+    const frame = encodeNotificationFrame(n, 'msgpack') as Buffer;
+    expect(decodeFrame(frame, true).msg).toEqual(decodeFrame(encodeFrame({ op: 'notification', notification: n }, 'msgpack') as Buffer, true).msg);
+  });
+
+  it('falls back to the generic encoder for nested objects, and JSON is JSON', () => {
+    const n = { offset: 1, type: 'x', actors: [], eventIds: [], ts: 1, extra: { deep: [1, { a: 'b' }] } };
+    expect(decodeFrame(encodeNotificationFrame(n, 'msgpack') as Buffer, true).msg).toEqual({ op: 'notification', notification: n });
+    expect(JSON.parse(encodeNotificationFrame(n, 'json') as string)).toEqual({ op: 'notification', notification: n });
+  });
+
+  it('encodes a notification once for several sockets of one format', () => {
+    const n = { offset: 9, type: 'like', actors: ['a'], eventIds: ['e'], ts: 1 };
+    expect(encodeNotificationFrame(n, 'msgpack')).toBe(encodeNotificationFrame(n, 'msgpack'));
   });
 });
