@@ -100,7 +100,7 @@ export class NodeActor {
     this.deliveryQueue = new DeliveryQueue(store);
     this.range = new ShardRange(store);
     this.region = new ShardRegion(store, opts);
-    this.handoff = new ShardHandoff(store, this.region, opts.nodeId, opts.shardCount);
+    this.handoff = new ShardHandoff(store, this.region, opts.nodeId, opts.shardCount, this.peers);
     this.followers = new FollowerFanout(store, this.region, opts);
     this.fanout = new FanoutRunner({
       store,

@@ -2,12 +2,19 @@ import { HeraldError } from '../storage/HeraldError';
 import type { NodeStore } from '../storage/NodeStore';
 import { ShardJournal } from '../storage/ShardJournal';
 import { ShardRange, type ShardPart, type ShardSnapshot } from '../storage/ShardRange';
+import type { Peers } from './NodeActor';
 import type { ShardRegion } from './ShardRegion';
+
+/** Deadline of one call to the old owner while pulling (a part waits behind the others being read). */
+const PULL_TIMEOUT_MS = 60_000;
 
 /** A part of a shard as a handoff sends it; `done` once the snapshot is exhausted. */
 export interface ExportedPart extends ShardPart {
   done: boolean;
 }
+
+/** What the new owner answers for a part it pulled and wrote: its size (the frame stayed between the nodes). */
+export type PulledPart = Omit<ExportedPart, 'frame'>;
 
 /**
  * A node's side of a live shard move (the Coordinator drives it). The old owner copies the shard from a snapshot
@@ -18,14 +25,16 @@ export interface ExportedPart extends ShardPart {
 export class ShardHandoff {
   private readonly range: ShardRange;
   private readonly journal: ShardJournal;
-  /** Snapshots being copied, by shard (old owner). */
-  private readonly snapshots = new Map<number, ShardSnapshot>();
+  /** Snapshots being copied, by shard (old owner), and the read in progress (reads of one snapshot queue up). */
+  private readonly snapshots = new Map<number, { snapshot: ShardSnapshot; reading: Promise<unknown> }>();
 
   constructor(
     private readonly store: NodeStore,
     private readonly region: ShardRegion,
     private readonly nodeId: string,
     private readonly shardCount: number,
+    /** The other nodes: a new owner pulls parts from the old owner straight over its link to it. */
+    private readonly peers?: Peers,
   ) {
     this.range = new ShardRange(store);
     this.journal = new ShardJournal(store);
@@ -40,14 +49,38 @@ export class ShardHandoff {
     await this.end(shard);
     this.journal.start(shard);
     await Promise.all([this.store.durable.flushed(), this.store.applied.flushed()]);
-    this.snapshots.set(shard, this.range.snapshot(shard));
+    this.snapshots.set(shard, { snapshot: this.range.snapshot(shard), reading: Promise.resolve() });
   }
 
-  /** Old owner: the next part of the snapshot (calls come one at a time: a snapshot is read in order). */
-  async export(shard: number, limit: number): Promise<ExportedPart> {
-    const snapshot = this.snapshots.get(shard);
-    if (!snapshot) throw new HeraldError('HERALD_INVALID_MESSAGE', `no handoff of shard ${shard} on node ${this.nodeId}`);
-    return this.range.readPart(snapshot, limit);
+  /** Old owner: the next part of the snapshot. Concurrent calls are answered one after the other, in order. */
+  export(shard: number, limit: number): Promise<ExportedPart> {
+    const copy = this.snapshots.get(shard);
+    if (!copy) return Promise.reject(new HeraldError('HERALD_INVALID_MESSAGE', `no handoff of shard ${shard} on node ${this.nodeId}`));
+    const part = copy.reading.then(() => this.range.readPart(copy.snapshot, limit));
+    copy.reading = part.catch(() => undefined);
+    return part;
+  }
+
+  /** New owner: whether it can reach `node` over a direct link (else the coordinator relays the parts). */
+  async reach(node: string): Promise<boolean> {
+    if (!this.peers) return false;
+    return this.peers.call(node, 'ping', null, 5_000).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /**
+   * New owner: pulls the next part of `shard` from its old owner `from` and writes it (as `import`); `delta`: the
+   * keys written since the snapshot, with the shard frozen there — the last part, which persists everything.
+   */
+  async pull(shard: number, from: string, limit: number, delta = false): Promise<PulledPart> {
+    if (!this.peers) throw new HeraldError('HERALD_UNAVAILABLE', `node ${this.nodeId} has no links`);
+    const part = delta
+      ? { ...(await this.peers.call<ShardPart>(from, 'exportDelta', { shard }, PULL_TIMEOUT_MS)), done: true }
+      : await this.peers.call<ExportedPart>(from, 'exportShard', { shard, limit }, PULL_TIMEOUT_MS);
+    await this.import(shard, part.frame, delta);
+    return { keys: part.keys, bytes: part.bytes, done: part.done };
   }
 
   /**
@@ -113,8 +146,10 @@ export class ShardHandoff {
   /** Ends a copy of `shard`, if one runs: its journal and snapshot go. */
   private async end(shard: number): Promise<void> {
     this.journal.stop(shard);
-    const snapshot = this.snapshots.get(shard);
+    const copy = this.snapshots.get(shard);
     this.snapshots.delete(shard);
-    await snapshot?.close().catch(() => undefined);
+    if (!copy) return;
+    await copy.reading;
+    await copy.snapshot.close().catch(() => undefined);
   }
 }

@@ -423,6 +423,8 @@ export async function main(args: string[]): Promise<void> {
       share_keys_moved: round(op.keysMoved / keysBefore, 4),
       shards_moved: op.shardsDone,
       shards_failed: op.shardsFailed,
+      // Moves whose parts went node → node over their link (the rest were relayed by the gateway).
+      shards_direct: op.shardsDirect ?? null,
       share_shards_moved: round(plan.moves.length / statusBefore.shardCount, 4),
       share_users_moved: round(usersMoved / o.users, 4),
       triggered_p99_during_ms: p99During,

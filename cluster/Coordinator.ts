@@ -1,6 +1,5 @@
 import type { Delivery } from '../actors/NodeActor';
-import type { ExportedPart } from '../actors/ShardHandoff';
-import type { ShardPart } from '../storage/ShardRange';
+import type { ExportedPart, PulledPart } from '../actors/ShardHandoff';
 import { HeraldError } from '../storage/HeraldError';
 import type { Logger } from '../storage/logger';
 import type { ActorRuntime } from './ActorRuntime';
@@ -35,6 +34,8 @@ export interface OperationProgress {
   shardsFailed: number;
   keysMoved: number;
   bytesMoved: number;
+  /** Moves whose parts went straight from the old owner to the new one (the others were relayed by the gateway). */
+  shardsDirect: number;
   active: number[];
   startedAt: number;
   finishedAt?: number;
@@ -136,17 +137,18 @@ export class Coordinator {
   }
 
   /**
-   * Moves one shard to `to`, live: the old owner streams a snapshot while it keeps serving the shard (parts
-   * pipelined, a few imports in flight, written unsynced); then the router holds the shard's events, the old
-   * owner freezes it and sends only the keys written since the snapshot, the new owner makes it all durable, and
-   * the table flips. On a failure before the flip, rolls back: the old owner keeps it.
+   * Moves one shard to `to`, live: the new owner pulls a snapshot of the shard straight from the old owner, which
+   * keeps serving it (a few parts in flight, written unsynced; relayed through here if their link is not up);
+   * then the router holds the shard's events, the old owner freezes it and sends only the keys written since the
+   * snapshot, the new owner makes it all durable, and the table flips. On a failure before the flip, rolls back:
+   * the old owner keeps it.
    */
   async move(shard: number, to: string): Promise<void> {
     const move = this.table.beginMove(shard, to);
     const from = this.node(move.from);
     const target = this.node(to);
     this.save();
-    const imports = new Set<Promise<void>>();
+    const parts = new Set<Promise<void>>();
     let failed: unknown;
     const count = (part: { keys: number; bytes: number }) => {
       if (!this.op) return;
@@ -158,36 +160,46 @@ export class Coordinator {
       // A copy left by an earlier move that failed while `to` was down would keep keys deleted since.
       await target.call('dropShard', { shard }, 60_000);
       await from.call('beginHandoff', { shard }, 60_000);
-      for (;;) {
-        const part = await from.call<ExportedPart>('exportShard', { shard, limit: this.opts.moveBatchKeys }, 60_000);
-        if (part.keys) {
-          const p: Promise<void> = target.call<number>('importShard', { shard, frame: part.frame }, 60_000).then(
-            () => count(part),
-            (err) => {
-              failed ??= err;
-            },
-          );
-          imports.add(p);
-          void p.finally(() => imports.delete(p));
-          while (imports.size >= this.movePipeline) await Promise.race(imports);
-        }
-        if (failed) throw failed;
-        if (part.done) break;
+      // Parts go straight from the old owner to the new one when their link is up; else they are relayed here.
+      const direct = await target.call<boolean>('reachPeer', { node: move.from }, 10_000).catch(() => false);
+      if (direct && this.op) this.op.shardsDirect++;
+      const limit = this.opts.moveBatchKeys;
+      const relay = async (op: string, args: object, last: boolean): Promise<PulledPart> => {
+        const part = await from.call<ExportedPart>(op, args, 60_000);
+        if (part.keys || last) await target.call('importShard', { shard, frame: part.frame, last }, 60_000);
+        return { keys: part.keys, bytes: part.bytes, done: part.done };
+      };
+      const next = direct
+        ? () => target.call<PulledPart>('pullShard', { shard, from: move.from, limit }, 60_000)
+        : () => relay('exportShard', { shard, limit }, false);
+      // A few parts in flight: the old owner reads them in order while the new owner writes the ones before.
+      let done = false;
+      while (!done && !failed) {
+        const p: Promise<void> = next().then(
+          (part) => {
+            count(part);
+            done ||= part.done;
+          },
+          (err) => {
+            failed ??= err;
+          },
+        );
+        parts.add(p);
+        void p.finally(() => parts.delete(p));
+        if (parts.size >= this.movePipeline) await Promise.race(parts);
         if (this.opts.moveThrottleMs) await new Promise((r) => setTimeout(r, this.opts.moveThrottleMs));
       }
-      await Promise.all(imports);
+      await Promise.all(parts);
       if (failed) throw failed;
       // The tail: only this part holds the shard's events.
       this.hold(shard);
       held = true;
       await from.call('freezeShard', { shard }, 60_000);
-      const delta = await from.call<ShardPart>('exportDelta', { shard }, 60_000);
-      await target.call('importShard', { shard, frame: delta.frame, last: true }, 60_000);
-      count(delta);
+      count(direct ? await target.call<PulledPart>('pullShard', { shard, from: move.from, delta: true }, 60_000) : await relay('exportDelta', { shard }, true));
     } catch (err) {
       this.log.warn({ err, shard, to }, 'move failed before the flip; rolling back');
-      // No import may land after the drop.
-      await Promise.allSettled(imports);
+      // No part may land after the drop.
+      await Promise.allSettled(parts);
       await target.call('dropShard', { shard }).catch(() => undefined);
       await from.call('unfreezeShard', { shard }).catch(() => undefined);
       this.table.endMove(shard);
@@ -219,7 +231,7 @@ export class Coordinator {
   /** Runs moves with at most `concurrency` at a time; one admin operation at a time. */
   async execute(operation: string, moves: Array<{ shard: number; to: string }>, concurrency: number): Promise<OperationProgress> {
     if (this.op?.state === 'running') throw new HeraldError('HERALD_BUSY', `${this.op.operation} is running`);
-    const op: OperationProgress = { operation, state: 'running', shardsTotal: moves.length, shardsDone: 0, shardsFailed: 0, keysMoved: 0, bytesMoved: 0, active: [], startedAt: Date.now() };
+    const op: OperationProgress = { operation, state: 'running', shardsTotal: moves.length, shardsDone: 0, shardsFailed: 0, keysMoved: 0, bytesMoved: 0, shardsDirect: 0, active: [], startedAt: Date.now() };
     this.op = op;
     this.log.info({ operation, shards: moves.length, concurrency }, 'operation started');
     const queue = [...moves];

@@ -142,6 +142,10 @@ class NodeHost {
         return node.handoff.delta(a.shard);
       case 'importShard':
         return node.handoff.import(a.shard, a.frame, a.last);
+      case 'reachPeer':
+        return node.handoff.reach(a.node);
+      case 'pullShard':
+        return node.handoff.pull(a.shard, a.from, a.limit, a.delta);
       case 'dropShard':
         return node.handoff.drop(a.shard);
       case 'strayShards':

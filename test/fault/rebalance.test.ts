@@ -107,6 +107,8 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
     const op = await finished();
     expect(op).toMatchObject({ operation: 'rebalance', state: 'done', shardsFailed: 0 });
     expect(op.shardsDone).toBeGreaterThan(40);
+    // Every part went straight from the old owner to the new one over their link.
+    expect(op.shardsDirect).toBe(op.shardsDone);
     const s = await status();
     expect(s.nodes.find((n: any) => n.id === 'node-4').shards).toBe(op.shardsDone);
   });

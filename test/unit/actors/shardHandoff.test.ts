@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { involvedUsers, type HeraldEvent } from '../../../actors/Event';
-import { NodeActor, type IngestItem } from '../../../actors/NodeActor';
+import { NodeActor, type IngestItem, type Peers } from '../../../actors/NodeActor';
 import { HIGH, shardOf, shardPrefix } from '../../../storage/Keyspace';
 import { createLogger } from '../../../storage/logger';
 import { ev, SHARDS, tempStore, tweet } from './helpers';
@@ -27,8 +27,8 @@ describe('ShardHandoff', () => {
     await b.dispose();
   });
 
-  async function node(box: typeof a, id: string, shards: number[]) {
-    const n = new NodeActor(box.store, { nodeId: id, shardCount: SHARDS, idleMs: 60_000 }, log);
+  async function node(box: typeof a, id: string, shards: number[], peers?: Peers) {
+    const n = new NodeActor(box.store, { nodeId: id, shardCount: SHARDS, idleMs: 60_000 }, log, peers);
     nodes.push(n);
     await n.start();
     n.setTable(1, shards);
@@ -106,5 +106,39 @@ describe('ShardHandoff', () => {
     expect(await ingest(6, other)).toBe(null);
     n.setTable(7, [shardOf(other, SHARDS)]);
     expect(await ingest(7, 'u0')).toBe('HERALD_WRONG_OWNER');
+  });
+
+  it('lets the new owner pull the parts from the old owner, several at once, and the delta last', async () => {
+    const old = await node(a, 'node-1', Array.from({ length: SHARDS }, (_, i) => i));
+    const calls: string[] = [];
+    const peers: Peers = {
+      call: async (peer: string, op: string, args: any) => {
+        calls.push(`${peer} ${op}`);
+        if (op === 'ping') return null as any;
+        return (op === 'exportShard' ? old.handoff.export(args.shard, args.limit) : old.handoff.delta(args.shard)) as any;
+      },
+    };
+    const next = await node(b, 'node-2', [], peers);
+    const shard = shardOf('u0', SHARDS);
+    const mine = Array.from({ length: 400 }, (_, i) => `u${i}`).filter((u) => shardOf(u, SHARDS) === shard);
+    for (const u of mine) await old.ingest({ epoch: 1, items: [item(ev('follow', u, { target: mine[0] }))] });
+    expect(await next.handoff.reach('node-1')).toBe(true);
+    await old.handoff.begin(shard);
+    let done = false;
+    let keys = 0;
+    while (!done) {
+      const parts = await Promise.all([1, 2, 3].map(() => next.handoff.pull(shard, 'node-1', 5)));
+      for (const p of parts) keys += p.keys;
+      done = parts.some((p) => p.done);
+      await old.ingest({ epoch: 1, items: [item(ev('like', mine[1], { tweet: tweet(mine[2]), target: mine[2] }))] });
+    }
+    await old.handoff.freeze(shard);
+    const last = await next.handoff.pull(shard, 'node-1', 5, true);
+    expect(last.keys).toBeGreaterThan(0);
+    expect(keys).toBeGreaterThan(mine.length);
+    expect(await rows(b, shard)).toEqual(await rows(a, shard));
+    expect(calls.at(-1)).toBe('node-1 exportDelta');
+    // A lone node has no links: the coordinator relays instead.
+    expect(await old.handoff.reach('node-2')).toBe(false);
   });
 });
