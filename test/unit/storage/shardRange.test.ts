@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { shardPrefix } from '../../../storage/Keyspace';
-import { decodeFrame } from '../../../storage/ShardFrame';
+import { decodeFrame, encodeFrame } from '../../../storage/ShardFrame';
 import { ShardRange } from '../../../storage/ShardRange';
 import { tempStore } from '../actors/helpers';
 
@@ -28,7 +28,7 @@ describe('ShardRange', () => {
     await snapshot.close();
     expect([first.keys, first.done, second.keys, second.done, third.keys, third.done]).toEqual([1000, false, 1000, false, 500, true]);
     const rows = [first, second, third].flatMap((p) => decodeFrame(p.frame));
-    expect(rows.map(([k]) => Buffer.from(k).toString())).toEqual(Array.from({ length: 2500 }, (_, i) => key(3, i)));
+    expect(rows.map(([k]) => k)).toEqual(Array.from({ length: 2500 }, (_, i) => key(3, i)));
     expect(rows.every(([, v]) => v && Buffer.from(v).equals(Buffer.from(value)))).toBe(true);
     expect(first.bytes).toBe(1000 * (key(3, 0).length + 2000));
   });
@@ -38,7 +38,7 @@ describe('ShardRange', () => {
     const put = (k: string) => ({ type: 'put' as const, key: shardPrefix(2) + k, value: new Uint8Array([1]) });
     await box.store.applied.write([put('a'), put('b')]);
     const part = await range.readKeys([shardPrefix(2) + 'a', shardPrefix(2) + 'gone']);
-    expect(decodeFrame(part.frame).map(([k, v]) => [Buffer.from(k).toString(), v && [...v]])).toEqual([
+    expect(decodeFrame(part.frame).map(([k, v]) => [k, v && [...v]])).toEqual([
       [shardPrefix(2) + 'a', [1]],
       [shardPrefix(2) + 'gone', undefined],
     ]);
@@ -47,5 +47,16 @@ describe('ShardRange', () => {
     expect(box.store.db.getSync(shardPrefix(2) + 'gone')).toBeUndefined();
     await expect(range.writePart(5, part.frame)).rejects.toMatchObject({ code: 'HERALD_INVALID_MESSAGE' });
     await range.persist();
+  });
+
+  it('frames non-ASCII keys, empty values and deletions byte for byte, and refuses a truncated frame', () => {
+    const rows: Array<[string, Uint8Array | undefined]> = [
+      ['0001!t!zoë🌍!1', new Uint8Array([1, 2, 3])],
+      ['0001!u!é', new Uint8Array(0)],
+      ['0001!d!x', undefined],
+    ];
+    const frame = encodeFrame(rows);
+    expect(decodeFrame(frame).map(([k, v]) => [k, v && [...v]])).toEqual(rows.map(([k, v]) => [k, v && [...v]]));
+    expect(() => decodeFrame(frame.subarray(0, frame.length - 1))).toThrow(RangeError);
   });
 });
