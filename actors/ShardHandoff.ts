@@ -131,9 +131,8 @@ export class ShardHandoff {
 
   /** Shards this node does not own but holds keys of (should be none once moves are done). */
   async strays(): Promise<number[]> {
-    const stray: number[] = [];
-    for (let s = 0; s < this.shardCount; s++) if (!this.region.owned.has(s) && !(await this.range.isEmpty(s))) stray.push(s);
-    return stray;
+    const unowned = Array.from({ length: this.shardCount }, (_, s) => s).filter((s) => !this.region.owned.has(s));
+    return this.range.nonEmpty(unowned);
   }
 
   /** Approximate bytes on disk per owned shard: what `admin status` shows. */

@@ -125,11 +125,15 @@ class NodeHost {
         return node.since(a.user, a.since, a.limit);
       case 'read':
         return node.markRead(a.user, a.upTo);
-      case 'setTable':
+      case 'setTable': {
         await this.store.durable.write([{ type: 'put', key: TABLE_KEY, value: pack({ epoch: a.epoch, shards: a.shards, owners: a.owners }) }]);
+        const had = node.region.owned;
         node.setTable(a.epoch, a.shards, a.owners);
-        node.fanout.kick();
+        // Fanout jobs move with their author's shard: only a shard gained can bring new ones (a kick scans every
+        // owned shard's jobs, on every node, at each of a rebalance's flips otherwise).
+        if ((a.shards as number[]).some((s) => !had.has(s))) node.fanout.kick();
         return null;
+      }
       case 'beginHandoff':
         return node.handoff.begin(a.shard);
       case 'freezeShard':

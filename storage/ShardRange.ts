@@ -100,6 +100,23 @@ export class ShardRange {
     }
   }
 
+  /** Which of `shards` hold at least one key: one iterator seeking from shard to shard (`admin status` asks often). */
+  async nonEmpty(shards: number[]): Promise<number[]> {
+    const out: number[] = [];
+    const it = this.store.db.keys({ gte: shardPrefix(0), lt: '~' });
+    try {
+      for (const shard of [...shards].sort((x, y) => x - y)) {
+        const prefix = shardPrefix(shard);
+        it.seek(prefix);
+        const key = await it.next();
+        if (key !== undefined && key.startsWith(prefix)) out.push(shard);
+      }
+    } finally {
+      await it.close();
+    }
+    return out;
+  }
+
   async isEmpty(shard: number): Promise<boolean> {
     const prefix = shardPrefix(shard);
     return (await this.store.db.keys({ gt: prefix, lt: prefix + HIGH, limit: 1 }).all()).length === 0;

@@ -59,4 +59,12 @@ describe('ShardRange', () => {
     expect(decodeFrame(frame).map(([k, v]) => [k, v && [...v]])).toEqual(rows.map(([k, v]) => [k, v && [...v]]));
     expect(() => decodeFrame(frame.subarray(0, frame.length - 1))).toThrow(RangeError);
   });
+
+  it('tells which shards hold keys, with one iterator', async () => {
+    const range = new ShardRange(box.store);
+    const put = (shard: number, k: string) => ({ type: 'put' as const, key: shardPrefix(shard) + k, value: new Uint8Array([1]) });
+    await box.store.applied.write([put(1, 'a'), put(3, 'b'), put(17, 'c'), { type: 'put', key: '~meta!x', value: new Uint8Array([1]) }]);
+    expect(await range.nonEmpty([17, 0, 1, 2, 3, 255])).toEqual([1, 3, 17]);
+    expect(await range.nonEmpty([])).toEqual([]);
+  });
 });
