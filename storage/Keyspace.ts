@@ -1,4 +1,4 @@
-import { hash } from "node:crypto";
+import { md5Head } from "./ShardHash";
 
 /**
  * Key layout of a node's LevelDB. Every per-user key starts with its shard, so one range scan over
@@ -60,5 +60,5 @@ export const TWEET_PREFIX = '~tw' + SEP;
  * every per-user key, so the function lives with the key layout; cluster/ places shards on nodes.
  */
 export function shardOf(user: string, shardCount: number): number {
-  return hash('md5', user, 'buffer').readUInt32BE(0) % shardCount;
+  return md5Head(user) % shardCount;
 }

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LOG_PREFIX, META_PREFIX, seqKey, shardOf, shardPrefix, userKey, userRange } from '../../../storage/Keyspace';
 
@@ -10,6 +11,14 @@ describe('Keyspace', () => {
     expect(shardOf('bob', 256)).toBe(188);
     expect(shardOf('alice', 65536)).toBe(58034);
     expect(shardOf('alice', 256)).toBe(shardOf('alice', 256));
+  });
+
+  it('shardOf hashes like node:crypto md5 for every id, short ASCII (computed in JS) or not', () => {
+    const ref = (u: string) => hash('md5', u, 'buffer').readUInt32BE(0) % 65536;
+    const ids = ['', 'alice', 'héllo', '🌍', 'a'.repeat(55), 'a'.repeat(56), 'x'.repeat(300), 'ü'.repeat(20)];
+    for (let i = 0; i < 20_000; i++) ids.push(`u${i}`, `user-${i * 7919}`);
+    for (let len = 0; len < 70; len++) ids.push(Array.from({ length: len }, (_, j) => String.fromCharCode(33 + ((j * 7 + len) % 94))).join(''));
+    for (const id of ids) expect(shardOf(id, 65536), id).toBe(ref(id));
   });
 
   it('shardOf stays within [0, shardCount)', () => {
