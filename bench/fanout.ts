@@ -750,7 +750,7 @@ async function runBaseline(o: Options, dataDir: string, author: UserId, entities
     );
     const secs = (performance.now() - t0) / 1000;
     const out = {
-      method: 'one profileOf request/response per follower to its owner over comedy IPC (NodeRef), decision at the caller; no writes',
+      method: 'one profileOf request/response per follower to its owner over its link (NodeRef), decision at the caller; no writes',
       sample: sample.length,
       concurrency: o.baselineConcurrency,
       seconds: round(secs),

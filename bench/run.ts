@@ -3,6 +3,7 @@ import { main as fanout } from './fanout';
 import { main as rebalance } from './rebalance';
 import { main as redis } from './redis';
 import { main as spike } from './spike';
+import { main as transport } from './transport';
 import { main as triggered } from './triggered';
 
 /**
@@ -29,6 +30,10 @@ const BENCHES: Record<string, { about: string; run: (args: string[]) => Promise<
   spike: {
     about: 'scenario replay (bench/scenarios/spike.json): steady, 25x spike, celebrity tweets; CO-safe latency, queues, recovery, limits, Redis',
     run: spike,
+  },
+  transport: {
+    about: 'the gateway -> node call path alone: CPU per call on each side and wall time, over the direct link vs over comedy, for ingest-shaped batches',
+    run: transport,
   },
   redis: {
     about: 'timeline appends side by side: redis-server (pipelined LPUSH+LTRIM) vs herald in process and through the gateway',

@@ -178,6 +178,9 @@ class NodeHost {
       // co-location" path that personalized fanout avoids. Nothing in herald calls it; read-only.
       case 'profileOf':
         return (await node.followers.profilesOf([a.user]))[0].toData();
+      // BENCH ONLY (bench/transport.ts): answers its arguments, to time the call path alone.
+      case 'echo':
+        return a;
       case 'stats':
         return {
           ...node.stats(),

@@ -127,7 +127,8 @@ export class NodeRef {
     }
   }
 
-  private async viaComedy<T>(op: string, args: unknown, timeoutMs: number): Promise<T> {
+  /** A call over comedy whether or not the link is up (the fallback path; bench/transport.ts compares the two). */
+  async viaComedy<T>(op: string, args: unknown, timeoutMs = this.timeoutMs): Promise<T> {
     const payload = Buffer.from(pack({ op, args })).toString('base64');
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
