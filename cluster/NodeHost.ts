@@ -157,8 +157,8 @@ class NodeHost {
       case 'shardSizes':
         return node.handoff.sizes();
       case 'setPeers':
+        // No fanout kick: a page that failed on an unreachable peer retries by itself.
         this.peers?.set(a.version, a.peers ?? {});
-        node.fanout.kick();
         return null;
       case 'fanoutBatch': {
         // From the author's node: the notifications go straight to the gateway's sockets, the counts back.
