@@ -1,8 +1,3 @@
-import { pack } from '../storage/Codec';
-import type { Op } from '../storage/GroupCommit';
-import { seqKey, userKey } from '../storage/Keyspace';
-import type { NodeStore } from '../storage/NodeStore';
-import type { Timeline, TimelineMeta } from '../storage/Timeline';
 import type { HeraldEvent, Notification, UserId } from './Event';
 import { describeAggregate } from './NotificationText';
 
@@ -19,28 +14,35 @@ interface Aggregate {
   eventIds: string[];
 }
 
+/** A key and its new decoded value, which the caller packs and writes with the entry. */
+export interface AggregateChange {
+  key: string;
+  value: unknown;
+}
+
 /**
  * Likes and retweets of one tweet within `windowMs` collapse into one entry ("alice and 3 others liked your
  * tweet"): each new one takes the next offset, names the entry it replaces, and marks that one replaced. The
- * caller writes the ops with the entry and the event's dedupe key, so a retried event never counts twice.
- * `first` makes the entry of a fresh aggregate.
+ * caller writes the changes with the entry and the event's dedupe key, so a retried event never counts twice.
+ * `read` sees the user's keys as the latest apply left them (writes in flight included); `key` is the
+ * aggregate record's key, `entryKey` a timeline entry's; `first` makes the entry of a fresh aggregate.
  */
 export function aggregate(
-  store: NodeStore,
-  timeline: Timeline<Notification>,
-  where: { shard: number; user: UserId; windowMs: number },
-  meta: TimelineMeta,
+  read: <T>(key: string) => T | undefined,
+  key: string,
+  entryKey: (offset: number) => string,
+  windowMs: number,
+  meta: { last: number; first?: number },
   e: HeraldEvent & { type: 'like' | 'retweet' },
   ts: number,
   first: () => Notification,
-): { notification: Notification; ops: Op[] } {
-  const key = userKey(where.shard, 'g', where.user, e.type, e.tweet!.id);
-  const prev = store.getSync<Aggregate>(key);
-  const fresh = prev && ts - prev.since < where.windowMs && prev.offset >= (meta.first ?? 1);
+): { notification: Notification; changes: AggregateChange[] } {
+  const prev = read<Aggregate>(key);
+  const fresh = prev && ts - prev.since < windowMs && prev.offset >= (meta.first ?? 1);
   const offset = meta.last + 1;
   if (!fresh) {
     const record: Aggregate = { offset, since: ts, count: 1, actors: [e.actor], eventIds: [e.id] };
-    return { notification: first(), ops: [{ type: 'put', key, value: pack(record) }] };
+    return { notification: first(), changes: [{ key, value: record }] };
   }
   const actors = [e.actor, ...prev.actors.filter((a) => a !== e.actor)].slice(0, AGGREGATE_ACTORS);
   const record: Aggregate = { offset, since: prev.since, count: prev.count + 1, actors, eventIds: [...prev.eventIds, e.id].slice(-AGGREGATE_IDS) };
@@ -55,8 +57,9 @@ export function aggregate(
     replaces: prev.offset,
     text: describeAggregate(e.type, actors[0], record.count, e.tweet!.text),
   };
-  const ops: Op[] = [{ type: 'put', key, value: pack(record) }];
-  const old = store.getSync<Notification>(userKey(where.shard, 't', where.user, seqKey(prev.offset)));
-  if (old) ops.push(timeline.entryOp({ ...old, replacedBy: offset }));
-  return { notification, ops };
+  const changes: AggregateChange[] = [{ key, value: record }];
+  const oldKey = entryKey(prev.offset);
+  const old = read<Notification>(oldKey);
+  if (old) changes.push({ key: oldKey, value: { ...old, replacedBy: offset } });
+  return { notification, changes };
 }

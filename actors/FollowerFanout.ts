@@ -102,7 +102,7 @@ export class FollowerFanout {
       const applied = actor.applyFanout(event, reason);
       await applied?.written;
       // Bulk fanout must not fill memory with actors: one activated only for this goes back to sleep.
-      if (!wasActive && actor.mailbox.size <= 1) region.actors.delete(user);
+      if (!wasActive && actor.mailbox.size <= 1 && !actor.writing) region.actors.delete(user);
       return applied?.notification ? { user, notification: applied.notification } : null;
     });
   }

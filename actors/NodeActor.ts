@@ -1,10 +1,10 @@
-import { pack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
-import { HIGH, LOG_PREFIX, kindRange, seqKey } from '../storage/Keyspace';
+import { HIGH, LOG_PREFIX, kindRange } from '../storage/Keyspace';
 import type { Logger } from '../storage/logger';
 import type { NodeStore } from '../storage/NodeStore';
 import { ShardRange } from '../storage/ShardRange';
 import type { HeraldEvent, Notification, UserId } from './Event';
+import type { Applied } from './UserActor';
 import type { FanoutPolicyOptions } from './FanoutPolicy';
 import { FanoutRunner, type FanoutBatch } from './FanoutRunner';
 import { FollowerFanout, type FanoutResult } from './FollowerFanout';
@@ -71,15 +71,15 @@ export interface IngestResult {
 }
 
 /**
- * One node's work: hosts the UserActors of the shards it owns (ShardRegion), writes every batch to the ingest log (one synced LevelDB batch) before any actor applies it, and replays the log on start so that nothing
- * acked is lost and nothing is applied twice (the actors dedupe by event id).
+ * One node's work: hosts the UserActors of the shards it owns (ShardRegion) and applies every ingest batch through
+ * them; it answers once the effects are fsynced, so nothing acked is lost, and the actors dedupe by event id, so
+ * nothing is applied twice.
  */
 export class NodeActor {
   readonly region: ShardRegion;
   readonly handoff: ShardHandoff;
   readonly followers: FollowerFanout;
   readonly fanout: FanoutRunner;
-  private nextSeq = 1;
   private sweeper?: NodeJS.Timeout;
   private retentionSweeper?: NodeJS.Timeout;
   private readonly deliveryQueue: DeliveryQueue;
@@ -117,13 +117,14 @@ export class NodeActor {
     });
   }
 
-  /** Replays logged-but-unapplied batches, then starts the passivation sweep. */
+  /** Replays ingest-log entries left by an older version, then starts the sweeps. */
   async start(): Promise<void> {
     const pending = await this.store.scan<IngestItem[]>({ gt: LOG_PREFIX, lt: LOG_PREFIX + HIGH });
+    // Nodes no longer write an ingest log (their effects are the durable record), but a data dir from before may
+    // hold entries: apply them (deduped) and delete them.
     for (const [key, items] of pending) {
-      await this.applyItems(items, Promise.resolve());
-      await this.store.applied.write([{ type: 'del', key }]);
-      this.nextSeq = Math.max(this.nextSeq, Number(key.slice(LOG_PREFIX.length)) + 1);
+      await this.applyItems(items);
+      await this.store.durable.write([{ type: 'del', key }]);
       this.counters.replayed += items.length;
     }
     if (pending.length) this.log.info({ batches: pending.length, events: this.counters.replayed }, 'replayed ingest log');
@@ -207,21 +208,24 @@ export class NodeActor {
   }
 
   /**
-   * Logs a batch durably, then applies each event through the mailboxes of the users it touches. Resolves once
-   * every effect is written, with the notifications created (the gateway delivers them to connected users).
+   * Applies each event through the mailboxes of the users it touches, in arrival order, and resolves once every
+   * effect is durably written (one fsynced LevelDB batch, shared with concurrent work by GroupCommit), with the
+   * notifications created (the gateway delivers them to connected users). The effects are the durable record:
+   * they are written atomically with each event's dedupe key, so a retry of anything not acked applies once.
    */
   async ingest(batch: IngestBatch): Promise<IngestResult> {
-    const errors: Array<string | null> = batch.items.map((item) => this.region.refusal(batch.epoch, item.users));
-    const accepted = batch.items.filter((_, i) => errors[i] === null);
+    const region = this.region;
+    const errors: Array<string | null> = new Array(batch.items.length);
+    const accepted: IngestItem[] = [];
+    for (let i = 0; i < batch.items.length; i++) {
+      const item = batch.items[i];
+      errors[i] = region.refusal(batch.epoch, item.users);
+      if (errors[i] === null) accepted.push(item);
+    }
     if (accepted.length === 0) return { errors, deliveries: [] };
-
-    const key = LOG_PREFIX + seqKey(this.nextSeq++);
-    const durable = this.store.durable.write([{ type: 'put', key, value: pack(accepted) }]);
     this.counters.batches++;
     this.counters.events += accepted.length;
-    const deliveries = await this.applyItems(accepted, durable);
-    // Every effect is written: the log entry has done its job. A crash before this delete only replays (deduped).
-    void this.store.applied.write([{ type: 'del', key }]);
+    const deliveries = await this.applyItems(accepted);
     if (accepted.some((i) => i.event.type === 'tweet')) this.fanout.kick();
     if (deliveries.length) this.sender?.kick();
     return { errors, deliveries };
@@ -234,25 +238,39 @@ export class NodeActor {
     return result;
   }
 
-  /** Posts each (event, user) to the user's mailbox in arrival order; the work waits for `durable` first. */
-  private async applyItems(items: IngestItem[], durable: Promise<void>): Promise<Delivery[]> {
-    const tasks: Array<Promise<Delivery | null>> = [];
-    for (const { event, users } of items) {
-      for (const user of users) {
+  /**
+   * Applies each (event, user) in the user's mailbox order: at once when the mailbox is idle (the usual case),
+   * else queued behind what it holds. Nothing waits for a write inside the mailbox; the writes land in order
+   * (GroupCommit is FIFO) and this resolves when all of them have.
+   */
+  private async applyItems(items: IngestItem[]): Promise<Delivery[]> {
+    const results: Array<Applied | null | Promise<Applied | null>> = [];
+    const users: UserId[] = [];
+    let queued = false;
+    for (const { event, users: touched } of items) {
+      for (const user of touched) {
         const actor = this.region.activate(user);
-        tasks.push(
-          actor.mailbox.post(async () => {
-            await durable;
-            const applied = actor.apply(event);
-            if (!applied) return null;
-            await applied.written;
-            return applied.notification ? { user, notification: applied.notification } : null;
-          }),
-        );
+        users.push(user);
+        if (actor.mailbox.size === 0) {
+          results.push(actor.apply(event));
+        } else {
+          results.push(actor.mailbox.post(() => actor.apply(event)));
+          queued = true;
+        }
       }
     }
-    const done = await Promise.all(tasks);
-    const deliveries = done.filter((d): d is Delivery => d !== null);
+    const applied = queued ? await Promise.all(results) : (results as Array<Applied | null>);
+    // Writes of one turn share a GroupCommit batch (and so one promise): wait for each distinct one once.
+    let last: Promise<void> | undefined;
+    const writes: Array<Promise<void>> = [];
+    const deliveries: Delivery[] = [];
+    for (let i = 0; i < applied.length; i++) {
+      const a = applied[i];
+      if (!a) continue;
+      if (a.written !== last) writes.push((last = a.written));
+      if (a.notification) deliveries.push({ user: users[i], notification: a.notification });
+    }
+    await Promise.all(writes);
     this.counters.notifications += deliveries.length;
     return deliveries;
   }

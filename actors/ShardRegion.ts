@@ -5,6 +5,9 @@ import type { UserId } from './Event';
 import type { NodeOptions } from './NodeActor';
 import { UserActor } from './UserActor';
 
+/** Shards of users without an active actor, remembered at most. */
+const SHARD_CACHE = 100_000;
+
 /**
  * The shards a node serves at the current table epoch and the UserActors living in them: activated on demand,
  * passivated when idle, dropped when their shard leaves. Every node-side handler asks it who may be touched.
@@ -19,6 +22,8 @@ export class ShardRegion {
   readonly counters = { activations: 0, passivations: 0 };
   /** The epoch of the table that gave this node each shard it owns (a shard owned since start: its first table's). */
   private readonly gainedAt = new Map<number, number>();
+  /** user → shard: the md5 behind it is computed once per user while the user is active. */
+  private readonly shards = new Map<UserId, number>();
 
   constructor(
     private readonly store: NodeStore,
@@ -39,7 +44,16 @@ export class ShardRegion {
   }
 
   shardOf(user: UserId): number {
-    return shardOf(user, this.opts.shardCount);
+    const actor = this.actors.get(user);
+    if (actor) return actor.shard;
+    let shard = this.shards.get(user);
+    if (shard === undefined) {
+      // Bounded: users seen without an actor (refused work, fanout checks) are forgotten in bulk.
+      if (this.shards.size >= SHARD_CACHE) this.shards.clear();
+      shard = shardOf(user, this.opts.shardCount);
+      this.shards.set(user, shard);
+    }
+    return shard;
   }
 
   /** Owned at this epoch and not being handed off. */
@@ -69,9 +83,10 @@ export class ShardRegion {
     return this.activate(user);
   }
 
+  /** The user's actor, activated from LevelDB if it is not active (or if its last write failed). */
   activate(user: UserId): UserActor {
     let actor = this.actors.get(user);
-    if (!actor) {
+    if (!actor || actor.failed) {
       actor = new UserActor(user, this.shardOf(user), this.store, {
         timelineMax: this.opts.timelineMax,
         profile: this.opts.profile,
@@ -89,7 +104,8 @@ export class ShardRegion {
   passivateIdle(now = Date.now()): number {
     let n = 0;
     for (const [id, actor] of this.actors) {
-      if (actor.mailbox.size === 0 && now - actor.lastUsed >= this.opts.idleMs) {
+      // An actor with writes in flight stays: a new one would read LevelDB before they land.
+      if (actor.mailbox.size === 0 && !actor.writing && now - actor.lastUsed >= this.opts.idleMs) {
         this.actors.delete(id);
         n++;
       }

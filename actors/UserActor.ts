@@ -1,17 +1,20 @@
 import { pack } from '../storage/Codec';
 import type { Op } from '../storage/GroupCommit';
-import { seqKey, userKey } from '../storage/Keyspace';
+import { SEP, seqKey, shardPrefix, userKey, userRange } from '../storage/Keyspace';
 import type { NodeStore } from '../storage/NodeStore';
 import { Timeline, type TimelineMeta } from '../storage/Timeline';
 import { recipientsOf, targetOf, type HeraldEvent, type Notification, type UserId } from './Event';
 import { DEFAULT_PROFILE, InterestProfile, WEIGHTS, addAffinity, type ProfileData, type ProfileOptions } from './InterestProfile';
 import { aggregate } from './Aggregation';
 import { DeliveryPlanner, type DeliveryPolicy } from './DeliveryPlanner';
+import { KnownKeys } from './KnownKeys';
 import { Mailbox } from './Mailbox';
 import { describe } from './NotificationText';
 
 /** How many applied event keys an active actor remembers, so a retry never waits on a disk read. */
 const RECENT_IDS = 1024;
+/** Kinds of keys whose complete set an actor keeps once it applies a second event (dedupe, affinity, followings, aggregates). */
+const KNOWN_KINDS = ['d', 'a', 'f', 'g'] as const;
 
 export interface UserOptions {
   /** Retention: entries kept per user; older ones are dropped as new ones come. @defaultValue 1000 */
@@ -31,18 +34,38 @@ interface DedupeRecord {
 
 export interface Applied {
   notification?: Notification;
-  /** Resolves when the effects are in LevelDB. */
+  /** Resolves when the effects are in LevelDB (fsynced unless the node runs with --no-sync). */
   written: Promise<void>;
+}
+
+/** One key an apply changes: its decoded value (undefined deletes it), packed when the change is committed. */
+interface Change {
+  key: string;
+  value: unknown;
+}
+
+/** A value this actor wrote that may not have landed in LevelDB yet, and the number of the write carrying it. */
+interface Unlanded {
+  value: unknown;
+  write: number;
 }
 
 /**
  * A virtual per-user entity, hosted by the NodeActor that owns the user's shard. Activated on demand from
  * LevelDB, passivated when idle; all of its work goes through its FIFO mailbox, so its state changes one message
  * at a time in arrival order. It reads only its own user's keys: no remote lookups.
+ *
+ * Writes are pipelined: `apply` changes the state in memory and queues its ops on the store's one ordered writer
+ * (`store.durable`, FIFO) without waiting for them to land, so the next event of the same user applies at once.
+ * Reads of its own keys see the values still in flight (`unlanded`). A failed write fails the store (GroupCommit
+ * refuses every later write), so nothing written after a lost write can land on top of it; the actor is marked
+ * `failed` and the region replaces it with one reloaded from LevelDB.
  */
 export class UserActor {
   readonly mailbox = new Mailbox();
   lastUsed = Date.now();
+  /** A write of this actor failed: its memory is ahead of the store, it must not be used again. */
+  failed = false;
   private readonly timeline: Timeline<Notification>;
   private meta: TimelineMeta;
   private profile?: InterestProfile;
@@ -50,12 +73,25 @@ export class UserActor {
   readonly delivery: DeliveryPlanner;
   /** Dedupe keys applied while active → the offset each made, so a retry never waits on a disk read. */
   private readonly recentIds = new Map<string, number>();
-  /** The last write queued for this user: reads wait for it (read-your-writes). */
+  /** Keys written and not landed yet → their value: what a read of them must see (pipelined writes). */
+  private readonly unlanded = new Map<string, Unlanded>();
+  /** Which dedupe, affinity, following and aggregate keys exist: a miss costs no read once loaded. */
+  private readonly known: KnownKeys;
+  /** Events applied since activation. */
+  private applies = 0;
+  /** Writes queued by this actor, and how many of them have not landed yet. */
+  private writes = 0;
+  private inFlight = 0;
+  /** The last write queued for this user: reads wait for it (read-your-writes); it never rejects. */
   private lastWrite: Promise<void> = Promise.resolve();
+  /** The same write as the store answers it: a repeat of an event in flight answers with its outcome. */
+  private lastWritten: Promise<void> = Promise.resolve();
 
   private readonly timelineMax: number;
   private readonly profileOpts: ProfileOptions;
   private readonly aggregateWindowMs: number;
+  /** `<shard>!<kind>!<user>!` is the start of every key of this user: built once per kind. */
+  private readonly prefix: (kind: 'd' | 't' | 'a' | 'f' | 'e') => string;
 
   constructor(
     readonly id: UserId,
@@ -68,108 +104,146 @@ export class UserActor {
     this.aggregateWindowMs = opts.aggregateWindowMs ?? 3600_000;
     this.delivery = new DeliveryPlanner(store, shard, id, opts.delivery);
     this.timeline = new Timeline(store, shard, id);
+    const prefixes = { d: '', t: '', a: '', f: '', e: '' };
+    for (const k of Object.keys(prefixes) as Array<keyof typeof prefixes>) prefixes[k] = userKey(shard, k, id) + SEP;
+    this.prefix = (kind) => prefixes[kind];
+    this.known = new KnownKeys(shardPrefix(shard).length, KNOWN_KINDS.join(''));
     const meta = this.timeline.readMeta();
     // A timeline never written takes the store's incarnation as epoch, and keeps it from its first write on.
     this.meta = { ...meta, first: meta.first ?? 1, epoch: meta.epoch ?? store.incarnation };
   }
 
-  /**
-   * Applies this user's part of an event: edges, tweets and engagements when the user is the actor, a timeline
-   * entry when the user is a recipient. The dedupe key is written in the same atomic batch, so an event replayed
-   * from the ingest log or retried by a producer takes effect exactly once. Returns null for a duplicate.
-   */
-  apply(e: HeraldEvent): Applied | null {
-    this.lastUsed = Date.now();
-    const dedupe = userKey(this.shard, 'd', this.id, e.actor, e.id);
-    const seen = this.seen(dedupe);
-    if (seen !== undefined) return this.again(seen);
-
-    const ts = e.ts ?? Date.now();
-    const ops: Op[] = [];
-    const before = this.meta;
-    if (e.actor === this.id) ops.push(...this.actorOps(e, ts));
-    let notification: Notification | undefined;
-    if (recipientsOf(e).includes(this.id)) {
-      if (e.type === 'follow') ops.push(this.edgeOp('put', 'F', e.actor, ts));
-      const aggregate = this.aggregate(e, ts);
-      notification = aggregate?.notification ?? this.notificationFor(e, ts);
-      if (aggregate) ops.push(...aggregate.ops);
-      this.meta = { ...this.meta, last: notification.offset };
-      ops.push(this.timeline.entryOp(notification), ...this.retentionOps(), this.timeline.metaOp(this.meta), ...this.delivery.ops(notification, 1));
-    } else if (e.type === 'unfollow' && targetOf(e) === this.id) {
-      ops.push(this.edgeOp('del', 'F', e.actor));
-    }
-    ops.push(this.dedupeOp(dedupe, notification?.offset ?? 0));
-
-    return this.commit(ops, dedupe, before, notification);
+  /** Whether this actor has writes that have not landed: it must stay active until they have. */
+  get writing(): boolean {
+    return this.inFlight > 0;
   }
 
   /**
-   * Queues the ops; a failed write leaves no trace: the retry must apply, at the offset this one would have
-   * had. Safe because the mailbox runs the next message only after this write settled.
+   * Applies this user's part of an event: edges, tweets and engagements when the user is the actor, a timeline
+   * entry when the user is a recipient. The dedupe key is written in the same atomic batch, so an event replayed
+   * or retried by a producer takes effect exactly once. Returns null for a duplicate.
    */
-  private commit(ops: Op[], dedupe: string, before: TimelineMeta, notification?: Notification, writer = this.store.applied): Applied {
-    this.remember(dedupe, notification?.offset ?? 0);
-    const written = writer.write(ops);
-    written.catch(() => {
-      this.meta = before;
-      this.recentIds.delete(dedupe);
-      // Profile and push slots may have changed in memory before the write: reload them from the store.
-      this.profile = undefined;
-      this.delivery.forget();
+  apply(e: HeraldEvent): Applied | null {
+    this.lastUsed = Date.now();
+    const dedupe = this.prefix('d') + e.actor + SEP + e.id;
+    // An actor that gets a second event is likely to get more: worth loading its key sets.
+    if (++this.applies === 2) this.known.load(this.store, KNOWN_KINDS.map((k) => userRange(this.shard, k, this.id)));
+    const seen = this.seen(dedupe);
+    if (seen !== undefined) return this.again(seen);
+
+    const ts = e.ts ?? this.lastUsed;
+    const changes: Change[] = [];
+    if (e.actor === this.id) this.actorChanges(e, ts, changes);
+    let notification: Notification | undefined;
+    let extra: Op[] | undefined;
+    if (recipientsOf(e).includes(this.id)) {
+      if (e.type === 'follow') changes.push({ key: userKey(this.shard, 'F', this.id, e.actor), value: ts });
+      const aggregate = this.aggregate(e, ts, changes);
+      notification = aggregate ?? this.notificationFor(e, ts);
+      this.meta.last = notification.offset;
+      changes.push({ key: this.entryKey(notification.offset), value: notification });
+      this.retentionChanges(changes);
+      changes.push({ key: this.timeline.metaKey, value: this.meta });
+      extra = this.delivery.ops(notification, 1);
+    } else if (e.type === 'unfollow' && targetOf(e) === this.id) {
+      changes.push({ key: userKey(this.shard, 'F', this.id, e.actor), value: undefined });
+    }
+    const offset = notification?.offset ?? 0;
+    changes.push({ key: dedupe, value: { at: this.lastUsed, offset } satisfies DedupeRecord });
+    this.remember(dedupe, offset);
+    return { notification, written: this.commit(changes, extra) };
+  }
+
+  /**
+   * Queues the changes on the store's ordered writer, without waiting: the mailbox moves on at once. Values stay
+   * readable from `unlanded` until their write lands. A failed write fails the store; this actor is done.
+   */
+  private commit(changes: Change[], extra?: Op[]): Promise<void> {
+    const write = ++this.writes;
+    const ops: Op[] = new Array(changes.length);
+    for (let i = 0; i < changes.length; i++) {
+      const { key, value } = changes[i];
+      ops[i] = value === undefined ? { type: 'del', key } : { type: 'put', key, value: pack(value) };
+      this.unlanded.set(key, { value, write });
+      this.known.changed(key, value !== undefined);
+    }
+    if (extra) for (const op of extra) ops.push(op);
+    this.inFlight++;
+    const written = this.store.durable.write(ops);
+    this.lastWritten = written;
+    const landed = () => {
+      this.inFlight--;
+      for (const { key } of changes) if (this.unlanded.get(key)?.write === write) this.unlanded.delete(key);
+    };
+    this.lastWrite = written.then(landed, () => {
+      landed();
+      this.failed = true;
     });
-    this.lastWrite = written.catch(() => undefined);
-    return { notification, written };
+    return written;
+  }
+
+  /** A key of this user as the latest apply left it: a value still in flight, else what LevelDB holds. */
+  private read<T>(key: string): T | undefined {
+    const pending = this.unlanded.get(key);
+    if (pending) return pending.value as T | undefined;
+    return this.known.mayHave(key) ? this.store.getSync<T>(key) : undefined;
+  }
+
+  private entryKey(offset: number): string {
+    return this.prefix('t') + seqKey(offset);
   }
 
   /**
    * The actor's own records: followings, tweets, engagements, and the interest profile they feed (affinity to
    * the engaged user, recent entities, Top-N followings), all updated incrementally in the same batch.
    */
-  private actorOps(e: HeraldEvent, ts: number): Op[] {
+  private actorChanges(e: HeraldEvent, ts: number, changes: Change[]): void {
     const target = targetOf(e);
-    const now = Date.now();
+    const now = this.lastUsed;
     switch (e.type) {
       case 'follow': {
-        if (!target) return [];
-        const affinity = this.addAffinity(target, WEIGHTS.follow, now);
-        this.interests.follow(target, affinity.value, now);
-        return [this.edgeOp('put', 'f', target, ts), affinity.op, this.profileOp()];
+        if (!target) return;
+        const affinity = this.addAffinity(target, WEIGHTS.follow, now, changes);
+        this.interests.follow(target, affinity, now);
+        changes.push({ key: this.prefix('f') + target, value: ts }, this.profileChange());
+        return;
       }
       case 'unfollow':
-        if (!target) return [];
+        if (!target) return;
         this.interests.unfollow(target);
-        return [this.edgeOp('del', 'f', target), this.profileOp()];
+        changes.push({ key: this.prefix('f') + target, value: undefined }, this.profileChange());
+        return;
       case 'tweet':
-        if (!e.tweet) return [];
+        if (!e.tweet) return;
         // The fanout job is written with the tweet, atomically: a tweet stored is a fanout that will run.
-        return [
-          { type: 'put', key: userKey(this.shard, 'w', this.id, e.tweet.id), value: pack({ ...e.tweet, ts }) },
-          { type: 'put', key: userKey(this.shard, 'j', this.id, e.id), value: pack({ event: e, cursor: '', done: 0 }) },
-        ];
+        changes.push(
+          { key: userKey(this.shard, 'w', this.id, e.tweet.id), value: { ...e.tweet, ts } },
+          { key: userKey(this.shard, 'j', this.id, e.id), value: { event: e, cursor: '', done: 0 } },
+        );
+        return;
       default: {
         const weight = WEIGHTS[e.type];
-        const ops: Op[] = [{
-          type: 'put',
-          key: userKey(this.shard, 'e', this.id, String(ts).padStart(15, '0'), e.id),
-          value: pack({ type: e.type, target, tweetId: e.tweet?.id, entities: e.tweet?.entities ?? [], ts }),
-        }];
+        const entities = e.tweet?.entities ?? [];
+        changes.push({
+          key: this.prefix('e') + String(ts).padStart(15, '0') + SEP + e.id,
+          value: { type: e.type, target, tweetId: e.tweet?.id, entities, ts },
+        });
         // A mention event is by the mentioner about someone else's tweet only if it names a target.
         const other = target && target !== this.id ? target : undefined;
-        const affinity = other ? this.addAffinity(other, weight, now) : undefined;
-        const followed = other !== undefined && this.store.db.getSync(userKey(this.shard, 'f', this.id, other)) !== undefined;
-        this.interests.engage(other, followed, affinity?.value ?? 0, e.tweet?.entities ?? [], weight, now);
-        if (affinity) ops.push(affinity.op);
-        ops.push(this.profileOp());
-        return ops;
+        const affinity = other ? this.addAffinity(other, weight, now, changes) : 0;
+        const followed = other !== undefined && this.read(this.prefix('f') + other) !== undefined;
+        this.interests.engage(other, followed, affinity, entities, weight, now);
+        changes.push(this.profileChange());
       }
     }
   }
 
-  private addAffinity(other: UserId, weight: number, now: number): { value: number; op: Op } {
-    const key = userKey(this.shard, 'a', this.id, other);
-    const next = addAffinity(this.store.getSync<[number, number]>(key), weight, now, this.profileOpts.halfLifeMs);
-    return { value: next[0], op: { type: 'put', key, value: pack(next) } };
+  /** Adds `weight` to the decayed affinity to `other`; returns the new value. */
+  private addAffinity(other: UserId, weight: number, now: number, changes: Change[]): number {
+    const key = this.prefix('a') + other;
+    const next = addAffinity(this.read<[number, number]>(key), weight, now, this.profileOpts.halfLifeMs);
+    changes.push({ key, value: next });
+    return next[0];
   }
 
   /** Top-N followings and recent entities, loaded on first use. */
@@ -178,8 +252,8 @@ export class UserActor {
     return this.profile;
   }
 
-  private profileOp(): Op {
-    return { type: 'put', key: userKey(this.shard, 'P', this.id), value: pack(this.interests.toData()) };
+  private profileChange(): Change {
+    return { key: userKey(this.shard, 'P', this.id), value: this.interests.toData() };
   }
 
   /**
@@ -188,10 +262,9 @@ export class UserActor {
    */
   applyFanout(e: HeraldEvent, reason: string): Applied | null {
     this.lastUsed = Date.now();
-    const dedupe = userKey(this.shard, 'd', this.id, e.actor, e.id);
+    const dedupe = this.prefix('d') + e.actor + SEP + e.id;
     const seen = this.seen(dedupe);
     if (seen !== undefined) return this.again(seen);
-    const before = this.meta;
     const notification: Notification = {
       offset: this.meta.last + 1,
       type: 'tweet',
@@ -202,36 +275,28 @@ export class UserActor {
       ts: e.ts ?? Date.now(),
       text: e.tweet?.text ? `${e.actor} tweeted: ${e.tweet.text}` : `${e.actor} tweeted`,
     };
-    this.meta = { ...this.meta, last: notification.offset };
-    const ops: Op[] = [
-      this.dedupeOp(dedupe, notification.offset),
-      this.timeline.entryOp(notification),
-      ...this.retentionOps(),
-      this.timeline.metaOp(this.meta),
-      ...this.delivery.ops(notification, 2),
+    this.meta.last = notification.offset;
+    const changes: Change[] = [
+      { key: dedupe, value: { at: this.lastUsed, offset: notification.offset } satisfies DedupeRecord },
+      { key: this.entryKey(notification.offset), value: notification },
     ];
-    // Fanout has no ingest log on this node to rebuild it from: its entries are fsynced before the author moves on.
-    return this.commit(ops, dedupe, before, notification, this.store.durable);
+    this.retentionChanges(changes);
+    changes.push({ key: this.timeline.metaKey, value: this.meta });
+    this.remember(dedupe, notification.offset);
+    // Fanout has no ingest log to rebuild it from: its entries are written with the store's ordered, synced writer.
+    return { notification, written: this.commit(changes, this.delivery.ops(notification, 2)) };
   }
 
   /** Whether this user already has (or had, within the dedupe window) the effect of event `actor/id`. */
   hasApplied(actor: UserId, id: string): boolean {
-    return this.seen(userKey(this.shard, 'd', this.id, actor, id)) !== undefined;
-  }
-
-  /**
-   * The dedupe record of an event: written in the effect's batch, with when it was applied (the dedupe window
-   * counts from then, not from the producer's `ts`) and the offset of the entry it made (0 = none).
-   */
-  private dedupeOp(key: string, offset: number): Op {
-    return { type: 'put', key, value: pack({ at: Date.now(), offset }) };
+    return this.seen(this.prefix('d') + actor + SEP + id) !== undefined;
   }
 
   /** The offset an applied event made (0 = none), or undefined if it was not applied. */
   private seen(key: string): number | undefined {
     const recent = this.recentIds.get(key);
     if (recent !== undefined) return recent;
-    const stored = this.store.getSync<DedupeRecord | number>(key);
+    const stored = this.read<DedupeRecord | number>(key);
     if (stored === undefined) return undefined;
     return typeof stored === 'number' ? 0 : stored.offset;
   }
@@ -239,27 +304,30 @@ export class UserActor {
   /**
    * A repeat of an applied event (a producer's retry, a log replay) changes nothing, but answers with the entry
    * it made: if the first answer was lost (a deadline, a crash before the reply), the retry's ack still delivers
-   * it to live subscribers, who drop offsets they already have.
+   * it to live subscribers, who drop offsets they already have. It waits for the entry's write to land.
    */
   private again(offset: number): Applied | null {
     if (offset === 0) return null;
-    const entry = this.store.getSync<Notification>(userKey(this.shard, 't', this.id, seqKey(offset)));
-    return entry ? { notification: entry, written: Promise.resolve() } : null;
-  }
-
-  private edgeOp(type: 'put' | 'del', kind: 'f' | 'F', other: UserId, ts = 0): Op {
-    const key = userKey(this.shard, kind, this.id, other);
-    return type === 'put' ? { type, key, value: pack(ts) } : { type, key };
+    const entry = this.read<Notification>(this.entryKey(offset));
+    return entry ? { notification: entry, written: this.lastWritten } : null;
   }
 
   /** Likes and retweets of one tweet within the window collapse into one entry (actors/Aggregation.ts). */
-  private aggregate(e: HeraldEvent, ts: number): { notification: Notification; ops: Op[] } | undefined {
+  private aggregate(e: HeraldEvent, ts: number, changes: Change[]): Notification | undefined {
     if ((e.type !== 'like' && e.type !== 'retweet') || !e.tweet || this.aggregateWindowMs <= 0) return undefined;
-    const where = { shard: this.shard, user: this.id, windowMs: this.aggregateWindowMs };
-    return aggregate(this.store, this.timeline, where, this.meta, { ...e, type: e.type }, ts, () => ({
-      ...this.notificationFor(e, ts),
-      count: 1,
-    }));
+    const key = userKey(this.shard, 'g', this.id, e.type, e.tweet.id);
+    const made = aggregate(
+      (k) => this.read(k),
+      key,
+      (offset) => this.entryKey(offset),
+      this.aggregateWindowMs,
+      this.meta,
+      { ...e, type: e.type },
+      ts,
+      () => ({ ...this.notificationFor(e, ts), count: 1 }),
+    );
+    for (const c of made.changes) changes.push(c);
+    return made.notification;
   }
 
   private notificationFor(e: HeraldEvent, ts: number): Notification {
@@ -276,27 +344,29 @@ export class UserActor {
     const old = (await this.timeline.since(first - 1, 1000)).filter((n) => n.ts < cutoff);
     // Entries are in offset order; stop at the first young one so `first` stays contiguous.
     let next = first;
-    const ops: Op[] = [];
+    const changes: Change[] = [];
     for (const n of old) {
       if (n.offset !== next) break;
-      ops.push(this.timeline.dropOp(n.offset));
+      changes.push({ key: this.entryKey(n.offset), value: undefined });
       next++;
     }
-    if (!ops.length) return 0;
-    this.meta = { ...this.meta, first: next, read: Math.max(this.meta.read, next - 1) };
-    ops.push(this.timeline.metaOp(this.meta));
-    this.lastWrite = this.store.applied.write(ops);
-    await this.lastWrite;
-    return ops.length - 1;
+    if (!changes.length) return 0;
+    this.meta.first = next;
+    this.meta.read = Math.max(this.meta.read, next - 1);
+    changes.push({ key: this.timeline.metaKey, value: this.meta });
+    await this.commit(changes);
+    return changes.length - 1;
   }
 
   /** Drops the oldest entries past `timelineMax`; `first` moves up so a resume from before it is refused. */
-  private retentionOps(): Op[] {
-    const ops: Op[] = [];
-    let first = this.meta.first ?? 1;
-    while (this.meta.last - first + 1 > this.timelineMax) ops.push(this.timeline.dropOp(first++));
-    if (ops.length) this.meta = { ...this.meta, first, read: Math.max(this.meta.read, first - 1) };
-    return ops;
+  private retentionChanges(changes: Change[]): void {
+    const start = this.meta.first ?? 1;
+    let first = start;
+    while (this.meta.last - first + 1 > this.timelineMax) changes.push({ key: this.entryKey(first++), value: undefined });
+    if (first !== start) {
+      this.meta.first = first;
+      this.meta.read = Math.max(this.meta.read, first - 1);
+    }
   }
 
   private remember(key: string, offset: number): void {
@@ -324,11 +394,11 @@ export class UserActor {
   async markRead(upTo: number): Promise<TimelineMeta> {
     const read = Math.min(Math.max(this.meta.read, upTo), this.meta.last);
     if (read !== this.meta.read) {
-      this.meta = { ...this.meta, read };
-      this.lastWrite = this.store.applied.write([this.timeline.metaOp(this.meta)]);
+      this.meta.read = read;
+      void this.commit([{ key: this.timeline.metaKey, value: this.meta }]);
     }
     await this.lastWrite;
-    return this.meta;
+    return { ...this.meta };
   }
 
   get state(): { offset: number; unread: number; read: number } {

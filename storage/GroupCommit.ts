@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { ClassicLevel } from 'classic-level';
+import { HeraldError } from './HeraldError';
 
 export type Op =
   | { type: 'put'; key: string; value: Uint8Array }
@@ -35,17 +36,31 @@ export class Buckets {
   }
 }
 
+/** What flush needs of a chained batch: classic-level's own put/del/write, without abstract-level's per-op work. */
+interface RawBatch {
+  _put(key: string, value: Uint8Array): void;
+  _del(key: string): void;
+  _write(options: { sync: boolean }): Promise<void>;
+  close(): Promise<void>;
+}
+
 /**
  * Group commit: writes queued while a batch is on disk go out together in the next one, so many callers share
- * one (optionally fsynced) LevelDB write. Each caller's promise resolves when its ops are written; batches are
- * written in the order they were queued, which keeps LevelDB's WAL prefix property (a later write never survives
- * a crash without the earlier ones).
+ * one (optionally fsynced) LevelDB write. Every write queued for one batch gets that batch's promise, which
+ * resolves when its ops are written; batches are written in the order they were queued, which keeps LevelDB's
+ * WAL prefix property (a later write never survives a crash without the earlier ones).
+ *
+ * Fail-stop: once a batch fails, it and every later write reject (HERALD_UNAVAILABLE). Callers pipeline writes
+ * (an actor applies its next event before the previous write landed), so a later write must never land on top
+ * of a lost one; the node's state is then only what LevelDB holds, and it must be restarted to reload it.
  */
 export class GroupCommit {
   private pending: Op[] = [];
-  private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private batch?: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void };
   private writing = false;
   private scheduled = false;
+  /** The error that failed a batch: every write since is refused with it. */
+  failure?: HeraldError;
   /** Figures for metrics and benchmarks: the node's `stats` op reports them, GET /metrics exposes them. */
   readonly stats = { batches: 0, ops: 0, maxBatch: 0, writeSeconds: new Buckets(WRITE_SECONDS_BOUNDS), batchOps: new Buckets(BATCH_OPS_BOUNDS) };
   /** Sees every op as it is queued: a shard handoff journals the keys its copy must re-send (storage/ShardJournal). */
@@ -58,16 +73,28 @@ export class GroupCommit {
     private readonly sync: boolean,
   ) {}
 
+  /** Queues `ops` for the next batch; resolves when that batch is written. */
   write(ops: Op[]): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
     if (ops.length === 0) return Promise.resolve();
     this.onWrite?.(ops);
     for (const op of ops) this.pending.push(op);
-    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (!this.batch) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      // A caller that only cares about a later write of the same batch need not handle this one.
+      promise.catch(() => undefined);
+      this.batch = { promise, resolve, reject };
+    }
     this.schedule();
-    return done;
+    return this.batch.promise;
   }
 
-  /** Resolves when everything queued so far is written. */
+  /** Resolves when everything queued so far is written (or refused). */
   async drain(): Promise<void> {
     while (this.writing || this.pending.length || this.scheduled) {
       await new Promise((r) => setTimeout(r, 1));
@@ -76,7 +103,7 @@ export class GroupCommit {
 
   /** Resolves when every op queued before the call is written; unlike `drain`, later writes do not delay it. */
   flushed(): Promise<void> {
-    if (this.pending.length) return new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.batch) return this.batch.promise;
     return this.current ?? Promise.resolve();
   }
 
@@ -91,29 +118,36 @@ export class GroupCommit {
   }
 
   private async flush(): Promise<void> {
-    if (this.writing || this.pending.length === 0) return;
+    if (this.writing || this.pending.length === 0 || !this.batch) return;
     const ops = this.pending;
-    const waiters = this.waiters;
+    const batch = this.batch;
     this.pending = [];
-    this.waiters = [];
+    this.batch = undefined;
+    if (this.failure) return batch.reject(this.failure);
     this.writing = true;
     try {
-      const batch = this.db.batch();
-      for (const op of ops) {
-        if (op.type === 'put') batch.put(op.key, op.value);
-        else batch.del(op.key);
+      // Keys are utf8 strings and values bytes already: abstract-level's per-op checks and copies add nothing.
+      const raw = this.db.batch() as unknown as RawBatch;
+      try {
+        for (const op of ops) {
+          if (op.type === 'put') raw._put(op.key, op.value);
+          else raw._del(op.key);
+        }
+        const t0 = performance.now();
+        this.current = raw._write({ sync: this.sync });
+        await this.current;
+        this.stats.writeSeconds.observe((performance.now() - t0) / 1000);
+      } finally {
+        void raw.close().catch(() => undefined);
       }
-      const t0 = performance.now();
-      this.current = batch.write({ sync: this.sync });
-      await this.current;
-      this.stats.writeSeconds.observe((performance.now() - t0) / 1000);
       this.stats.batchOps.observe(ops.length);
       this.stats.batches++;
       this.stats.ops += ops.length;
       if (ops.length > this.stats.maxBatch) this.stats.maxBatch = ops.length;
-      for (const w of waiters) w.resolve();
+      batch.resolve();
     } catch (err) {
-      for (const w of waiters) w.reject(err);
+      this.failure = new HeraldError('HERALD_UNAVAILABLE', `storage write failed: ${(err as Error)?.message ?? err}`);
+      batch.reject(this.failure);
     } finally {
       this.current = undefined;
       this.writing = false;

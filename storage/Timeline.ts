@@ -20,18 +20,23 @@ export interface TimelineMeta {
  * and one meta record. Writes are returned as ops so the caller commits them atomically with the dedupe key.
  */
 export class Timeline<E extends { offset: number }> {
+  /** Where the meta record lives: `<shard>!u!<user>`. */
+  readonly metaKey: string;
+
   constructor(
     private readonly store: NodeStore,
     private readonly shard: number,
     private readonly user: string,
-  ) {}
+  ) {
+    this.metaKey = userKey(shard, 'u', user);
+  }
 
   readMeta(): TimelineMeta {
-    return this.store.getSync<TimelineMeta>(userKey(this.shard, 'u', this.user)) ?? { last: 0, read: 0 };
+    return this.store.getSync<TimelineMeta>(this.metaKey) ?? { last: 0, read: 0 };
   }
 
   metaOp(meta: TimelineMeta): Op {
-    return { type: 'put', key: userKey(this.shard, 'u', this.user), value: pack(meta) };
+    return { type: 'put', key: this.metaKey, value: pack(meta) };
   }
 
   entryOp(entry: E): Op {

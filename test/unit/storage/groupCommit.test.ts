@@ -63,22 +63,23 @@ describe('GroupCommit', () => {
     expect(gc.stats.batches).toBe(1);
   });
 
-  it('a failed batch rejects its own writers and later batches still go', async () => {
+  it('a failed batch fails the writer: its writers and every later write reject, nothing later lands', async () => {
     let fail = true;
     const written: string[][] = [];
     const fakeDb = {
       batch() {
         const keys: string[] = [];
         return {
-          put: (k: string) => keys.push(k),
-          del: (k: string) => keys.push(k),
-          write: async () => {
+          _put: (k: string) => keys.push(k),
+          _del: (k: string) => keys.push(k),
+          _write: async () => {
             if (fail) {
               fail = false;
               throw new Error('disk full');
             }
             written.push(keys);
           },
+          close: async () => undefined,
         };
       },
     };
@@ -86,8 +87,18 @@ describe('GroupCommit', () => {
     const a = g.write([{ type: 'put', key: 'a', value: pack(1) }]);
     const b = g.write([{ type: 'put', key: 'b', value: pack(1) }]);
     await expect(a).rejects.toThrow('disk full');
-    await expect(b).rejects.toThrow('disk full');
-    await g.write([{ type: 'put', key: 'c', value: pack(1) }]);
-    expect(written).toEqual([['c']]);
+    await expect(b).rejects.toMatchObject({ code: 'HERALD_UNAVAILABLE' });
+    // Callers pipeline writes: one queued after a lost write must not land on top of it.
+    await expect(g.write([{ type: 'put', key: 'c', value: pack(1) }])).rejects.toMatchObject({ code: 'HERALD_UNAVAILABLE' });
+    expect(written).toEqual([]);
+  });
+
+  it('writes queued in one turn share one batch and one promise', async () => {
+    const p1 = gc.write([{ type: 'put', key: 's1', value: pack(1) }]);
+    const p2 = gc.write([{ type: 'del', key: 's0' }, { type: 'put', key: 's2', value: pack(2) }]);
+    expect(p2).toBe(p1);
+    await p1;
+    expect(gc.stats.batches).toBe(1);
+    expect([read('s1'), read('s2')]).toEqual([1, 2]);
   });
 });
