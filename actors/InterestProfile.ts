@@ -60,14 +60,21 @@ export class InterestProfile {
   /**
    * An engagement of this user with a tweet of `target`. `affinity` is the user's affinity to the target after
    * it (see addAffinity); it ranks the target among the Top-N only if the user follows the target. The tweet's
-   * entities count either way.
+   * entities count either way. Returns whether the profile changed (else it need not be written).
    */
-  engage(target: UserId | undefined, followed: boolean, affinity: number, entities: readonly string[], weight: number, now: number): void {
-    if (target && followed) this.data.top = this.update(this.data.top, target, () => affinity, now, this.opts.topN);
+  engage(target: UserId | undefined, followed: boolean, affinity: number, entities: readonly string[], weight: number, now: number): boolean {
+    let changed = false;
+    if (target && followed) {
+      this.data.top = this.update(this.data.top, target, () => affinity, now, this.opts.topN);
+      changed = true;
+    }
     const cutoff = now - this.opts.entityWindowMs;
+    // Most engagements carry no entities: then only expiry can change the list, and usually nothing expired.
+    if (entities.length === 0 && this.data.ent.every((s) => s[2] >= cutoff)) return changed;
     let ent = this.data.ent.filter((s) => s[2] >= cutoff);
     for (const e of new Set(entities.map((x) => x.toLowerCase()))) ent = this.update(ent, e, (v) => v + weight, now, this.opts.maxEntities);
     this.data.ent = ent;
+    return true;
   }
 
   /** Following someone ranks them with the affinity earned so far (including the follow's own weight). */

@@ -3,11 +3,11 @@ import type { Op } from '../storage/GroupCommit';
 import { SEP, seqKey, shardPrefix, userKey, userRange } from '../storage/Keyspace';
 import type { NodeStore } from '../storage/NodeStore';
 import { Timeline, type TimelineMeta } from '../storage/Timeline';
-import { recipientsOf, targetOf, type HeraldEvent, type Notification, type UserId } from './Event';
+import { targetOf, type HeraldEvent, type Notification, type UserId } from './Event';
 import { DEFAULT_PROFILE, InterestProfile, WEIGHTS, addAffinity, type ProfileData, type ProfileOptions } from './InterestProfile';
 import { aggregate } from './Aggregation';
 import { DeliveryPlanner, type DeliveryPolicy } from './DeliveryPlanner';
-import { KnownKeys } from './KnownKeys';
+import { ABSENT, KnownKeys, READ } from './KnownKeys';
 import { Mailbox } from './Mailbox';
 import { describe } from './NotificationText';
 
@@ -24,6 +24,20 @@ export interface UserOptions {
   aggregateWindowMs: number;
   /** Push, SMS and email: which channels this node can send on, and push fatigue caps. Absent = in-app only. */
   delivery?: DeliveryPolicy;
+}
+
+/** `recipientsOf(e).includes(user)` (actors/Event.ts) without building the list: this runs for every event. */
+function isRecipient(e: HeraldEvent, user: UserId): boolean {
+  if (e.actor === user) return false;
+  switch (e.type) {
+    case 'unfollow':
+      return false;
+    case 'mention':
+    case 'tweet':
+      return e.tweet?.mentions?.includes(user) ?? false;
+    default:
+      return targetOf(e) === user;
+  }
 }
 
 /** What the dedupe key of an applied event holds. */
@@ -91,7 +105,7 @@ export class UserActor {
   private readonly profileOpts: ProfileOptions;
   private readonly aggregateWindowMs: number;
   /** `<shard>!<kind>!<user>!` is the start of every key of this user: built once per kind. */
-  private readonly prefix: (kind: 'd' | 't' | 'a' | 'f' | 'e') => string;
+  private readonly prefix: (kind: 'd' | 't' | 'a' | 'f' | 'e' | 'g') => string;
 
   constructor(
     readonly id: UserId,
@@ -104,10 +118,10 @@ export class UserActor {
     this.aggregateWindowMs = opts.aggregateWindowMs ?? 3600_000;
     this.delivery = new DeliveryPlanner(store, shard, id, opts.delivery);
     this.timeline = new Timeline(store, shard, id);
-    const prefixes = { d: '', t: '', a: '', f: '', e: '' };
+    const prefixes = { d: '', t: '', a: '', f: '', e: '', g: '' };
     for (const k of Object.keys(prefixes) as Array<keyof typeof prefixes>) prefixes[k] = userKey(shard, k, id) + SEP;
     this.prefix = (kind) => prefixes[kind];
-    this.known = new KnownKeys(shardPrefix(shard).length, KNOWN_KINDS.join(''));
+    this.known = new KnownKeys(shardPrefix(shard).length, KNOWN_KINDS.join(''), 'af');
     const meta = this.timeline.readMeta();
     // A timeline never written takes the store's incarnation as epoch, and keeps it from its first write on.
     this.meta = { ...meta, first: meta.first ?? 1, epoch: meta.epoch ?? store.incarnation };
@@ -136,7 +150,7 @@ export class UserActor {
     if (e.actor === this.id) this.actorChanges(e, ts, changes);
     let notification: Notification | undefined;
     let extra: Op[] | undefined;
-    if (recipientsOf(e).includes(this.id)) {
+    if (isRecipient(e, this.id)) {
       if (e.type === 'follow') changes.push({ key: userKey(this.shard, 'F', this.id, e.actor), value: ts });
       const aggregate = this.aggregate(e, ts, changes);
       notification = aggregate ?? this.notificationFor(e, ts);
@@ -165,7 +179,7 @@ export class UserActor {
       const { key, value } = changes[i];
       ops[i] = value === undefined ? { type: 'del', key } : { type: 'put', key, value: pack(value) };
       this.unlanded.set(key, { value, write });
-      this.known.changed(key, value !== undefined);
+      this.known.changed(key, value);
     }
     if (extra) for (const op of extra) ops.push(op);
     this.inFlight++;
@@ -186,7 +200,12 @@ export class UserActor {
   private read<T>(key: string): T | undefined {
     const pending = this.unlanded.get(key);
     if (pending) return pending.value as T | undefined;
-    return this.known.mayHave(key) ? this.store.getSync<T>(key) : undefined;
+    const known = this.known.lookup(key);
+    if (known === ABSENT) return undefined;
+    if (known !== READ) return known as T;
+    const value = this.store.getSync<T>(key);
+    this.known.read(key, value);
+    return value;
   }
 
   private entryKey(offset: number): string {
@@ -232,8 +251,7 @@ export class UserActor {
         const other = target && target !== this.id ? target : undefined;
         const affinity = other ? this.addAffinity(other, weight, now, changes) : 0;
         const followed = other !== undefined && this.read(this.prefix('f') + other) !== undefined;
-        this.interests.engage(other, followed, affinity, entities, weight, now);
-        changes.push(this.profileChange());
+        if (this.interests.engage(other, followed, affinity, entities, weight, now)) changes.push(this.profileChange());
       }
     }
   }
@@ -315,25 +333,26 @@ export class UserActor {
   /** Likes and retweets of one tweet within the window collapse into one entry (actors/Aggregation.ts). */
   private aggregate(e: HeraldEvent, ts: number, changes: Change[]): Notification | undefined {
     if ((e.type !== 'like' && e.type !== 'retweet') || !e.tweet || this.aggregateWindowMs <= 0) return undefined;
-    const key = userKey(this.shard, 'g', this.id, e.type, e.tweet.id);
+    const key = this.prefix('g') + e.type + SEP + e.tweet.id;
     const made = aggregate(
       (k) => this.read(k),
       key,
       (offset) => this.entryKey(offset),
       this.aggregateWindowMs,
       this.meta,
-      { ...e, type: e.type },
+      e as HeraldEvent & { type: 'like' | 'retweet' },
       ts,
-      () => ({ ...this.notificationFor(e, ts), count: 1 }),
+      () => this.notificationFor(e, ts, 1),
     );
     for (const c of made.changes) changes.push(c);
     return made.notification;
   }
 
-  private notificationFor(e: HeraldEvent, ts: number): Notification {
+  private notificationFor(e: HeraldEvent, ts: number, count?: number): Notification {
     const type = e.type === 'tweet' ? 'mention' : e.type;
     const n: Notification = { offset: this.meta.last + 1, type, actors: [e.actor], eventIds: [e.id], ts, text: describe(type, e) };
     if (e.tweet) n.tweetId = e.tweet.id;
+    if (count !== undefined) n.count = count;
     return n;
   }
 
