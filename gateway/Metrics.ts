@@ -96,6 +96,8 @@ export class Metrics {
   private readonly fanoutRelayedFollowers: Counter<'node'>;
   private readonly fanoutRelayedNotified: Counter<'node'>;
   private readonly connectionsOpened: Counter;
+  /** Notifications sent on sockets since the last scrape. */
+  private sentWs = 0;
   /** Children bound once, so the per-event hooks never build a label object. */
   private readonly bound: {
     in: Record<Channel, Counter.Internal>;
@@ -130,7 +132,18 @@ export class Metrics {
         () => bucketValues('herald_delivery_latency_seconds', {}, this.latency),
       ) as never,
     );
-    const sent = new Counter({ name: 'herald_deliveries_total', help: 'Notifications sent to clients, by channel (live and replayed)', labelNames: ['channel'], registers });
+    const sent = new Counter({
+      name: 'herald_deliveries_total',
+      help: 'Notifications sent to clients, by channel (live and replayed)',
+      labelNames: ['channel'],
+      registers,
+      // Counted in a plain number per send and added here, at scrape.
+      collect: () => {
+        if (this.sentWs === 0) return;
+        this.bound.sentWs.inc(this.sentWs);
+        this.sentWs = 0;
+      },
+    });
     this.liveDeliveries = new Counter({
       name: 'herald_live_deliveries_total',
       help: 'Notifications handed to at least one live subscription, by path (triggered ingest, fanout)',
@@ -227,18 +240,20 @@ export class Metrics {
 
   /** A notification went out on a socket (Session). */
   sentOnWs(): void {
-    this.bound.sentWs.inc();
+    this.sentWs++;
   }
 
   /**
    * The notifications of one ingest batch: hands each to `deliver` (which answers how many live subscriptions
-   * took it) and, for those with one, observes receipt → send. Deliveries come in the order of the batch's
-   * items (NodeActor applies items in order), so one forward walk finds each one's item without a map.
+   * took it) and, for those with one, counts receipt → send. Deliveries usually come in the order of the batch's
+   * items, so a forward walk finds each one's item; the first that is not ahead (a node answered in another
+   * order) indexes the batch by event id once, instead of a walk over the whole batch per delivery.
    */
   deliveredTriggered(deliveries: readonly Delivery[], sent: readonly SentItem[], deliver: (d: Delivery) => number): void {
     let j = 0;
     let now = 0;
     let live = 0;
+    let byId: Map<string, number> | undefined;
     for (const d of deliveries) {
       if (deliver(d) === 0) continue;
       live++;
@@ -247,10 +262,22 @@ export class Metrics {
       const ids = d.notification.eventIds;
       const id = ids[ids.length - 1];
       const actor = d.notification.actors[0];
+      let at: number | undefined;
+      // A few steps ahead at most: the items between are events this delivery's node owns no recipient of.
+      const end = byId ? j : Math.min(sent.length, j + 8);
       let k = j;
-      while (k < sent.length && (sent[k].item.event.id !== id || sent[k].item.event.actor !== actor)) k++;
-      // Not found (a node answered in another order): the batch's oldest receipt, an upper bound.
-      const at = k < sent.length ? sent[(j = k)].at : sent[0]?.at;
+      while (k < end && (sent[k].item.event.id !== id || sent[k].item.event.actor !== actor)) k++;
+      if (k < end) at = sent[(j = k)].at;
+      else {
+        byId ??= indexById(sent);
+        const i = byId.get(id);
+        // Ids are unique per actor; another actor's event with the same id is not this one.
+        if (i !== undefined && sent[i].item.event.actor === actor) {
+          at = sent[(j = i)].at;
+        }
+      }
+      // Not found: the batch's oldest receipt, an upper bound.
+      at ??= sent[0]?.at;
       if (at === undefined) continue;
       now ||= performance.now();
       this.latency.observe((now - at) / 1000);
@@ -356,4 +383,11 @@ function bucketValues(name: string, labels: Record<string, string>, h: WriterSta
   out.push({ metricName: `${name}_sum`, labels, value: h.sum });
   out.push({ metricName: `${name}_count`, labels, value: h.count });
   return out;
+}
+
+/** Event id → position in the batch (the first, if an id repeats under two actors). */
+function indexById(sent: readonly SentItem[]): Map<string, number> {
+  const byId = new Map<string, number>();
+  for (let i = sent.length - 1; i >= 0; i--) byId.set(sent[i].item.event.id, i);
+  return byId;
 }

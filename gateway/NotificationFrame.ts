@@ -1,25 +1,31 @@
 /**
- * The msgpack bytes of `{op: 'notification', notification}`, written by hand: the live path sends one frame per
- * notification, and the generic encoder (key counting, type dispatch) was ~10 % of the gateway's CPU. Covers the
- * flat shape of a Notification (strings, numbers, booleans, null, arrays of those); anything else answers
- * undefined and the caller uses the generic encoder. Decodes to what the generic encoder's bytes decode to
- * (undefined fields left out, integers as msgpack ints, other numbers as float64).
+ * A live notification as one ready WebSocket message: the frame header (binary, final, unmasked: server to
+ * client) and the msgpack bytes of `{op: 'notification', notification}`, written by hand into one buffer. The live
+ * path sends one message per notification; ws's framing per send and msgpack's generic encoder (key counting, type
+ * dispatch) were ~10 % of the gateway's CPU. Covers the flat shape of a Notification (strings, numbers, booleans,
+ * null, arrays of those); anything else is encoded by the generic encoder and framed with a copy. Decodes to what
+ * the generic encoder's bytes decode to (undefined fields left out, integers as msgpack ints, others as float64).
  */
+import type WebSocket from 'ws';
 
 // fixmap(2) "op" "notification" "notification"
 const PREFIX = Buffer.from([0x82, 0xa2, ...Buffer.from('op'), 0xac, ...Buffer.from('notification'), 0xac, ...Buffer.from('notification')]);
 
 /** Frames are written straight into a slab and handed out as slices of it (no copy), as Node's Buffer pool does. */
 const SLAB = 64 * 1024;
+/** The longest header of a server frame: 2 bytes, 2 more for 126–65535 bytes, 8 more past that. */
+const MAX_HEADER = 10;
 let buf = Buffer.allocUnsafe(SLAB);
 /** Where the frame being written starts in `buf`, and the write position. */
 let start = 0;
 let pos = 0;
 
+/** The whole WebSocket message (header + msgpack), or undefined for a shape this writer does not cover. */
 export function packNotificationFrame(notification: object): Buffer | undefined {
   const n = notification as Record<string, unknown>;
   if (buf.length - start < 1024) newSlab(SLAB);
-  pos = start;
+  // Room for the longest header; the header is written once the payload's length is known.
+  pos = start + MAX_HEADER;
   for (let i = 0; i < PREFIX.length; i++) buf[pos++] = PREFIX[i];
   let count = 0;
   for (const key in n) if (n[key] !== undefined) count++;
@@ -30,10 +36,45 @@ export function packNotificationFrame(notification: object): Buffer | undefined 
     str(key);
     if (!any(value, true)) return undefined;
   }
-  const out = buf.subarray(start, pos);
+  const from = writeHeader(buf, start + MAX_HEADER, pos - start - MAX_HEADER);
+  const out = buf.subarray(from, pos);
   // The next frame starts 8-aligned after this one.
   start = (pos + 7) & ~7;
   return out;
+}
+
+/** The payload of `packNotificationFrame`'s message (for a socket that cannot take a ready message). */
+export function payloadOf(message: Buffer): Buffer {
+  const length = message[1] & 0x7f;
+  return message.subarray(length === 127 ? 10 : length === 126 ? 4 : 2);
+}
+
+/** `payload` as one binary WebSocket message (a copy): for frames the generic encoder wrote. */
+export function frameBinary(payload: Uint8Array): Buffer {
+  const message = Buffer.allocUnsafe(MAX_HEADER + payload.length);
+  const from = writeHeader(message, MAX_HEADER, payload.length);
+  message.set(payload, MAX_HEADER);
+  return message.subarray(from);
+}
+
+/** Writes the header of a final binary unmasked frame of `length` bytes so that it ends at `end`; answers where it starts. */
+function writeHeader(target: Buffer, end: number, length: number): number {
+  if (length < 126) {
+    target[end - 2] = 0x82;
+    target[end - 1] = length;
+    return end - 2;
+  }
+  if (length < 0x10000) {
+    target[end - 4] = 0x82;
+    target[end - 3] = 126;
+    target.writeUInt16BE(length, end - 2);
+    return end - 4;
+  }
+  target[end - 10] = 0x82;
+  target[end - 9] = 127;
+  target.writeUInt32BE(Math.floor(length / 0x100000000), end - 8);
+  target.writeUInt32BE(length >>> 0, end - 4);
+  return end - 10;
 }
 
 function newSlab(size: number): void {
@@ -185,4 +226,21 @@ function str(s: string): void {
     pos += 4;
   }
   pos += buf.write(s, pos, bytes, 'utf8');
+}
+
+/** The parts of a ws 8 WebSocket that `sendMessage` reads (not in its typings). */
+interface WsInternals {
+  _socket?: { write(chunk: Buffer): boolean };
+  _sender?: { _state: number; _firstFragment: boolean; _queue: unknown[] };
+}
+
+/**
+ * Sends a ready message (`packNotificationFrame`, `frameBinary`) on `ws`: straight to its socket while ws's sender
+ * is idle (nothing queued, no message half sent: ws writes each message whole, so ours cannot interleave with
+ * one), else through `ws.send` with the payload. The caller checked that `ws` is open.
+ */
+export function sendMessage(ws: WebSocket, message: Buffer): void {
+  const { _socket: socket, _sender: sender } = ws as unknown as WsInternals;
+  if (socket && sender && sender._state === 0 && sender._firstFragment && sender._queue.length === 0) socket.write(message);
+  else ws.send(payloadOf(message));
 }

@@ -9,7 +9,8 @@ import type { Metrics } from './Metrics';
 import type { Router } from './Router';
 import { checkTimeZone, clientSchemas, normalizeEvent, validator, type ClientMessage } from './Schema';
 import { TokenBucket } from './TokenBucket';
-import { decodeFrame, encodeFrame, encodeNotificationFrame, type Format } from './WireCodec';
+import { sendMessage } from './NotificationFrame';
+import { decodeFrame, encodeFrame, notificationMessage, type Format } from './WireCodec';
 
 /** Replay and gap repair read the timeline from the owner in pages of this size. */
 const PAGE = 500;
@@ -232,7 +233,10 @@ export class Session implements Subscriber {
     if (n.offset <= this.lastSent) return;
     this.lastSent = n.offset;
     this.deps.metrics?.sentOnWs();
-    if (this.writable()) this.ws.send(encodeNotificationFrame(n, this.liveFormat));
+    if (!this.writable()) return;
+    const message = notificationMessage(n, this.liveFormat);
+    if (typeof message === 'string') this.ws.send(message);
+    else sendMessage(this.ws, message);
   }
 
   private send(msg: object, format: Format): void {

@@ -1,6 +1,6 @@
 import { pack, unpack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
-import { packNotificationFrame } from './NotificationFrame';
+import { frameBinary, packNotificationFrame } from './NotificationFrame';
 
 /** Binary frames are msgpack, text frames JSON, same shapes; a reply uses the format of the frame it answers. */
 export type Format = 'json' | 'msgpack';
@@ -24,18 +24,18 @@ export function encodeFrame(msg: object, format: Format): Buffer | string {
 
 let lastNotification: object | undefined;
 let lastFormat: Format | undefined;
-let lastFrame: Buffer | string = '';
+let lastMessage: Buffer | string = '';
 
 /**
- * `{op: 'notification', notification}`, encoded once per notification and format: a user's sockets (and the
- * deliveries of one batch to them) share the frame. Only the last one is kept: deliveries of one notification
- * to its sockets come one after the other.
+ * `{op: 'notification', notification}` for a live socket: in msgpack a whole binary WebSocket message
+ * (NotificationFrame.ts, sent with `sendMessage`), in JSON the text to send. Encoded once per notification and
+ * format: a user's sockets share it. Only the last one is kept: a notification goes to its sockets in a row.
  */
-export function encodeNotificationFrame(notification: object, format: Format): Buffer | string {
-  if (notification === lastNotification && format === lastFormat) return lastFrame;
-  lastFrame =
-    (format === 'msgpack' ? packNotificationFrame(notification) : undefined) ?? encodeFrame({ op: 'notification', notification }, format);
+export function notificationMessage(notification: object, format: Format): Buffer | string {
+  if (notification === lastNotification && format === lastFormat) return lastMessage;
+  if (format === 'json') lastMessage = JSON.stringify({ op: 'notification', notification });
+  else lastMessage = packNotificationFrame(notification) ?? frameBinary(pack({ op: 'notification', notification }));
   lastNotification = notification;
   lastFormat = format;
-  return lastFrame;
+  return lastMessage;
 }

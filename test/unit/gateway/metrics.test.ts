@@ -46,3 +46,19 @@ describe('Metrics.deliveredTriggered: receipt → send latency of each delivery'
     expect(sum).toBeLessThan(3.5);
   });
 });
+
+describe('Metrics.deliveredTriggered: deliveries in another order than the batch', () => {
+  it('still finds each delivery\'s own event (reversed batch of 300)', async () => {
+    const m = new Metrics(sources);
+    const now = performance.now();
+    // Item i was received i ms before now... except the last 100, received 10 s ago; deliveries come reversed.
+    const sent = Array.from({ length: 300 }, (_, i) => ({ item: item(`e${i}`, `a${i}`, `u${i}`), at: i < 200 ? now - i : now - 10_000 }));
+    const deliveries = Array.from({ length: 200 }, (_, i) => delivery(`u${199 - i}`, [`e${199 - i}`], [`a${199 - i}`]));
+    m.deliveredTriggered(deliveries, sent, () => 1);
+    const samples = parsePromText(await m.scrape());
+    expect(sumOf(samples, 'herald_delivery_latency_seconds_count')).toBe(200);
+    // Σ i ms for i < 200 = 19.9 s (+ test time), nowhere near 200 × 10 s.
+    expect(sumOf(samples, 'herald_delivery_latency_seconds_sum')).toBeLessThan(25);
+    expect(sumOf(samples, 'herald_delivery_latency_seconds_bucket', { le: '0.1' })).toBe(100);
+  });
+});

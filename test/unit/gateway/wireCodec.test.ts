@@ -1,6 +1,10 @@
 import { encode } from '@msgpack/msgpack';
-import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame, encodeNotificationFrame } from '../../../gateway/WireCodec';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it, vi } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { payloadOf, sendMessage } from '../../../gateway/NotificationFrame';
+import { decodeFrame, encodeFrame, notificationMessage } from '../../../gateway/WireCodec';
 
 const msg = { op: 'publish', id: 'p1', events: [{ id: 'e1', type: 'tweet', actor: 'ünïcødé', tweet: { text: '🚀 héllo 世界 مرحبا 👩‍👩‍👧', n: 3.5, ok: true } }] };
 
@@ -35,7 +39,9 @@ describe('WireCodec', () => {
   });
 });
 
-describe('encodeNotificationFrame', () => {
+const decodeMessage = (m: Buffer | string) => (typeof m === 'string' ? JSON.parse(m) : decodeFrame(payloadOf(m), true).msg);
+
+describe('notificationMessage', () => {
   const cases: Record<string, object> = {
     plain: { offset: 1, type: 'like', actors: ['fan-1'], tweetId: 't-1', text: 'b', eventIds: ['e1'], ts: 1_795_000_000_123 },
     aggregated: { offset: 70_000, type: 'like', actors: Array.from({ length: 20 }, (_, i) => `fan-${i}`), eventIds: Array.from({ length: 40 }, (_, i) => `L${i}.123456`), ts: 5, count: 40, replaces: 69_999 },
@@ -43,20 +49,56 @@ describe('encodeNotificationFrame', () => {
     numbers: { offset: 0, type: 't', actors: [], eventIds: [], ts: -1, a: -200, b: -40000, c: -3_000_000_000, d: 1.5, e: 2 ** 40, f: 65_535, g: 255, h: 128 },
     odd: { offset: 3, type: 't', actors: [], eventIds: [], ts: 1, gone: undefined, flag: true, off: false, none: null, long: 'y'.repeat(70_000) },
   };
-  it.each(Object.keys(cases))('decodes to what the generic encoder gives: %s', (name) => {
+  it.each(Object.keys(cases))('is a binary WebSocket message whose payload decodes to what the generic encoder gives: %s', (name) => {
     const n = cases[name];
-    const frame = encodeNotificationFrame(n, 'msgpack') as Buffer;
-    expect(decodeFrame(frame, true).msg).toEqual(decodeFrame(encodeFrame({ op: 'notification', notification: n }, 'msgpack') as Buffer, true).msg);
+    const message = notificationMessage(n, 'msgpack') as Buffer;
+    expect(message[0]).toBe(0x82); // final, binary
+    const payload = payloadOf(message);
+    const declared = (message[1] & 0x7f) === 127 ? Number(message.readBigUInt64BE(2)) : (message[1] & 0x7f) === 126 ? message.readUInt16BE(2) : message[1] & 0x7f;
+    expect(declared).toBe(payload.length);
+    expect(decodeMessage(message)).toEqual(decodeFrame(encodeFrame({ op: 'notification', notification: n }, 'msgpack') as Buffer, true).msg);
   });
 
-  it('falls back to the generic encoder for nested objects, and JSON is JSON', () => {
+  it('plain notifications are byte for byte what the generic encoder writes', () => {
+    const n = cases.plain;
+    expect(payloadOf(notificationMessage(n, 'msgpack') as Buffer).equals(encodeFrame({ op: 'notification', notification: n }, 'msgpack') as Buffer)).toBe(true);
+  });
+
+  it('falls back to the generic encoder for nested objects, and JSON is JSON text', () => {
     const n = { offset: 1, type: 'x', actors: [], eventIds: [], ts: 1, extra: { deep: [1, { a: 'b' }] } };
-    expect(decodeFrame(encodeNotificationFrame(n, 'msgpack') as Buffer, true).msg).toEqual({ op: 'notification', notification: n });
-    expect(JSON.parse(encodeNotificationFrame(n, 'json') as string)).toEqual({ op: 'notification', notification: n });
+    expect(decodeMessage(notificationMessage(n, 'msgpack'))).toEqual({ op: 'notification', notification: n });
+    expect(JSON.parse(notificationMessage(n, 'json') as string)).toEqual({ op: 'notification', notification: n });
   });
 
   it('encodes a notification once for several sockets of one format', () => {
     const n = { offset: 9, type: 'like', actors: ['a'], eventIds: ['e'], ts: 1 };
-    expect(encodeNotificationFrame(n, 'msgpack')).toBe(encodeNotificationFrame(n, 'msgpack'));
+    expect(notificationMessage(n, 'msgpack')).toBe(notificationMessage(n, 'msgpack'));
+  });
+
+  it('sendMessage: through ws.send with the payload when the socket cannot take a ready message', () => {
+    const payloads: Buffer[] = [];
+    const message = notificationMessage(cases.plain, 'msgpack') as Buffer;
+    sendMessage({ send: (p: Buffer) => payloads.push(p) } as unknown as WebSocket, message);
+    expect(payloads).toEqual([payloadOf(message)]);
+  });
+
+  it('sendMessage: a client receives every message whole, mixed with ordinary ws.send messages', async () => {
+    const wss = new WebSocketServer({ port: 0, perMessageDeflate: false });
+    await once(wss, 'listening');
+    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+    const [server] = (await once(wss, 'connection')) as [WebSocket];
+    const got: unknown[] = [];
+    client.on('message', (data: Buffer, isBinary: boolean) => got.push(decodeFrame(data, isBinary).msg));
+    const sent: unknown[] = [];
+    for (const [i, name] of Object.keys(cases).entries()) {
+      sendMessage(server, notificationMessage(cases[name], 'msgpack') as Buffer);
+      sent.push(decodeMessage(notificationMessage(cases[name], 'msgpack')));
+      server.send(encodeFrame({ op: 'pong', id: `p${i}` }, i % 2 ? 'json' : 'msgpack'));
+      sent.push({ op: 'pong', id: `p${i}` });
+    }
+    await vi.waitFor(() => expect(got).toHaveLength(sent.length));
+    expect(got).toEqual(sent);
+    client.close();
+    wss.close();
   });
 });
