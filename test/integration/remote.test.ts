@@ -50,6 +50,11 @@ describe('remote mode (--hosts)', () => {
     expect(await pub.request({ op: 'publish', id: 'p', events: [{ id: 'e1', type: 'mention', actor: u1, tweet: { id: 't', author: u1, text, mentions: [u2] } }] })).toMatchObject({ op: 'ack' });
     const [n] = await sub.waitNotifications(1);
     expect(n.text).toBe(`${u1} mentioned you: ${text}`);
+    // The data went over the nodes' direct links, which listen on the listener's private address.
+    const res = await fetch(`${cluster.info.http}/v1/admin/stats`, { headers: { authorization: `Bearer ${data.token('ops', 'admin')}` } });
+    const nodes = ((await res.json()) as { nodes: any[] }).nodes;
+    for (const s of nodes) expect(s.links.address.host).toBe('127.0.0.1');
+    expect(nodes.find((s) => s.nodeId === data.ownerOf(u2)).links.received.gateway.ingest).toBeGreaterThanOrEqual(1);
     sub.close();
     pub.close();
   });
