@@ -11,10 +11,13 @@ import { ABSENT, KnownKeys, READ } from './KnownKeys';
 import { Mailbox } from './Mailbox';
 import { describe } from './NotificationText';
 
-/** How many applied event keys an active actor remembers, so a retry never waits on a disk read. */
-const RECENT_IDS = 1024;
-/** Kinds of keys whose complete set an actor keeps once it applies a second event (dedupe, affinity, followings, aggregates). */
-const KNOWN_KINDS = ['d', 'a', 'f', 'g'] as const;
+/** Kinds of keys whose complete set an active actor keeps, once it has a second event: dedupe, affinity, followings, aggregates. */
+type KnownKind = 'd' | 'a' | 'f' | 'g';
+/**
+ * Of these, the kinds whose values it keeps too: small ones. The dedupe sweep deletes dedupe keys behind the
+ * actor's back: an active actor may still answer "duplicate" for an id a little past the window (the safe side).
+ */
+const KNOWN_VALUES = 'daf';
 
 export interface UserOptions {
   /** Retention: entries kept per user; older ones are dropped as new ones come. @defaultValue 1000 */
@@ -85,12 +88,12 @@ export class UserActor {
   private profile?: InterestProfile;
   /** Push, SMS and email decisions (settings, fatigue slots). */
   readonly delivery: DeliveryPlanner;
-  /** Dedupe keys applied while active → the offset each made, so a retry never waits on a disk read. */
-  private readonly recentIds = new Map<string, number>();
   /** Keys written and not landed yet → their value: what a read of them must see (pipelined writes). */
   private readonly unlanded = new Map<string, Unlanded>();
-  /** Which dedupe, affinity, following and aggregate keys exist: a miss costs no read once loaded. */
-  private readonly known: KnownKeys;
+  /** Which dedupe, affinity, following and aggregate keys exist (each set loaded when first needed): a miss costs no read. */
+  private readonly known: Record<KnownKind, KnownKeys>;
+  /** The character position of the kind in this user's keys. */
+  private readonly kindAt: number;
   /** Events applied since activation. */
   private applies = 0;
   /** Writes queued by this actor, and how many of them have not landed yet. */
@@ -121,7 +124,9 @@ export class UserActor {
     const prefixes = { d: '', t: '', a: '', f: '', e: '', g: '' };
     for (const k of Object.keys(prefixes) as Array<keyof typeof prefixes>) prefixes[k] = userKey(shard, k, id) + SEP;
     this.prefix = (kind) => prefixes[kind];
-    this.known = new KnownKeys(shardPrefix(shard).length, KNOWN_KINDS.join(''), 'af');
+    this.kindAt = shardPrefix(shard).length;
+    const known = (kind: KnownKind) => new KnownKeys(userRange(shard, kind, id), KNOWN_VALUES.includes(kind));
+    this.known = { d: known('d'), a: known('a'), f: known('f'), g: known('g') };
     const meta = this.timeline.readMeta();
     // A timeline never written takes the store's incarnation as epoch, and keeps it from its first write on.
     this.meta = { ...meta, first: meta.first ?? 1, epoch: meta.epoch ?? store.incarnation };
@@ -140,8 +145,7 @@ export class UserActor {
   apply(e: HeraldEvent): Applied | null {
     this.lastUsed = Date.now();
     const dedupe = this.prefix('d') + e.actor + SEP + e.id;
-    // An actor that gets a second event is likely to get more: worth loading its key sets.
-    if (++this.applies === 2) this.known.load(this.store, KNOWN_KINDS.map((k) => userRange(this.shard, k, this.id)));
+    this.applies++;
     const seen = this.seen(dedupe);
     if (seen !== undefined) return this.again(seen);
 
@@ -164,7 +168,6 @@ export class UserActor {
     }
     const offset = notification?.offset ?? 0;
     changes.push({ key: dedupe, value: { at: this.lastUsed, offset } satisfies DedupeRecord });
-    this.remember(dedupe, offset);
     return { notification, written: this.commit(changes, extra) };
   }
 
@@ -179,7 +182,7 @@ export class UserActor {
       const { key, value } = changes[i];
       ops[i] = value === undefined ? { type: 'del', key } : { type: 'put', key, value: pack(value) };
       this.unlanded.set(key, { value, write });
-      this.known.changed(key, value);
+      this.knownOf(key)?.changed(key, value);
     }
     if (extra) for (const op of extra) ops.push(op);
     this.inFlight++;
@@ -187,7 +190,8 @@ export class UserActor {
     this.lastWritten = written;
     const landed = () => {
       this.inFlight--;
-      for (const { key } of changes) if (this.unlanded.get(key)?.write === write) this.unlanded.delete(key);
+      // The ops, not the changes: GroupCommit holds them until written anyway, the changes can go now.
+      for (const { key } of ops) if (this.unlanded.get(key)?.write === write) this.unlanded.delete(key);
     };
     this.lastWrite = written.then(landed, () => {
       landed();
@@ -198,14 +202,23 @@ export class UserActor {
 
   /** A key of this user as the latest apply left it: a value still in flight, else what LevelDB holds. */
   private read<T>(key: string): T | undefined {
+    const set = this.knownOf(key);
+    // An actor that gets a second event is likely to get more: worth loading the set of this kind.
+    if (set && this.applies > 1) set.load(this.store);
     const pending = this.unlanded.get(key);
     if (pending) return pending.value as T | undefined;
-    const known = this.known.lookup(key);
+    if (!set) return this.store.getSync<T>(key);
+    const known = set.lookup(key);
     if (known === ABSENT) return undefined;
     if (known !== READ) return known as T;
     const value = this.store.getSync<T>(key);
-    this.known.read(key, value);
+    set.read(key, value);
     return value;
+  }
+
+  /** The key set of the key's kind, if it is a kind the actor keeps one for. */
+  private knownOf(key: string): KnownKeys | undefined {
+    return this.known[key[this.kindAt] as KnownKind];
   }
 
   private entryKey(offset: number): string {
@@ -300,7 +313,6 @@ export class UserActor {
     ];
     this.retentionChanges(changes);
     changes.push({ key: this.timeline.metaKey, value: this.meta });
-    this.remember(dedupe, notification.offset);
     // Fanout has no ingest log to rebuild it from: its entries are written with the store's ordered, synced writer.
     return { notification, written: this.commit(changes, this.delivery.ops(notification, 2)) };
   }
@@ -312,8 +324,6 @@ export class UserActor {
 
   /** The offset an applied event made (0 = none), or undefined if it was not applied. */
   private seen(key: string): number | undefined {
-    const recent = this.recentIds.get(key);
-    if (recent !== undefined) return recent;
     const stored = this.read<DedupeRecord | number>(key);
     if (stored === undefined) return undefined;
     return typeof stored === 'number' ? 0 : stored.offset;
@@ -388,10 +398,6 @@ export class UserActor {
     }
   }
 
-  private remember(key: string, offset: number): void {
-    if (this.recentIds.size >= RECENT_IDS) this.recentIds.clear();
-    this.recentIds.set(key, offset);
-  }
 
   /**
    * Newest first below `before`, without entries a later aggregate superseded; `next` is the cursor for the
