@@ -19,6 +19,7 @@ import type { ImportResult } from '../scripts/import';
 import { shardOf } from '../storage/Keyspace';
 import { createLogger } from '../storage/logger';
 import { NodeStore } from '../storage/NodeStore';
+import { pack, unpack } from '../storage/Codec';
 import { NodeActor } from '../actors/NodeActor';
 import { cpuSeconds, hostBusySeconds, hostLoad } from './cpu';
 import { LatencyRecorder } from './LatencyRecorder';
@@ -71,6 +72,8 @@ interface Options {
   keepData: boolean;
   /** Only the node-local measurement, over this already imported data dir (the cluster stopped). */
   nodeLocalOnly?: string;
+  /** Only the whole fanout in this process (author and every node), over this already imported data dir. */
+  inProcessOnly?: string;
 }
 
 function options(args: string[]): Options {
@@ -96,6 +99,7 @@ function options(args: string[]): Options {
       'profile-warmup': { type: 'boolean' },
       'keep-data': { type: 'boolean' },
       'node-local-only': { type: 'string' },
+      'in-process-only': { type: 'string' },
     },
   });
   const num = (v: string | undefined, d: number, min = 1) => {
@@ -123,6 +127,7 @@ function options(args: string[]): Options {
     profileWarmup: !!values['profile-warmup'],
     keepData: !!values['keep-data'],
     nodeLocalOnly: values['node-local-only'],
+    inProcessOnly: values['in-process-only'],
   };
 }
 
@@ -269,6 +274,11 @@ export async function main(args: string[]): Promise<void> {
     // --generate ...` or `--keep-data`), CPU per follower, in seconds instead of minutes.
     const nodeLocal = await runNodeLocal(o, o.nodeLocalOnly, 'celeb', ['topic20', 'topic60']);
     process.stdout.write(JSON.stringify({ bench: 'fanout', node_local: nodeLocal, nproc: availableParallelism(), node: process.version }) + '\n');
+    return;
+  }
+  if (o.inProcessOnly) {
+    const inProcess = await runInProcess(o.inProcessOnly, 'celeb', ['topic20', 'topic60']);
+    process.stdout.write(JSON.stringify({ bench: 'fanout', in_process: inProcess, nproc: availableParallelism(), node: process.version }) + '\n');
     return;
   }
   const idleLoad = await hostLoad(1000);
@@ -677,8 +687,6 @@ async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, s
       liveness_kills: liveness,
       cluster_cpu_us_per_like_warmup: Math.round(cpuPerLikeUs),
       cluster_cpu_s_during: round(windowCpuS, 1),
-      // The fanout's own cost: the window's cluster CPU minus the likes sent meanwhile at their warmup cost.
-      fanout_cluster_cpu_us_per_follower: round(((windowCpuS - ((sent - fan0.sent) * cpuPerLikeUs) / 1e6) * 1e6) / Math.max(1, decided), 1),
       likes_sent_during: sent - fan0.sent,
       triggered_offered_per_s: o.rate,
       triggered_sender_max_lag_ms: round(maxLagMs),
@@ -836,6 +844,65 @@ async function runNodeLocal(o: Options, dataDir: string, author: UserId, entitie
     return out;
   } finally {
     await actor.stop();
+  }
+}
+
+/**
+ * The whole fanout of one tweet in this process, no like load, no transport: every node of the (stopped) cluster's
+ * data dir opened here, the author's FanoutRunner paging its followers and each batch handed to its node's
+ * NodeActor.fanoutBatch, encoded and decoded as the node links do (msgpack), the deliveries encoded as for the
+ * gateway. CPU per follower of everything the fanout itself costs (LevelDB threads included: one compaction thread
+ * serves the three DBs here, each node process has its own), whatever share of the machine a cluster would give it.
+ */
+async function runInProcess(dataDir: string, author: UserId, entities: string[]) {
+  const table = ShardTable.load(join(dataDir, 'cluster.json'))!;
+  const logger = createLogger('bench', 'warn');
+  const actors = new Map<string, NodeActor>();
+  const peers = {
+    call: async <T>(node: string, op: string, args: unknown): Promise<T> => {
+      if (op !== 'fanoutBatch') throw new Error(`in-process fanout: no ${op}`);
+      const res = await actors.get(node)!.fanoutBatch(unpack(pack(args)));
+      pack(res.deliveries);
+      return { decided: res.decided, notified: res.notified } as T;
+    },
+  };
+  for (const { id } of table.data.nodes) {
+    const store = await NodeStore.open(join(dataDir, id), { syncWrites: true });
+    const actor = new NodeActor(store, { nodeId: id, shardCount: table.shardCount, idleMs: 60_000 }, logger, peers, async (ds) => pack(ds));
+    actor.setTable(table.epoch, table.shardsOf(id), table.owners);
+    actors.set(id, actor);
+  }
+  try {
+    // Opening replays each DB's write-ahead log and compacts it: a cost of the restart, let it settle first.
+    await sleep(2000);
+    const owner = actors.get(table.ownerOf(shardOf(author, table.shardCount)))!;
+    const id = `bench-in-process-${Date.now()}`;
+    const event = { id, type: 'tweet' as const, actor: author, ts: Date.now(), tweet: { id: `${id}-tw`, author, text: 'x', entities } };
+    const c0 = process.cpuUsage();
+    const main0 = mainThreadCpuUs();
+    const t0 = performance.now();
+    // The job as the author's UserActor writes it with the tweet; the runner picks it up like after a restart.
+    await owner.ingest({ epoch: table.epoch, items: [{ event, users: [author] }] });
+    while (owner.fanout.progress.jobs === 0) await sleep(20);
+    const c = process.cpuUsage(c0);
+    const mainUs = mainThreadCpuUs() - main0;
+    const wall = performance.now() - t0;
+    const { followers, notified } = owner.fanout.progress;
+    const cpuUs = (c.user + c.system) / Math.max(1, followers);
+    const out = {
+      followers,
+      notified,
+      cpu_us_per_follower: round(cpuUs, 1),
+      main_thread_cpu_us_per_follower: round(mainUs / Math.max(1, followers), 1),
+      other_threads_cpu_us_per_follower: round(cpuUs - mainUs / Math.max(1, followers), 1),
+      wall_s: round(wall / 1000, 1),
+      followers_per_s: Math.round(followers / (wall / 1000)),
+      min_s_for_1m_on_2_cores: round(cpuUs / 2, 1),
+    };
+    log(`in-process: ${out.cpu_us_per_follower} us CPU per follower (main thread ${out.main_thread_cpu_us_per_follower}), ${followers} in ${out.wall_s}s`);
+    return out;
+  } finally {
+    for (const a of actors.values()) await a.stop();
   }
 }
 
