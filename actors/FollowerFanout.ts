@@ -40,13 +40,13 @@ export class FollowerFanout {
   async decide(batch: FanoutBatch): Promise<FanoutResult> {
     const region = this.region;
     checkBatch(batch);
-    if (batch.epoch !== region.epoch) throw new HeraldError('HERALD_WRONG_OWNER', `epoch ${batch.epoch} is not ${region.epoch}`);
     const { event, followers, shards } = batch;
     const tweet = event.tweet;
     if (!tweet) return { decided: 0, notified: 0, deliveries: [] };
-    // The author's node computed each follower's shard to group the page by node; it is not hashed again here.
+    // Fenced per shard as ingest is (a table flip elsewhere does not refuse the pages in flight). The author's node
+    // computed each follower's shard to group the page by node; it is not hashed again here.
     for (let i = 0; i < followers.length; i++) {
-      if (!region.serves(shards[i])) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not serve ${followers[i]}`);
+      if (region.refusalOf(batch.epoch, shards[i])) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not serve ${followers[i]} for epoch ${batch.epoch}`);
     }
     void this.store.applied.write([{ type: 'put', key: TWEET_PREFIX + tweet.id, value: pack({ id: event.id, author: event.actor, entities: tweet.entities ?? [] }) }]);
     const now = Date.now();

@@ -70,10 +70,15 @@ export class ShardRegion {
    */
   refusal(epoch: number, users: UserId[]): string | null {
     for (const u of users) {
-      const shard = this.shardOf(u);
-      if (!this.serves(shard) || epoch < this.gainedAt.get(shard)!) return 'HERALD_WRONG_OWNER';
+      const refused = this.refusalOf(epoch, this.shardOf(u));
+      if (refused) return refused;
     }
     return null;
+  }
+
+  /** The same fencing for one shard already known (fanout batches carry each follower's shard). */
+  refusalOf(epoch: number, shard: number): string | null {
+    return !this.serves(shard) || epoch < this.gainedAt.get(shard)! ? 'HERALD_WRONG_OWNER' : null;
   }
 
   activateOwned(user: UserId): UserActor {

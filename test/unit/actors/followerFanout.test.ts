@@ -63,12 +63,19 @@ describe('FollowerFanout', () => {
     expect(res.deliveries.map((d) => d.user)).toEqual(['fan']);
   });
 
-  it('refuses a malformed batch, and followers of shards it does not serve', async () => {
+  it('refuses a malformed batch, and followers of shards it does not serve or gained after the batch was routed', async () => {
     const t = ev('tweet', 'katy', { tweet: tweet('katy') });
     await expect(node.fanoutBatch({ ...batchOf(t, ['a', 'b']), shards: [1] })).rejects.toMatchObject({ code: 'HERALD_INVALID_MESSAGE' });
     await expect(node.fanoutBatch({ ...batchOf(t, ['a']), shards: [-1] })).rejects.toMatchObject({ code: 'HERALD_INVALID_MESSAGE' });
-    node.setTable(1, ALL.filter((s) => s !== shardOf('a', SHARDS)));
-    await expect(node.fanoutBatch(batchOf(t, ['a']))).rejects.toMatchObject({ code: 'HERALD_WRONG_OWNER' });
-    await expect(node.fanoutBatch({ ...batchOf(t, ['b']), epoch: 2 })).rejects.toMatchObject({ code: 'HERALD_WRONG_OWNER' });
+    node.setTable(2, ALL.filter((s) => s !== shardOf('a', SHARDS)));
+    await expect(node.fanoutBatch({ ...batchOf(t, ['a']), epoch: 2 })).rejects.toMatchObject({ code: 'HERALD_WRONG_OWNER' });
+    // Gained back at epoch 3: a batch routed with epoch 2 (before) is refused, one routed with 3 is not; another
+    // shard's batch routed with an older or newer epoch is not refused for that (fencing is per shard).
+    node.setTable(3, ALL);
+    await expect(node.fanoutBatch({ ...batchOf(t, ['a']), epoch: 2 })).rejects.toMatchObject({ code: 'HERALD_WRONG_OWNER' });
+    await expect(node.fanoutBatch({ ...batchOf(t, ['a']), epoch: 3 })).resolves.toMatchObject({ decided: 1 });
+    expect(shardOf('b', SHARDS)).not.toBe(shardOf('a', SHARDS));
+    await expect(node.fanoutBatch({ ...batchOf(t, ['b']), epoch: 1 })).resolves.toMatchObject({ decided: 1 });
+    await expect(node.fanoutBatch({ ...batchOf(t, ['b']), epoch: 4 })).resolves.toMatchObject({ decided: 1 });
   });
 });
