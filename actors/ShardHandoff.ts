@@ -122,7 +122,7 @@ export class ShardHandoff {
   }
 
   /** Deletes every key of a shard this node does not own (after a move, or to roll one back). */
-  async drop(shard: number): Promise<number> {
+  async drop(shard: number): Promise<void> {
     if (this.region.owned.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${this.nodeId} still owns shard ${shard}`);
     await this.end(shard);
     this.region.forget(shard);
