@@ -121,12 +121,12 @@ export class ShardHandoff {
     return n;
   }
 
-  /** Deletes every key of a shard this node does not own (after a move, or to roll one back). */
-  async drop(shard: number): Promise<void> {
+  /** Deletes every key of a shard this node does not own (after a move, or to roll one back), at most `keysPerS`. */
+  async drop(shard: number, keysPerS = 0): Promise<void> {
     if (this.region.owned.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${this.nodeId} still owns shard ${shard}`);
     await this.end(shard);
     this.region.forget(shard);
-    return this.range.drop(shard);
+    await this.range.drop(shard, keysPerS);
   }
 
   /** Shards this node does not own but holds keys of (should be none once moves are done). */

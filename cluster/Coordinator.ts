@@ -15,8 +15,13 @@ export interface CoordinatorOptions {
   moveBatchKeys: number;
   /** Pause between those messages. @defaultValue 0 */
   moveThrottleMs: number;
-  /** Parts of one move being imported at once while the next is exported. @defaultValue 3 */
+  /** Parts of one move in flight at once (read in order by the old owner, written by the new). @defaultValue 3 */
   movePipeline?: number;
+  /**
+   * Keys copied per second by all moves together, and deleted per second by an old owner dropping its copy, so
+   * LevelDB's compactions keep up (else the nodes' own writes stall). 0 = unpaced. @defaultValue 0
+   */
+  moveKeysPerS?: number;
   /** Events held for one moving shard; past it publishes get HERALD_UNAVAILABLE. @defaultValue 10000 */
   moveBufferMax: number;
   /** Parameters of a node process by spec. */
@@ -61,6 +66,10 @@ export class Coordinator {
   readonly nodes = new Map<string, NodeRef>();
   readonly channels = new Map<string, NodeChannel>();
   private readonly holds = new Map<number, Hold>();
+  /** Old copies being dropped after their moves flipped. */
+  private readonly cleanups = new Set<Promise<void>>();
+  /** When the next part of any move may start (moveKeysPerS). */
+  private paceAt = 0;
   private op?: OperationProgress;
 
   constructor(
@@ -188,6 +197,7 @@ export class Coordinator {
         void p.finally(() => parts.delete(p));
         if (parts.size >= this.movePipeline) await Promise.race(parts);
         if (this.opts.moveThrottleMs) await new Promise((r) => setTimeout(r, this.opts.moveThrottleMs));
+        await this.paced(limit);
       }
       await Promise.all(parts);
       if (failed) throw failed;
@@ -219,9 +229,26 @@ export class Coordinator {
     await sent[[...this.nodes.keys()].indexOf(to)];
     this.unhold(shard);
     await Promise.all(sent);
-    await from.call('dropShard', { shard }).catch((err) => this.log.warn({ err, shard }, 'old copy not dropped yet; dropped at next start'));
-    this.table.endMove(shard);
-    this.save();
+    // The old copy goes while the next moves copy (the operation ends once every old copy is gone).
+    const cleanup = from
+      .call('dropShard', { shard, keysPerS: this.opts.moveKeysPerS ?? 0 }, 600_000)
+      .catch((err) => this.log.warn({ err, shard }, 'old copy not dropped yet'))
+      .then(() => {
+        this.table.endMove(shard);
+        this.save();
+      });
+    this.cleanups.add(cleanup);
+    void cleanup.finally(() => this.cleanups.delete(cleanup));
+  }
+
+  /** Waits until `keys` more fit in moveKeysPerS (a schedule shared by every move; no credit for idle time). */
+  private async paced(keys: number): Promise<void> {
+    const rate = this.opts.moveKeysPerS ?? 0;
+    if (!rate) return;
+    const now = Date.now();
+    const start = Math.max(this.paceAt, now);
+    this.paceAt = start + (keys / rate) * 1000;
+    if (start > now) await new Promise((r) => setTimeout(r, start - now));
   }
 
   private get movePipeline(): number {
@@ -250,6 +277,7 @@ export class Coordinator {
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+    while (this.cleanups.size) await Promise.all(this.cleanups);
     op.state = op.shardsFailed ? 'failed' : 'done';
     op.finishedAt = Date.now();
     this.log.info({ ...op, active: undefined }, 'operation finished');

@@ -151,7 +151,7 @@ class NodeHost {
       case 'pullShard':
         return node.handoff.pull(a.shard, a.from, a.limit, a.delta);
       case 'dropShard':
-        return node.handoff.drop(a.shard);
+        return node.handoff.drop(a.shard, a.keysPerS);
       case 'strayShards':
         return node.handoff.strays();
       case 'shardSizes':

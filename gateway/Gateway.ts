@@ -88,6 +88,7 @@ export class Gateway {
         channel: { maxBatch: config.batchMax, maxDelayMs: config.batchDelayMs, maxPending: config.maxPendingPerNode },
         moveBatchKeys: config.moveBatchKeys,
         moveThrottleMs: config.moveThrottleMs,
+        moveKeysPerS: config.moveKeysPerS,
         moveBufferMax: config.moveBufferMax,
         deliver,
         nodeParams: (spec) => ({

@@ -54,6 +54,11 @@ export const ConfigSchema = Type.Object(
   moveBatchKeys: Type.Integer({ minimum: 1, maximum: 100_000, default: 2_000 }),
   /** Pause between those messages: limits a move's share of the nodes' time (0 = as fast as it goes). */
   moveThrottleMs: Type.Integer({ minimum: 0, maximum: 10_000, default: 0 }),
+  /**
+   * Keys a rebalance copies (and old owners delete) per second, all its moves together: unsynced copies outran
+   * LevelDB's compactions and stalled the nodes' writes. 0 = as fast as it goes.
+   */
+  moveKeysPerS: Type.Integer({ minimum: 0, default: 50_000 }),
   /** Push/SMS providers (webhooks) and the SMTP server: docs/channels.md. Absent channels send nothing. */
   channels: Type.Optional(Type.Unsafe<ChannelConfig>(Type.Object({}, { additionalProperties: true }))),
   /** Push fatigue: at most `max` pushes per user in `windowMs`, at least `minGapMs` apart. */

@@ -89,13 +89,24 @@ export class ShardRange {
   }
 
   /**
-   * Deletes every key of the shard (LevelDB's own range clear, in bounded batches off the event loop; not atomic:
-   * a crash in the middle leaves the rest, which the next drop deletes). Not through the group-commit writers, so
-   * the node's own writes never wait in a batch with thousands of deletions.
+   * Deletes every key of the shard, at most `keysPerS` per second (0: LevelDB's own range clear, unpaced). Not
+   * through the group-commit writers, so the node's own writes never share a batch with thousands of deletions;
+   * not atomic: a crash in the middle leaves the rest, which the next drop deletes.
    */
-  async drop(shard: number): Promise<void> {
+  async drop(shard: number, keysPerS = 0): Promise<void> {
     const prefix = shardPrefix(shard);
-    await this.store.db.clear({ gt: prefix, lt: prefix + HIGH });
+    if (!keysPerS) return this.store.db.clear({ gt: prefix, lt: prefix + HIGH });
+    const chunk = Math.max(1, Math.min(2000, Math.round(keysPerS / 10)));
+    for (const started = Date.now(), done = { keys: 0 }; ; ) {
+      const keys = await this.store.db.keys({ gt: prefix, lt: prefix + HIGH, limit: chunk }).all();
+      if (!keys.length) return;
+      const batch = this.store.db.batch();
+      for (const key of keys) batch.del(key);
+      await batch.write();
+      done.keys += keys.length;
+      const wait = started + (done.keys / keysPerS) * 1000 - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
   }
 
   /** Which of `shards` hold at least one key: one iterator seeking from shard to shard (`admin status` asks often). */

@@ -67,4 +67,15 @@ describe('ShardRange', () => {
     expect(await range.nonEmpty([17, 0, 1, 2, 3, 255])).toEqual([1, 3, 17]);
     expect(await range.nonEmpty([])).toEqual([]);
   });
+
+  it('drops a shard, paced or not, and nothing else', async () => {
+    const range = new ShardRange(box.store);
+    const put = (shard: number, i: number) => ({ type: 'put' as const, key: `${shardPrefix(shard)}t!u!${i}`, value: new Uint8Array([1]) });
+    await box.store.applied.write([...Array.from({ length: 2500 }, (_, i) => put(6, i)), ...Array.from({ length: 30 }, (_, i) => put(7, i)), put(5, 0)]);
+    const t0 = Date.now();
+    await range.drop(6, 25_000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(90);
+    await range.drop(7);
+    expect(await range.nonEmpty([5, 6, 7])).toEqual([5]);
+  });
 });
