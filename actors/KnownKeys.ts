@@ -1,7 +1,10 @@
 import type { NodeStore } from '../storage/NodeStore';
 
-/** Keys a set may hold; past this it gives up (a user that busy reads LevelDB for each key instead). */
-const KNOWN_MAX = 4096;
+/**
+ * Keys a set may hold; past this it gives up (a user that busy reads LevelDB for each key instead). Bounds the
+ * memory of an active actor's sets to a few hundred KB in the worst case; most users have far fewer keys.
+ */
+const KNOWN_MAX = 1024;
 /** A key that exists, whose value has not been read. */
 const UNREAD = Symbol('unread');
 

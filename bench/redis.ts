@@ -21,7 +21,7 @@ import { NodeStore } from '../storage/NodeStore';
  *  - redis:          a local redis-server (no persistence), pipelined `LPUSH tl:<user> <json>` + `LTRIM tl:<user> 0 999`,
  *                    `batch` appends per pipeline, `inflight` pipelines in flight: what a timeline service on Redis does;
  *  - herald_node:    herald's own timeline write path in this process: NodeActor.ingest with `batch` items per call
- *                    (ingest log fsynced, then per user through its mailbox: dedupe key, timeline entry, counters, retention),
+ *                    (per user through its mailbox: dedupe key, timeline entry, counters, retention; written fsynced),
  *                    `inflight` calls in flight: the engine without gateway and IPC; also with the fsync off
  *                    (herald_node_nosync), the closer match to Redis without persistence;
  *  - herald_gateway: (when a cluster is given) the whole path: `like` events published over WebSocket to the gateway

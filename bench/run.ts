@@ -1,5 +1,6 @@
 import { main as delivery } from './delivery';
 import { main as fanout } from './fanout';
+import { main as nodeIngest } from './nodeIngest';
 import { main as rebalance } from './rebalance';
 import { main as redis } from './redis';
 import { main as spike } from './spike';
@@ -34,6 +35,10 @@ const BENCHES: Record<string, { about: string; run: (args: string[]) => Promise<
   transport: {
     about: 'the gateway -> node call path alone: CPU per call on each side and wall time, over the direct link vs over comedy, for ingest-shaped batches',
     run: transport,
+  },
+  'node-ingest': {
+    about: 'a node alone, in process: NodeActor.ingest of like events (both owners\' work), CPU per event',
+    run: nodeIngest,
   },
   redis: {
     about: 'timeline appends side by side: redis-server (pipelined LPUSH+LTRIM) vs herald in process and through the gateway',

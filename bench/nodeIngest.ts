@@ -1,0 +1,82 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { involvedUsers, type HeraldEvent } from '../actors/Event';
+import { NodeActor, type IngestItem } from '../actors/NodeActor';
+import { createLogger } from '../storage/logger';
+import { NodeStore } from '../storage/NodeStore';
+import { hostLoad, round } from './benchKit';
+
+/**
+ * `npm run bench -- node-ingest`: the node's own CPU per event, in this process, without gateway or transport.
+ * One NodeActor owning every shard ingests `like` events as the triggered benchmark sends them (fan-N likes a
+ * fresh tweet of r-(N mod 200)), so each event is both of its owners' work: the liker's engagement and profile,
+ * and the recipient's timeline entry. A fixed number of events after a warm-up; CPU of the whole process (its
+ * threads included: LevelDB, GC) per event. CPU per event is the figure: the machine may be busy.
+ */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      events: { type: 'string', default: '60000' },
+      batch: { type: 'string', default: '300' },
+      inflight: { type: 'string', default: '4' },
+      'no-sync': { type: 'boolean', default: false },
+    },
+  });
+  const total = Number(values.events);
+  const batch = Number(values.batch);
+  const inflight = Number(values.inflight);
+  const busyBefore = await hostLoad(500);
+  const dir = mkdtempSync(join(tmpdir(), 'herald-node-ingest-'));
+  const store = await NodeStore.open(dir, { syncWrites: !values['no-sync'] });
+  const shardCount = 256;
+  const node = new NodeActor(store, { nodeId: 'bench', shardCount, idleMs: 60_000 }, createLogger('bench', 'silent'));
+  await node.start();
+  node.setTable(1, Array.from({ length: shardCount }, (_, i) => i), Array.from({ length: shardCount }, () => 'bench'));
+  let seq = 0;
+  const run = async (n: number) => {
+    let left = n;
+    const worker = async () => {
+      while (left > 0) {
+        left -= batch;
+        const items: IngestItem[] = [];
+        for (let i = 0; i < batch; i++) {
+          const s = seq++;
+          const r = `r-${s % 200}`;
+          const event: HeraldEvent = { id: `E${s}`, type: 'like', actor: `fan-${s % 2000}`, tweet: { id: `t${s}`, author: r, text: 'b' }, target: r, ts: Date.now() };
+          items.push({ event, users: involvedUsers(event) });
+        }
+        const res = await node.ingest({ epoch: 1, items });
+        if (res.errors.some((e) => e !== null)) throw new Error(`ingest refused: ${res.errors.find((e) => e)}`);
+      }
+    };
+    await Promise.all(Array.from({ length: inflight }, worker));
+  };
+  try {
+    await run(batch * inflight * 12); // warm-up: actors active, key sets loaded
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await run(total);
+    const cpu = process.cpuUsage(cpu0);
+    const secs = (performance.now() - t0) / 1000;
+    console.log(
+      JSON.stringify({
+        bench: 'node-ingest',
+        events: total,
+        events_per_s: Math.round(total / secs),
+        cpu_us_per_event: round((cpu.user + cpu.system) / total, 1),
+        cpu_cores: round((cpu.user + cpu.system) / 1e6 / secs),
+        sync_writes: !values['no-sync'],
+        batch,
+        inflight,
+        machine_busy_cores_before: round(busyBefore),
+        node: process.version,
+      }),
+    );
+  } finally {
+    await node.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
