@@ -9,7 +9,8 @@ import { Buckets } from '../storage/GroupCommit';
  * `stats` op when Prometheus scrapes, and exposed with a `node` label. docs/operations.md lists every metric.
  *
  * Hot-path rule: hooks only bump pre-bound counters or count one latency bucket per delivery; nothing here
- * allocates per event (labelled children are bound once; per-batch work walks arrays the caller already has).
+ * allocates per event (labelled children are bound once; per-batch work walks arrays the caller already has, or
+ * indexes a batch once).
  */
 
 export type Channel = 'ws' | 'http';
