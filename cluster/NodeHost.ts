@@ -57,6 +57,11 @@ class NodeHost {
     const params = selfActor.getCustomParameters();
     const log = createLogger('node', params.logLevel).child({ node: params.nodeId });
     this.store = await NodeStore.openWhenFree(params.dataDir, { syncWrites: params.syncWrites });
+    // A failed write leaves the actors' memory ahead of LevelDB: exit, and comedy respawns us from what is on disk.
+    this.store.onFailure((err) => {
+      log.fatal({ err }, 'storage write failed; exiting to restart from disk');
+      process.exit(1);
+    });
     // Deliveries go to the gateway on its link; before it is up, through comedy (the parent's `relay`).
     const parent = new NodeRef('gateway', selfActor.getParent(), RELAY_TIMEOUT_MS, 0, false, 'relay');
     this.toGateway = (op, args) => {

@@ -63,6 +63,8 @@ export class GroupCommit {
   failure?: HeraldError;
   /** Figures for metrics and benchmarks: the node's `stats` op reports them, GET /metrics exposes them. */
   readonly stats = { batches: 0, ops: 0, maxBatch: 0, writeSeconds: new Buckets(WRITE_SECONDS_BOUNDS), batchOps: new Buckets(BATCH_OPS_BOUNDS) };
+  /** Told once, when a batch fails: the process holding this writer must restart to reload from LevelDB. */
+  onFailure?: (err: HeraldError) => void;
   /** Sees every op as it is queued: a shard handoff journals the keys its copy must re-send (storage/ShardJournal). */
   onWrite?: (ops: readonly Op[]) => void;
   /** The batch on disk now, if any (what `flushed` waits for when nothing is queued). */
@@ -148,6 +150,7 @@ export class GroupCommit {
     } catch (err) {
       this.failure = new HeraldError('HERALD_UNAVAILABLE', `storage write failed: ${(err as Error)?.message ?? err}`);
       batch.reject(this.failure);
+      this.onFailure?.(this.failure);
     } finally {
       this.current = undefined;
       this.writing = false;

@@ -21,8 +21,8 @@ export interface StoreOptions {
 }
 
 /**
- * One LevelDB per node. Holds two group-commit writers: `durable` (fsynced: the ingest log, written before an
- * event is acked) and `applied` (not synced: effects that can be rebuilt from the ingest log after a crash).
+ * One LevelDB per node. Holds two group-commit writers: `durable` (fsynced: event effects, written before an
+ * event is acked) and `applied` (not synced: what can be rebuilt or is re-sent, e.g. sender bookkeeping).
  */
 export class NodeStore {
   readonly db: ClassicLevel<string, Uint8Array>;
@@ -38,6 +38,12 @@ export class NodeStore {
     this.durable = new GroupCommit(db, opts.syncWrites);
     this.applied = new GroupCommit(db, false);
     this.incarnation = this.getSync<string>(INCARNATION_KEY) ?? '';
+  }
+
+  /** Calls `handler` when either writer fails (both are fail-stop: the process must restart). */
+  onFailure(handler: (err: Error) => void): void {
+    this.durable.onFailure = handler;
+    this.applied.onFailure = handler;
   }
 
   /** Opens, retrying while another process still holds the database (a node of a crashed gateway closing). */

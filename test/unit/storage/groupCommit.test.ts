@@ -84,6 +84,8 @@ describe('GroupCommit', () => {
       },
     };
     const g = new GroupCommit(fakeDb as never, true);
+    const failures: string[] = [];
+    g.onFailure = (err) => failures.push(err.code);
     const a = g.write([{ type: 'put', key: 'a', value: pack(1) }]);
     const b = g.write([{ type: 'put', key: 'b', value: pack(1) }]);
     await expect(a).rejects.toThrow('disk full');
@@ -91,6 +93,8 @@ describe('GroupCommit', () => {
     // Callers pipeline writes: one queued after a lost write must not land on top of it.
     await expect(g.write([{ type: 'put', key: 'c', value: pack(1) }])).rejects.toMatchObject({ code: 'HERALD_UNAVAILABLE' });
     expect(written).toEqual([]);
+    // Told once, so the node process can exit and be respawned from what LevelDB holds.
+    expect(failures).toEqual(['HERALD_UNAVAILABLE']);
   });
 
   it('writes queued in one turn share one batch and one promise', async () => {
