@@ -24,7 +24,7 @@ import { OpenLoop, Probe, Samples, Subscribers, cpuMeter, gitCommit, hostLoad, h
  *     meta, in the format UserActor writes (storage/Timeline.ts), straight into the nodes' LevelDBs.
  *  2. raw limit, alone on the machine: node-1's LevelDB scanned with iterator nextv(--move-batch) and written
  *     into a new LevelDB with one chained batch per chunk, fsynced (what a move does, in one process); keys/s, MB/s.
- *  3. the cluster starts on the data (--config: moveBatchKeys, moveThrottleMs); --recipients users subscribe;
+ *  3. the cluster starts on the data (--config: moveBatchKeys, moveThrottleMs, moveKeysPerS); --recipients subscribe;
  *     an open loop offers --rate like events/s (random imported users like a recipient's tweet), latency from
  *     each event's INTENDED send time to its arrival at the recipient's socket (no coordinated omission).
  *  4. after --warmup s: POST /v1/admin/nodes {rebalance:false} (node-4 forked), GET /v1/admin/plan (the shards
@@ -55,6 +55,7 @@ interface Options {
   concurrency: number;
   moveBatch: number;
   moveThrottleMs: number;
+  moveKeysPerS?: number;
   rawMs: number;
   template?: string;
   profileDir?: string;
@@ -83,6 +84,7 @@ function options(args: string[]): Options {
       concurrency: { type: 'string' },
       'move-batch': { type: 'string' },
       'move-throttle-ms': { type: 'string' },
+      'move-keys-per-s': { type: 'string' },
       'raw-ms': { type: 'string' },
       template: { type: 'string' },
       profile: { type: 'string' },
@@ -113,6 +115,8 @@ function options(args: string[]): Options {
     concurrency: num(values.concurrency, 2),
     moveBatch: num(values['move-batch'], 2000),
     moveThrottleMs: num(values['move-throttle-ms'], 0, 0),
+    // Unset: the cluster's default (gateway/config.ts).
+    moveKeysPerS: values['move-keys-per-s'] === undefined ? undefined : num(values['move-keys-per-s'], 0, 0),
     rawMs: num(values['raw-ms'], 3000),
     template: values.template,
     profileDir: values.profile,
@@ -272,7 +276,7 @@ export async function main(args: string[]): Promise<void> {
 
     // ---- 3. Cluster, subscribers, load.
     const configFile = join(dataDir, 'bench-config.json');
-    const config = { moveBatchKeys: o.moveBatch, moveThrottleMs: o.moveThrottleMs };
+    const config = { moveBatchKeys: o.moveBatch, moveThrottleMs: o.moveThrottleMs, ...(o.moveKeysPerS === undefined ? {} : { moveKeysPerS: o.moveKeysPerS }) };
     writeFileSync(configFile, JSON.stringify(config));
     const probe = Probe.from(o.profileDir, o.stagesDir);
     const tStart = performance.now();
@@ -466,7 +470,7 @@ export async function main(args: string[]): Promise<void> {
       raw_cpu_ms_per_1000_keys: rawSync.cpu_ms_per_1000_keys,
       cpu_cores_before: cpuBeforeMove,
       cpu_cores_during: cpuDuring,
-      config: { shards: o.shards, concurrency: o.concurrency, moveBatchKeys: o.moveBatch, moveThrottleMs: o.moveThrottleMs, recipients: o.recipients, frame_events: o.frameEvents },
+      config: { shards: o.shards, concurrency: o.concurrency, moveBatchKeys: o.moveBatch, moveThrottleMs: o.moveThrottleMs, moveKeysPerS: o.moveKeysPerS ?? 'default', recipients: o.recipients, frame_events: o.frameEvents },
       data: {
         what: `generated graph (scripts/import.ts --generate): every user follows ${o.minFollowings}+Poisson others (avg ${o.avgFollowings}), celebrity followers ${o.celebrityFollowers}: followings, followers, affinities and interest profile; plus, per followed user, its newest ${o.timeline} "X followed you" timeline entries and its timeline meta`,
         imported_keys: imported.keys,
