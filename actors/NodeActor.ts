@@ -1,5 +1,6 @@
+import { pack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
-import { HIGH, LOG_PREFIX, kindRange } from '../storage/Keyspace';
+import { HIGH, LOG_PREFIX, kindRange, seqKey } from '../storage/Keyspace';
 import type { Logger } from '../storage/logger';
 import type { NodeStore } from '../storage/NodeStore';
 import { ShardRange } from '../storage/ShardRange';
@@ -87,6 +88,7 @@ export class NodeActor {
   private sender?: Sender;
   private dedupeSweeper?: NodeJS.Timeout;
   readonly counters = { batches: 0, events: 0, notifications: 0, replayed: 0 };
+  private nextSeq = 1;
 
   constructor(
     private readonly store: NodeStore,
@@ -117,14 +119,16 @@ export class NodeActor {
     });
   }
 
-  /** Replays ingest-log entries left by an older version, then starts the sweeps. */
+  /**
+   * Replays the ingest log (batches accepted whose effects may not all have landed before a crash; the dedupe
+   * keys make a replay apply each event once), then starts the sweeps.
+   */
   async start(): Promise<void> {
     const pending = await this.store.scan<IngestItem[]>({ gt: LOG_PREFIX, lt: LOG_PREFIX + HIGH });
-    // Nodes no longer write an ingest log (their effects are the durable record), but a data dir from before may
-    // hold entries: apply them (deduped) and delete them.
     for (const [key, items] of pending) {
       await this.applyItems(items);
       await this.store.durable.write([{ type: 'del', key }]);
+      this.nextSeq = Math.max(this.nextSeq, Number(key.slice(LOG_PREFIX.length)) + 1);
       this.counters.replayed += items.length;
     }
     if (pending.length) this.log.info({ batches: pending.length, events: this.counters.replayed }, 'replayed ingest log');
@@ -208,10 +212,11 @@ export class NodeActor {
   }
 
   /**
-   * Applies each event through the mailboxes of the users it touches, in arrival order, and resolves once every
-   * effect is durably written (one fsynced LevelDB batch, shared with concurrent work by GroupCommit), with the
-   * notifications created (the gateway delivers them to connected users). The effects are the durable record:
-   * they are written atomically with each event's dedupe key, so a retry of anything not acked applies once.
+   * Logs the batch, applies each event through the mailboxes of the users it touches, in arrival order, and
+   * resolves once every effect is durably written (fsynced LevelDB batches, shared with concurrent work by
+   * GroupCommit), with the notifications created (the gateway delivers them to connected users). The log entry
+   * is queued first on the node's one ordered writer, so no effect reaches disk without it; each effect is
+   * written atomically with its event's dedupe key, so a replay or a producer's retry applies it once.
    */
   async ingest(batch: IngestBatch): Promise<IngestResult> {
     const region = this.region;
@@ -225,7 +230,12 @@ export class NodeActor {
     if (accepted.length === 0) return { errors, deliveries: [] };
     this.counters.batches++;
     this.counters.events += accepted.length;
+    const logKey = LOG_PREFIX + seqKey(this.nextSeq++);
+    // Not awaited: the effects queued behind it land in the same or a later batch, and a failed write fails them too.
+    this.store.durable.write([{ type: 'put', key: logKey, value: pack(accepted) }]).catch(() => undefined);
     const deliveries = await this.applyItems(accepted);
+    // Every effect is written: the entry has done its job (rides on the next batch; a crash before only replays).
+    this.store.durable.write([{ type: 'del', key: logKey }]).catch(() => undefined);
     if (accepted.some((i) => i.event.type === 'tweet')) this.fanout.kick();
     if (deliveries.length) this.sender?.kick();
     return { errors, deliveries };

@@ -36,7 +36,14 @@ describe('NodeActor', () => {
     const node = await startNode();
     const like = ev('like', 'alice', { tweet: tweet('bob'), target: 'bob' });
     const follow = ev('follow', 'carol', { target: 'bob' });
+    const queued: string[] = [];
+    box.store.durable.onWrite = (ops) => queued.push(...ops.map((o) => `${o.type} ${o.key.startsWith(LOG_PREFIX) ? 'log' : 'effect'}`));
     const res = await node.ingest({ epoch: 1, items: [item(like), item(follow)] });
+    await box.store.durable.drain();
+    // The batch is logged before any effect (queued first on the same ordered writer); its entry goes once they landed.
+    expect(queued[0]).toBe('put log');
+    expect(queued.slice(1, -1).every((q) => q.endsWith('effect'))).toBe(true);
+    expect(queued.at(-1)).toBe('del log');
     expect(res.errors).toEqual([null, null]);
     expect(res.deliveries.map((d) => [d.user, d.notification.type, d.notification.offset])).toEqual([
       ['bob', 'like', 1],
