@@ -54,7 +54,8 @@ export class FanoutRunner {
   private running?: Promise<void>;
   private again = false;
   private stopped = false;
-  readonly progress = { jobs: 0, pages: 0, followers: 0, notified: 0, messages: 0, active: '' };
+  /** `running`: looking for jobs or running one (a job found by a fresh scan is not `active` yet). */
+  readonly progress = { jobs: 0, pages: 0, followers: 0, notified: 0, messages: 0, active: '', running: false };
 
   constructor(private readonly deps: FanoutDeps) {}
 
@@ -65,7 +66,11 @@ export class FanoutRunner {
       this.again = true;
       return;
     }
-    this.running = this.loop().finally(() => (this.running = undefined));
+    this.progress.running = true;
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+      this.progress.running = false;
+    });
   }
 
   /** Stops after the pages in flight (waiting for them at most `graceMs`); the job resumes on the next start. */

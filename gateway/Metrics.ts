@@ -39,7 +39,7 @@ export interface NodeStats {
   fanoutBatches?: number;
   fanoutDecided?: number;
   fanoutNotified?: number;
-  fanout?: { jobs?: number; pages?: number; followers?: number; notified?: number; messages?: number; active?: string };
+  fanout?: { jobs?: number; pages?: number; followers?: number; notified?: number; messages?: number; active?: string; running?: boolean };
   rss?: number;
   queued?: { triggered?: number; bulk?: number };
   store?: { durable?: WriterStats; applied?: WriterStats };
@@ -341,7 +341,7 @@ export class Metrics {
     perNode('herald_node_fanout_pages_total', 'Follower pages sent by the author node', 'counter', (n) => n.fanout?.pages);
     perNode('herald_node_fanout_followers_paged_total', 'Followers paged by the author node', 'counter', (n) => n.fanout?.followers);
     perNode('herald_node_fanout_messages_total', 'Fanout batches sent by the author node (one per node per page)', 'counter', (n) => n.fanout?.messages);
-    perNode('herald_node_fanout_active_jobs', 'A fanout job is running on the node (0 or 1: one at a time)', 'gauge', (n) => (n.fanout ? (n.fanout.active ? 1 : 0) : undefined));
+    perNode('herald_node_fanout_active_jobs', 'A fanout job is running on the node (0 or 1: one at a time)', 'gauge', (n) => (n.fanout ? (n.fanout.active || n.fanout.running ? 1 : 0) : undefined));
     perNode('herald_node_fanout_batches_total', 'Fanout batches decided by the node as the followers\' owner', 'counter', (n) => n.fanoutBatches);
     perNode('herald_node_fanout_decided_total', 'Followers decided by the node', 'counter', (n) => n.fanoutDecided);
     perNode('herald_node_fanout_notified_total', 'Followers the node notified', 'counter', (n) => n.fanoutNotified);

@@ -32,7 +32,8 @@ describe('personalized fanout', () => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const s = await stats();
-      if (s.nodes.every((x: any) => x.fanout && x.fanout.active === '')) return s;
+      // `running` too: a respawned node scans for its jobs before one is `active` again.
+      if (s.nodes.every((x: any) => x.fanout && x.fanout.active === '' && !x.fanout.running)) return s;
       if (Date.now() > deadline) throw new Error(`fanout not done: ${JSON.stringify(s)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
