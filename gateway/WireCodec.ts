@@ -1,6 +1,6 @@
-import { pack, unpack } from '../storage/Codec';
+import { pack, packShared, unpack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
-import { frameBinary, packNotificationFrame } from './NotificationFrame';
+import { frameBinary } from './NotificationFrame';
 
 /** Binary frames are msgpack, text frames JSON, same shapes; a reply uses the format of the frame it answers. */
 export type Format = 'json' | 'msgpack';
@@ -34,7 +34,7 @@ let lastMessage: Buffer | string = '';
 export function notificationMessage(notification: object, format: Format): Buffer | string {
   if (notification === lastNotification && format === lastFormat) return lastMessage;
   if (format === 'json') lastMessage = JSON.stringify({ op: 'notification', notification });
-  else lastMessage = packNotificationFrame(notification) ?? frameBinary(pack({ op: 'notification', notification }));
+  else lastMessage = frameBinary(packShared({ op: 'notification', notification }));
   lastNotification = notification;
   lastFormat = format;
   return lastMessage;
