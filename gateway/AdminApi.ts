@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { Coordinator } from '../cluster/Coordinator';
 import { HeraldError } from '../storage/HeraldError';
 import type { Logger } from '../storage/logger';
@@ -118,21 +117,4 @@ function concurrencyOf(v: unknown): number {
   if (v === undefined) return 2;
   if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 64) throw new HeraldError('HERALD_INVALID_MESSAGE', 'concurrency must be 1..64');
   return v as number;
-}
-
-/** Reads a small JSON body (admin requests); empty means `{}`. */
-export async function jsonBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
-  let raw = '';
-  for await (const chunk of req) {
-    raw += chunk;
-    if (raw.length > limit) throw new HeraldError('HERALD_PAYLOAD_TOO_LARGE', `body over ${limit} bytes`);
-  }
-  if (!raw.trim()) return {};
-  try {
-    const v = JSON.parse(raw);
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
-    return v;
-  } catch {
-    throw new HeraldError('HERALD_BAD_FRAME', 'body is not a JSON object');
-  }
 }

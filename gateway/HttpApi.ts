@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { decode, encode } from '@msgpack/msgpack';
+import { encode } from '@msgpack/msgpack';
 import type { HeraldEvent } from '../actors/Event';
 import { HeraldError } from '../storage/HeraldError';
 import type { Logger } from '../storage/logger';
@@ -7,7 +7,8 @@ import { tokenFrom, type Auth, type Principal } from './Auth';
 import type { HeraldConfig } from './config';
 import type { Metrics } from './Metrics';
 import type { Router } from './Router';
-import { jsonBody, type AdminApi } from './AdminApi';
+import type { AdminApi } from './AdminApi';
+import { MSGPACK, readBody, readJsonObject } from './RequestBody';
 import { SettingsSchema, UserIdSchema, checkTimeZone, httpPublishSchema, validator } from './Schema';
 import { authorizeEvents } from './Session';
 
@@ -26,7 +27,6 @@ export interface HttpDeps {
 
 const TIMELINE_PATH = /^\/v1\/users\/([^/]+)\/timeline$/;
 const SETTINGS_PATH = /^\/v1\/users\/([^/]+)\/settings$/;
-const MSGPACK = 'application/msgpack';
 
 /**
  * The HTTP half of the gateway (same port as /v1/ws): POST /v1/events for producers, GET a user's timeline,
@@ -70,7 +70,7 @@ export function httpHandler(deps: HttpDeps) {
     }
     if (url.pathname.startsWith('/v1/admin/')) {
       if (principal.role !== 'admin') throw new HeraldError('HERALD_FORBIDDEN', 'admin only');
-      const [status, body] = await deps.admin.handle(req.method ?? 'GET', url.pathname, () => jsonBody(req, deps.config.maxPayload));
+      const [status, body] = await deps.admin.handle(req.method ?? 'GET', url.pathname, () => readJsonObject(req, deps.config.maxPayload));
       return reply(res, status, body, req);
     }
     if (url.pathname === '/v1/explain' && req.method === 'GET') {
@@ -157,28 +157,6 @@ function intParam(url: URL, name: string, min: number, max: number): number | un
     throw new HeraldError('HERALD_INVALID_MESSAGE', `${name} must be an integer in ${min}..${max}`);
   }
   return n;
-}
-
-/** Reads a JSON or msgpack body, refusing more than `limit` bytes without buffering them. */
-async function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  if (type !== 'application/json' && type !== MSGPACK) {
-    throw new HeraldError('HERALD_UNSUPPORTED_MEDIA_TYPE', 'send application/json or application/msgpack');
-  }
-  if (Number(req.headers['content-length'] ?? 0) > limit) throw new HeraldError('HERALD_PAYLOAD_TOO_LARGE', `body over ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new HeraldError('HERALD_PAYLOAD_TOO_LARGE', `body over ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  const raw = Buffer.concat(chunks);
-  try {
-    return type === MSGPACK ? decode(raw) : JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new HeraldError('HERALD_BAD_FRAME', `body is not valid ${type === MSGPACK ? 'msgpack' : 'JSON'}`);
-  }
 }
 
 function reply(res: ServerResponse, status: number, body: object, req: IncomingMessage): void {
