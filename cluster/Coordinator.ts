@@ -18,8 +18,8 @@ export interface CoordinatorOptions {
   /** Parts of one move in flight at once (read in order by the old owner, written by the new). @defaultValue 3 */
   movePipeline?: number;
   /**
-   * Keys copied per second by all moves together, and deleted per second by an old owner dropping its copy, so
-   * LevelDB's compactions keep up (else the nodes' own writes stall). 0 = unpaced. @defaultValue 0
+   * Keys copied per second by all moves together, and deleted per second by an old owner dropping its copy: what
+   * a rebalance may take from the nodes' own work. 0 = unpaced (the gateway's config sets 50,000). @defaultValue 0
    */
   moveKeysPerS?: number;
   /** Events held for one moving shard; past it publishes get HERALD_UNAVAILABLE. @defaultValue 10000 */

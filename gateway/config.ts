@@ -55,8 +55,8 @@ export const ConfigSchema = Type.Object(
   /** Pause between those messages: limits a move's share of the nodes' time (0 = as fast as it goes). */
   moveThrottleMs: Type.Integer({ minimum: 0, maximum: 10_000, default: 0 }),
   /**
-   * Keys a rebalance copies (and old owners delete) per second, all its moves together: unsynced copies outran
-   * LevelDB's compactions and stalled the nodes' writes. 0 = as fast as it goes.
+   * Keys a rebalance copies (and old owners delete) per second, all its moves together: unpaced, a 1 M-user
+   * rebalance stalled the nodes (docs/benchmarks.md). 0 = as fast as it goes.
    */
   moveKeysPerS: Type.Integer({ minimum: 0, default: 50_000 }),
   /** Push/SMS providers (webhooks) and the SMTP server: docs/channels.md. Absent channels send nothing. */
