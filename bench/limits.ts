@@ -17,6 +17,9 @@ export interface RawLimits {
   raw_leveldb_batch_ops_per_s: number;
   raw_leveldb_sync_batch_ops_per_s: number;
   raw_leveldb_sync_batches_per_s: number;
+  /** Latency of one small fsynced write while 3 LevelDBs on this disk (as 3 nodes) each write back to back. */
+  raw_leveldb_sync_write_p50_ms: number;
+  raw_leveldb_sync_write_p99_ms: number;
   raw_ws_msgs_per_s: number;
   raw_ws_msg_bytes: number;
   raw_ipc_msgs_per_s: number;
@@ -47,6 +50,35 @@ export async function leveldbBatchRate(dir: string, sync: boolean, ms: number): 
   } finally {
     await db.close();
   }
+}
+
+/**
+ * The floor under a synced publish's latency: `writers` LevelDBs on this disk (herald's 3 nodes share one) each
+ * write small fsynced batches back to back for `ms`; the latency of each write (ms, sorted). An event that
+ * arrives while its node's fsync is on disk waits for it and then for its own: about two of these.
+ */
+export async function leveldbSyncLatency(dir: string, writers: number, ms: number): Promise<number[]> {
+  const value = new Uint8Array(200).fill(7);
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: writers }, async (_, w) => {
+      const db = new Level<string, Uint8Array>(join(dir, `w${w}`), { keyEncoding: 'utf8', valueEncoding: 'view' });
+      await db.open();
+      try {
+        for (let seq = 0; performance.now() - t0 < ms; seq++) {
+          const start = performance.now();
+          const batch = db.batch();
+          for (let i = 0; i < 20; i++) batch.put('00ab!t!user-' + (seq % 97) + '!' + String(seq * 20 + i).padStart(15, '0'), value);
+          await batch.write({ sync: true });
+          latencies.push(performance.now() - start);
+        }
+      } finally {
+        await db.close();
+      }
+    }),
+  );
+  return latencies.sort((a, b) => a - b);
 }
 
 /** A notification frame as herald sends one live (msgpack), for the raw WebSocket figure. */
@@ -150,6 +182,9 @@ export async function measureLimits(ms = 1500, log: (s: string) => void = () => 
     log(`raw leveldb, 1000-op batches, no sync: ${Math.round(plain.opsPerS)} ops/s`);
     const synced = await leveldbBatchRate(join(dir, 'sync'), true, ms);
     log(`raw leveldb, 1000-op batches, sync:true: ${Math.round(synced.opsPerS)} ops/s (${Math.round(synced.batchesPerS)} fsynced batches/s)`);
+    const syncLatency = await leveldbSyncLatency(join(dir, 'latency'), 3, ms);
+    const at = (q: number) => Math.round(syncLatency[Math.min(syncLatency.length - 1, Math.floor(q * syncLatency.length))] * 100) / 100;
+    log(`raw leveldb, small fsynced writes by 3 databases at once: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms`);
     const ws = await wsMessageRate(ms);
     log(`raw ws, ${ws.bytes}-byte msgpack messages: ${Math.round(ws.msgsPerS)} msgs/s received`);
     const ipc = await ipcMessageRate(ms);
@@ -158,6 +193,8 @@ export async function measureLimits(ms = 1500, log: (s: string) => void = () => 
       raw_leveldb_batch_ops_per_s: Math.round(plain.opsPerS),
       raw_leveldb_sync_batch_ops_per_s: Math.round(synced.opsPerS),
       raw_leveldb_sync_batches_per_s: Math.round(synced.batchesPerS),
+      raw_leveldb_sync_write_p50_ms: at(0.5),
+      raw_leveldb_sync_write_p99_ms: at(0.99),
       raw_ws_msgs_per_s: Math.round(ws.msgsPerS),
       raw_ws_msg_bytes: ws.bytes,
       raw_ipc_msgs_per_s: Math.round(ipc.msgsPerS),

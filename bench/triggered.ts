@@ -46,11 +46,13 @@ interface Options {
   profileDir?: string;
   stagesDir?: string;
   keepData: boolean;
+  /** A cluster config file (gateway/config.ts options) passed to the cluster script. */
+  config?: string;
 }
 
 const USAGE = `Usage: npm run bench -- triggered [--no-sync] [--recipients N] [--fans N] [--tweets N] [--producers N]
   [--batch N] [--inflight N] [--duration S] [--rate N] [--latency-duration S] [--frame-events N] [--limits-ms MS]
-  [--profile DIR | --stages DIR] [--keep-data]          (docs/benchmarks.md)`;
+  [--profile DIR | --stages DIR] [--keep-data] [--config FILE]          (docs/benchmarks.md)`;
 
 function options(args: string[]): Options {
   try {
@@ -80,6 +82,7 @@ function parseOptions(args: string[]): Options {
       profile: { type: 'string' },
       stages: { type: 'string' },
       'keep-data': { type: 'boolean' },
+      config: { type: 'string' },
     },
   });
   const num = (v: string | undefined, d: number) => {
@@ -103,6 +106,7 @@ function parseOptions(args: string[]): Options {
     profileDir: values.profile,
     stagesDir: values.stages,
     keepData: !!values['keep-data'],
+    config: values.config,
   };
 }
 
@@ -147,7 +151,7 @@ export async function main(args: string[]): Promise<void> {
   let cluster: ClusterProcess | undefined;
   const sockets: WebSocket[] = [];
   try {
-    const clusterArgs = ['--data', dataDir, '--port', '0', '--nodes', '3', ...(o.sync ? [] : ['--no-sync'])];
+    const clusterArgs = ['--data', dataDir, '--port', '0', '--nodes', '3', ...(o.sync ? [] : ['--no-sync']), ...(o.config ? ['--config', resolvePath(o.config)] : [])];
     const probe = o.profileDir ? 'profile' : o.stagesDir ? 'stages' : undefined;
     const probeDir = o.profileDir ?? o.stagesDir;
     let env: NodeJS.ProcessEnv | undefined;
@@ -174,6 +178,8 @@ export async function main(args: string[]): Promise<void> {
       ratio_vs_leveldb: round(events / leveldbBasis, 4),
       ratio_vs_leveldb_basis: o.sync ? 'raw_leveldb_sync_batch_ops_per_s' : 'raw_leveldb_batch_ops_per_s',
       ratio_vs_ws: round(events / limits.raw_ws_msgs_per_s, 4),
+      // p99 as a multiple of the disk's own p99 for one fsynced write with 3 databases writing (synced runs only).
+      ratio_p99_vs_raw_sync_write: o.sync && p99_ms !== null ? round(p99_ms / limits.raw_leveldb_sync_write_p99_ms, 2) : null,
       sync_writes: o.sync,
       floors: {
         events_per_s: FLOOR_EVENTS_PER_S,
