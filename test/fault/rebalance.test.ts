@@ -123,53 +123,36 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
     expect(table.owners[shard]).toBe('node-2');
   });
 
-  it('survives the old owner being killed in the middle of a move', async () => {
-    const shard = await shardOwnedBy('node-3');
-    const victim = await nodePid('node-3');
-    await api('POST', `/v1/admin/shards/${shard}/move`, { node: 'node-1' });
+  /**
+   * Moves a shard of `from` to `to`, SIGKILLs `victim`'s process once the move is under way, waits for the
+   * respawn, and retries the move until the table names `to` with nothing left moving.
+   */
+  const moveWhileKilling = async (from: string, to: string, victim: string) => {
+    const shard = await shardOwnedBy(from);
+    const pid = await nodePid(victim);
+    await api('POST', `/v1/admin/shards/${shard}/move`, { node: to });
     expect(await waitMoving(shard)).toBe(true);
-    process.kill(victim, 'SIGKILL');
+    process.kill(pid, 'SIGKILL');
     const op = await finished();
-    // Killed before the flip: rolled back (node-3 keeps it) and the move is retried below.
+    // Killed before the flip: rolled back and retried below; after it: finished by the coordinator.
     expect(['done', 'failed']).toContain(op.state);
-    for (let i = 0; i < 100 && (await nodePid('node-3')) === victim; i++) await sleep(100);
-    const respawned = await nodePid('node-3');
+    for (let i = 0; i < 100 && (await nodePid(victim)) === pid; i++) await sleep(100);
+    const respawned = await nodePid(victim);
     if (respawned > 0) pids.add(respawned);
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const table = JSON.parse(require('node:fs').readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
-      if (table.owners[shard] === 'node-1') break;
-      const res = await api('POST', `/v1/admin/shards/${shard}/move`, { node: 'node-1' });
+    // A partial copy on the new owner is dropped before the next move to it copies the shard again.
+    const table = () => JSON.parse(require('node:fs').readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
+    for (let attempt = 0; attempt < 20 && table().owners[shard] !== to; attempt++) {
+      const res = await api('POST', `/v1/admin/shards/${shard}/move`, { node: to });
       if (res.status === 202) await finished();
       else await sleep(200);
     }
-    const table = JSON.parse(require('node:fs').readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
-    expect(table.owners[shard]).toBe('node-1');
-    expect(table.moving).toEqual({});
-  });
+    expect(table().owners[shard]).toBe(to);
+    expect(table().moving).toEqual({});
+  };
 
-  it('survives the new owner being killed in the middle of a move', async () => {
-    const shard = await shardOwnedBy('node-2');
-    const victim = await nodePid('node-3');
-    await api('POST', `/v1/admin/shards/${shard}/move`, { node: 'node-3' });
-    expect(await waitMoving(shard)).toBe(true);
-    process.kill(victim, 'SIGKILL');
-    const op = await finished();
-    expect(['done', 'failed']).toContain(op.state);
-    for (let i = 0; i < 100 && (await nodePid('node-3')) === victim; i++) await sleep(100);
-    const respawned = await nodePid('node-3');
-    if (respawned > 0) pids.add(respawned);
-    // Its partial copy is dropped before the next move to it copies the shard again.
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const table = JSON.parse(require('node:fs').readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
-      if (table.owners[shard] === 'node-3') break;
-      const res = await api('POST', `/v1/admin/shards/${shard}/move`, { node: 'node-3' });
-      if (res.status === 202) await finished();
-      else await sleep(200);
-    }
-    const table = JSON.parse(require('node:fs').readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
-    expect(table.owners[shard]).toBe('node-3');
-    expect(table.moving).toEqual({});
-  });
+  it('survives the old owner being killed in the middle of a move', () => moveWhileKilling('node-3', 'node-1', 'node-3'));
+
+  it('survives the new owner being killed in the middle of a move', () => moveWhileKilling('node-2', 'node-3', 'node-3'));
 
   it('survives the coordinator being killed in the middle of a move, then drains a node to empty and removes it', async () => {
     const drain = await api('POST', '/v1/admin/nodes/node-4/drain', { concurrency: 2 });
