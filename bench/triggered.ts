@@ -48,11 +48,13 @@ interface Options {
   keepData: boolean;
   /** A cluster config file (gateway/config.ts options) passed to the cluster script. */
   config?: string;
+  /** The phase `--profile`/`--stages` observe. @defaultValue 1 */
+  probePhase: 1 | 2;
 }
 
 const USAGE = `Usage: npm run bench -- triggered [--no-sync] [--recipients N] [--fans N] [--tweets N] [--producers N]
   [--batch N] [--inflight N] [--duration S] [--rate N] [--latency-duration S] [--frame-events N] [--limits-ms MS]
-  [--profile DIR | --stages DIR] [--keep-data] [--config FILE]          (docs/benchmarks.md)`;
+  [--profile DIR | --stages DIR] [--keep-data] [--config FILE] [--probe-phase 1|2]          (docs/benchmarks.md)`;
 
 function options(args: string[]): Options {
   try {
@@ -83,6 +85,7 @@ function parseOptions(args: string[]): Options {
       stages: { type: 'string' },
       'keep-data': { type: 'boolean' },
       config: { type: 'string' },
+      'probe-phase': { type: 'string' },
     },
   });
   const num = (v: string | undefined, d: number) => {
@@ -107,6 +110,7 @@ function parseOptions(args: string[]): Options {
     stagesDir: values.stages,
     keepData: !!values['keep-data'],
     config: values.config,
+    probePhase: values['probe-phase'] === '2' ? 2 : 1,
   };
 }
 
@@ -368,7 +372,9 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   log(`phase 1: ${o.producers} producers x ${o.inflight} publishes in flight x ${o.batch} events, ${o.durationS}s`);
   const profiled = [cluster.pid, ...Object.values(cluster.info.nodes)];
   const probing = o.profileDir ?? o.stagesDir;
-  if (probing) for (const pid of profiled) process.kill(pid, 'SIGUSR2'); // start the probes (bench/probe.ts)
+  const probing1 = o.probePhase === 1 ? probing : undefined;
+  const probing2 = o.probePhase === 2 ? probing : undefined;
+  if (probing1) for (const pid of profiled) process.kill(pid, 'SIGUSR2'); // start the probes (bench/probe.ts)
   const cpu1 = cpuMeter(cluster);
   const t1 = performance.now();
   windowEnd = t1 + o.durationS * 1000;
@@ -382,7 +388,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   phase1Running = false;
   clearInterval(progress);
   const cpuPhase1 = cpu1();
-  if (probing) {
+  if (probing1) {
     for (const pid of profiled) process.kill(pid, 'SIGUSR2'); // stop the probes; each writes its file
     log(`phase-1 ${o.profileDir ? 'CPU profiles' : 'stage timings'} written to ${probing}`);
   }
@@ -414,6 +420,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   log(`phase 2: ${o.rate} events/s offered as ${o.frameEvents}-event frames every ${intervalMs.toFixed(2)} ms for ${o.latencyS}s (${frames} frames)`);
   let seq2 = 0;
   let maxLagMs = 0;
+  if (probing2) for (const pid of profiled) process.kill(pid, 'SIGUSR2');
   const cpu2 = cpuMeter(cluster);
   const t2 = performance.now() + 20;
   await new Promise<void>((resolve) => {
@@ -445,6 +452,10 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   const drain2 = performance.now() + 5_000;
   while ((pending.size > 0 || delivered2 < seq2) && performance.now() < drain2) await sleep(10);
   const cpuPhase2 = cpu2();
+  if (probing2) {
+    for (const pid of profiled) process.kill(pid, 'SIGUSR2');
+    log(`phase-2 ${o.profileDir ? 'CPU profiles' : 'stage timings'} written to ${probing2}`);
+  }
   const phase2 = {
     p50_ms: round(latency.percentile(50)),
     p99_ms: round(latency.percentile(99)),
