@@ -16,6 +16,7 @@ import { NodeRef, answer, type ActorHandle, type Ping } from './NodeRef';
 export interface NodeParams extends Omit<NodeOptions, 'delivery'> {
   dataDir: string;
   syncWrites: boolean;
+  writeBufferMb?: number;
   logLevel: string;
   channels?: ChannelConfig;
   pushCap?: PushCap;
@@ -56,7 +57,7 @@ class NodeHost {
   async initialize(selfActor: { getCustomParameters(): NodeParams; getParent(): ActorHandle }): Promise<void> {
     const params = selfActor.getCustomParameters();
     const log = createLogger('node', params.logLevel).child({ node: params.nodeId });
-    this.store = await NodeStore.openWhenFree(params.dataDir, { syncWrites: params.syncWrites });
+    this.store = await NodeStore.openWhenFree(params.dataDir, { syncWrites: params.syncWrites, writeBufferMb: params.writeBufferMb });
     // A failed write leaves the actors' memory ahead of LevelDB: exit, and comedy respawns us from what is on disk.
     this.store.onFailure((err) => {
       log.fatal({ err }, 'storage write failed; exiting to restart from disk');

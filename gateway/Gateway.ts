@@ -108,6 +108,7 @@ export class Gateway {
           pushCapByType: config.pushCapByType,
           sender: config.sender,
           syncWrites: config.syncWrites,
+          writeBufferMb: config.writeBufferMb,
           logLevel: config.logLevel,
         }),
       },

@@ -26,6 +26,11 @@ export const ConfigSchema = Type.Object(
   idleMs: Type.Integer({ minimum: 10, default: 60_000 }),
   /** fsync the ingest log before acking a publish. Turning it off trades durability on power loss for speed. */
   syncWrites: Type.Boolean({ default: true }),
+  /**
+   * LevelDB write buffer (memtable) per node, MB. Larger than LevelDB's 4 MB: fewer level-0 files and
+   * compactions under bulk writes (a shard move's import, a fanout), measured in docs/benchmarks.md.
+   */
+  writeBufferMb: Type.Integer({ minimum: 1, maximum: 512, default: 32 }),
   /** Deadline of every gateway → node call; past it the publish answers HERALD_UNAVAILABLE. */
   callTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
   /** Largest frame on a gateway ↔ node or node ↔ node link; a peer sending more is disconnected. */

@@ -16,8 +16,10 @@ const INCARNATION_KEY = META_PREFIX + 'incarnation';
 const openPaths = new Set<string>();
 
 export interface StoreOptions {
-  /** fsync the ingest log before acking. @defaultValue true */
+  /** fsync the ingest log and the effects before acking. @defaultValue true */
   syncWrites: boolean;
+  /** LevelDB's write buffer (memtable), MB. @defaultValue 4 (LevelDB's own) */
+  writeBufferMb?: number;
 }
 
 /**
@@ -66,7 +68,12 @@ export class NodeStore {
     openPaths.add(path);
     mkdirSync(path, { recursive: true });
     // A block cache larger than LevelDB's 8 MB default: fanout reads one profile per follower.
-    const db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view', cacheSize: 64 * 1024 * 1024 });
+    const db = new ClassicLevel<string, Uint8Array>(path, {
+      keyEncoding: 'utf8',
+      valueEncoding: 'view',
+      cacheSize: 64 * 1024 * 1024,
+      writeBufferSize: (opts.writeBufferMb ?? 4) * 1024 * 1024,
+    });
     try {
       await db.open();
     } catch (err) {
