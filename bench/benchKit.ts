@@ -4,10 +4,10 @@ import { mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { cpuSeconds, hostBusySeconds } from './cpu';
+import { cpuMeter, cpuSeconds, hostBusySeconds, hostLoad } from './cpu';
 
-// One /proc reader for every benchmark (bench/cpu.ts).
-export { cpuSeconds, hostBusySeconds };
+// One /proc reader and CPU meter for every benchmark (bench/cpu.ts).
+export { cpuMeter, cpuSeconds, hostBusySeconds, hostLoad };
 
 /**
  * Shared pieces of `bench/delivery.ts` and `bench/rebalance.ts`: a msgpack WebSocket client of the gateway,
@@ -230,43 +230,6 @@ export class OpenLoop {
   finished(): Promise<void> {
     return this.done ?? Promise.resolve();
   }
-}
-
-/**
- * CPU over a phase, in cores, of each named process, the whole machine, and `other` = machine minus ours (well
- * above 0: something else ran, the figures of this run are low).
- */
-export function cpuMeter(pids: () => Record<string, number>) {
-  const start = new Map<number, number>();
-  const startOf = (pid: number) => {
-    if (!start.has(pid)) start.set(pid, cpuSeconds(pid));
-    return start.get(pid)!;
-  };
-  for (const pid of Object.values(pids())) startOf(pid);
-  const host0 = hostBusySeconds();
-  const t0 = performance.now();
-  return () => {
-    const secs = (performance.now() - t0) / 1000;
-    const out: Record<string, number | null> = {};
-    let ours = 0;
-    for (const [k, pid] of Object.entries(pids())) {
-      // A process that appeared during the phase (an added node) counts from 0.
-      const used = cpuSeconds(pid) - (start.has(pid) ? start.get(pid)! : 0);
-      if (Number.isFinite(used)) ours += used;
-      out[k] = round(used / secs);
-    }
-    const host = hostBusySeconds() - host0;
-    out.machine = round(host / secs);
-    out.other = round(Math.max(0, host - ours) / secs);
-    return out;
-  };
-}
-
-/** Machine CPU busy over `ms`, in cores. */
-export async function hostLoad(ms: number): Promise<number> {
-  const b0 = hostBusySeconds();
-  await sleep(ms);
-  return (hostBusySeconds() - b0) / (ms / 1000);
 }
 
 /** The commit the benchmark ran on (`git rev-parse --short HEAD`, `+dirty` with uncommitted changes), or null. */

@@ -30,22 +30,21 @@ export function hostBusySeconds(): number {
 }
 
 /**
- * CPU use over a phase, in cores (1 = one core busy all the time): the gateway, each node, this process, the
- * whole machine, and `other` = machine minus ours. `other` well above 0 means something else was running and
- * the figures of this run are not clean.
+ * CPU use over a phase, in cores (1 = one core busy all the time), by role from `cpuByRole` (CPU seconds so far;
+ * a role that appears later counts from 0), the whole machine, and `other` = machine minus ours. `other` well
+ * above 0 means something else was running and the figures of this run are not clean.
  */
-export function cpuMeter(cluster: ClusterProcess) {
-  const pids: Record<string, number> = { gateway: cluster.pid, ...cluster.info.nodes, bench: process.pid };
-  const start = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+export function cpuMeterOf(cpuByRole: () => Record<string, number>) {
+  const start = cpuByRole();
   const host0 = hostBusySeconds();
   const t0 = performance.now();
   return () => {
     const secs = (performance.now() - t0) / 1000;
     const out: Record<string, number | null> = {};
     let ours = 0;
-    for (const [k, pid] of Object.entries(pids)) {
-      const used = cpuSeconds(pid) - start[k];
-      ours += used;
+    for (const [k, v] of Object.entries(cpuByRole())) {
+      const used = v - (start[k] ?? 0);
+      if (Number.isFinite(used)) ours += used;
       out[k] = round(used / secs);
     }
     const host = hostBusySeconds() - host0;
@@ -53,6 +52,16 @@ export function cpuMeter(cluster: ClusterProcess) {
     out.other = round(Math.max(0, host - ours) / secs);
     return out;
   };
+}
+
+/** `cpuMeterOf` named processes (`pids()` is asked again at the end: a node added meanwhile counts). */
+export function cpuMeter(pids: () => Record<string, number>) {
+  return cpuMeterOf(() => Object.fromEntries(Object.entries(pids()).map(([k, pid]) => [k, cpuSeconds(pid)])));
+}
+
+/** `cpuMeter` of a cluster's gateway and nodes, and this process. */
+export function clusterCpuMeter(cluster: ClusterProcess) {
+  return cpuMeter(() => ({ gateway: cluster.pid, ...cluster.info.nodes, bench: process.pid }));
 }
 
 /** Machine CPU busy over `ms`, in cores: to warn when the run does not have the machine to itself. */

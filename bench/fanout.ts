@@ -21,7 +21,7 @@ import { createLogger } from '../storage/logger';
 import { NodeStore } from '../storage/NodeStore';
 import { pack, unpack } from '../storage/Codec';
 import { NodeActor } from '../actors/NodeActor';
-import { cpuSeconds, hostBusySeconds, hostLoad } from './cpu';
+import { cpuMeterOf, cpuSeconds, hostLoad } from './cpu';
 import { LatencyRecorder } from './LatencyRecorder';
 import { measureLimits, type RawLimits } from './limits';
 
@@ -221,28 +221,6 @@ class Processes {
     this.sample();
     return Object.fromEntries(Object.entries(this.peak).map(([k, b]) => [k, round(b / 2 ** 20, 1)]));
   }
-}
-
-/** CPU use over a phase, in cores, by role; `machine` = the whole host, `other` = what is not ours. */
-function cpuMeter(procs: Processes) {
-  const start = procs.cpu();
-  const host0 = hostBusySeconds();
-  const t0 = performance.now();
-  return () => {
-    const secs = (performance.now() - t0) / 1000;
-    const now = procs.cpu();
-    const out: Record<string, number | null> = {};
-    let ours = 0;
-    for (const [k, v] of Object.entries(now)) {
-      const used = v - (start[k] ?? 0);
-      ours += used;
-      out[k] = round(used / secs);
-    }
-    const host = hostBusySeconds() - host0;
-    out.machine = round(host / secs);
-    out.other = round(Math.max(0, host - ours) / secs);
-    return out;
-  };
 }
 
 /** Runs the importer as a child process (its progress to our stderr); its last stdout line is the report. */
@@ -539,7 +517,7 @@ async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, s
   };
   if (o.profileDir && o.profileWarmup) probe();
   const warm0 = { cpu: clusterCpu(), sent, t: performance.now() };
-  const cpuWarm = cpuMeter(procs);
+  const cpuWarm = cpuMeterOf(() => procs.cpu());
   await sleep((o.warmupS * 1000) / 2);
   const cpuWarmup = cpuWarm();
   if (o.profileDir && o.profileWarmup) {
@@ -554,7 +532,7 @@ async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, s
   const decidedBefore = before.nodes.reduce((a, n) => a + (n.fanoutDecided ?? 0), 0);
   const notifiedBefore = before.nodes.reduce((a, n) => a + (n.fanoutNotified ?? 0), 0);
   if (o.profileDir && !o.profileWarmup) probe();
-  const cpu = cpuMeter(procs);
+  const cpu = cpuMeterOf(() => procs.cpu());
   const fan0 = { cpu: clusterCpu(), sent };
   tPublish = performance.now();
   let ackMs = NaN;

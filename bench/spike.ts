@@ -13,7 +13,7 @@ import { measureLimits, type RawLimits } from './limits';
 import { byLabel, histogramQuantile, parsePromText, sumOf, type PromSample } from './promText';
 import { compareTimelineAppends, type RedisComparison } from './redis';
 import { loadScenario, phaseStarts, rng, type Scenario } from './scenario';
-import { cpuMeter, hostLoad } from './cpu';
+import { clusterCpuMeter, hostLoad } from './cpu';
 import { importGraph, parseImportArgs } from '../scripts/import';
 
 /**
@@ -475,7 +475,7 @@ async function replay(
   const phaseEnd = starts.map((s, i) => s + sc.phases[i].seconds);
   let maxLag = 0;
   let sentEvents = 0;
-  const cpu = cpuMeter(cluster);
+  const cpu = clusterCpuMeter(cluster);
   T0 = performance.now() + 50;
   log(`timeline: ${totalEvents} triggered events over ${total}s, ${tweets.length} celebrity tweets`);
   const progress = setInterval(() => {

@@ -9,7 +9,7 @@ import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
 import { LatencyRecorder } from './LatencyRecorder';
 import { measureLimits, type RawLimits } from './limits';
-import { cpuMeter, hostLoad } from './cpu';
+import { clusterCpuMeter, hostLoad } from './cpu';
 
 /**
  * `npm run bench -- triggered [--no-sync]`: triggered notifications end to end on a real 3-node cluster.
@@ -375,7 +375,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   const probing1 = o.probePhase === 1 ? probing : undefined;
   const probing2 = o.probePhase === 2 ? probing : undefined;
   if (probing1) for (const pid of profiled) process.kill(pid, 'SIGUSR2'); // start the probes (bench/probe.ts)
-  const cpu1 = cpuMeter(cluster);
+  const cpu1 = clusterCpuMeter(cluster);
   const t1 = performance.now();
   windowEnd = t1 + o.durationS * 1000;
   phase1Running = true;
@@ -421,7 +421,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   let seq2 = 0;
   let maxLagMs = 0;
   if (probing2) for (const pid of profiled) process.kill(pid, 'SIGUSR2');
-  const cpu2 = cpuMeter(cluster);
+  const cpu2 = clusterCpuMeter(cluster);
   const t2 = performance.now() + 20;
   await new Promise<void>((resolve) => {
     let k = 0;
