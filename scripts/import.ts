@@ -15,7 +15,7 @@ import { ShardTable } from '../cluster/ShardTable';
 import { shardPrefix } from '../storage/Keyspace';
 
 /**
- * `npm run import -- --data DIR (--generate [options] | --file graph.jsonl)`: writes a social graph straight into
+ * `npm run import -- --data DIR (--generate [options] | --file graph.jsonl | --edges graph.csv)`: writes a social graph straight into
  * the node LevelDBs of a STOPPED cluster's data dir, in exactly the formats UserActor writes for a `follow` (and
  * for the engagements that built the follower's affinity), so a cluster started on the dir afterwards sees the
  * graph as if every follow had gone through it (storage/Keyspace.ts):
@@ -40,13 +40,15 @@ import { shardPrefix } from '../storage/Keyspace';
 
 const HELP = `herald import: write a social graph into the node LevelDBs of a STOPPED cluster.
 
-Usage: npm run import -- --data DIR (--generate [generator options] | --file graph.jsonl) [options]
+Usage: npm run import -- --data DIR (--generate [generator options] | --file graph.jsonl | --edges graph.csv) [options]
 
   --data DIR                 the cluster's data dir (default ./data); <DIR>/cluster.json is created if absent
   --shards S, --nodes N      shard count and local node count when cluster.json is created (default 256, 3)
   --file FILE                JSON lines: {"follower","followee","affinity"?,"entities"?} ("affinity": the
                              follower's total affinity to the followee, >= 1 as the follow counts 1; "entities":
                              entities of the followee's tweets the follower engaged with)
+  --edges FILE               CSV: follower,followee[,weight] per line (weight as "affinity" above; an optional
+                             header line follower,followee,...), e.g. from npm run gen-graph
   --generate                 a synthetic bimodal graph instead (seeded: the same options give the same graph):
     --celebrity ID             the celebrity (default celeb)
     --celebrity-followers N    users u0..u<N-1> follow the celebrity (default 1000000)
@@ -92,6 +94,8 @@ export interface ImportOptions {
   nodes: number;
   generate?: GenerateOptions;
   file?: string;
+  /** `file` is CSV `follower,followee[,weight]` (--edges) rather than JSON lines (--file). */
+  csv?: boolean;
   expectAuthor?: UserId;
   expectEntities: string[];
   sample: number;
@@ -177,7 +181,7 @@ interface FileShare {
 }
 
 /** Reads a JSON-lines graph once, validated, and splits it by node (md5 once per user). */
-async function splitFile(file: string, table: ShardTable): Promise<{ shares: Map<string, FileShare>; lines: number }> {
+async function splitFile(file: string, csv: boolean, table: ShardTable): Promise<{ shares: Map<string, FileShare>; lines: number }> {
   const parts = new Map(
     table.data.nodes.map((n) => [
       n.id,
@@ -191,7 +195,7 @@ async function splitFile(file: string, table: ShardTable): Promise<{ shares: Map
     return s;
   };
   let lines = 0;
-  for await (const { follower, edge } of readLines(file)) {
+  for await (const { follower, edge } of (csv ? readCsv(file) : readLines(file))) {
     lines++;
     const sF = shard(follower);
     const mine = parts.get(table.ownerOf(sF))!;
@@ -449,17 +453,36 @@ async function* readLines(file: string): AsyncGenerator<{ follower: UserId; edge
     } catch {
       throw new Error(`${file}:${n}: not JSON`);
     }
-    const { follower, followee, affinity, entities } = row;
-    if (typeof follower !== 'string' || !follower || typeof followee !== 'string' || !followee) throw new Error(`${file}:${n}: "follower" and "followee" must be non-empty strings`);
-    if (follower === followee) throw new Error(`${file}:${n}: ${follower} follows itself`);
-    if (/[!\uffff]/.test(follower + followee)) throw new Error(`${file}:${n}: user ids may not contain "!"`);
-    if (affinity !== undefined && (typeof affinity !== 'number' || !Number.isFinite(affinity) || affinity < 0)) throw new Error(`${file}:${n}: "affinity" must be a number >= 0`);
-    if (entities !== undefined && (!Array.isArray(entities) || entities.some((e) => typeof e !== 'string'))) throw new Error(`${file}:${n}: "entities" must be an array of strings`);
-    yield {
-      follower,
-      edge: { followee, affinity: Math.max(WEIGHTS.follow, (affinity as number | undefined) ?? WEIGHTS.follow), entities: (entities as string[] | undefined) ?? [] },
-    };
+    yield edgeRow(file, n, row);
   }
+}
+
+/** Every line of a CSV edge list `follower,followee[,weight]` (a first line `follower,followee...` is a header). */
+async function* readCsv(file: string): AsyncGenerator<{ follower: UserId; edge: Edge }> {
+  const input = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  let n = 0;
+  for await (const line of input) {
+    n++;
+    if (!line.trim() || (n === 1 && line.startsWith('follower,'))) continue;
+    const cells = line.split(',').map((c) => c.trim());
+    if (cells.length < 2 || cells.length > 3) throw new Error(`${file}:${n}: expected follower,followee[,weight]`);
+    const weight = cells[2] === undefined || cells[2] === '' ? undefined : Number(cells[2]);
+    yield edgeRow(file, n, { follower: cells[0], followee: cells[1], affinity: weight });
+  }
+}
+
+/** One edge of either format, validated. */
+function edgeRow(file: string, n: number, row: { follower?: unknown; followee?: unknown; affinity?: unknown; entities?: unknown }): { follower: UserId; edge: Edge } {
+  const { follower, followee, affinity, entities } = row;
+  if (typeof follower !== 'string' || !follower || typeof followee !== 'string' || !followee) throw new Error(`${file}:${n}: "follower" and "followee" must be non-empty strings`);
+  if (follower === followee) throw new Error(`${file}:${n}: ${follower} follows itself`);
+  if (/[!\uffff]/.test(follower + followee)) throw new Error(`${file}:${n}: user ids may not contain "!"`);
+  if (affinity !== undefined && (typeof affinity !== 'number' || !Number.isFinite(affinity) || affinity < 0)) throw new Error(`${file}:${n}: "affinity" must be a number >= 0`);
+  if (entities !== undefined && (!Array.isArray(entities) || entities.some((e) => typeof e !== 'string'))) throw new Error(`${file}:${n}: "entities" must be an array of strings`);
+  return {
+    follower,
+    edge: { followee, affinity: Math.max(WEIGHTS.follow, (affinity as number | undefined) ?? WEIGHTS.follow), entities: (entities as string[] | undefined) ?? [] },
+  };
 }
 
 /** One node's LevelDB: a chained batch being filled while the previous one is written. */
@@ -711,7 +734,7 @@ export async function importGraph(o: ImportOptions): Promise<ImportResult> {
     let plan: Plan | undefined;
     let shares: Map<string, FileShare> | undefined;
     if (o.file) {
-      const split = await splitFile(o.file, table);
+      const split = await splitFile(o.file, !!o.csv, table);
       shares = split.shares;
       o.log(`read ${split.lines} edges in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
     }
@@ -834,6 +857,7 @@ export function parseImportArgs(args: string[]): ImportOptions | undefined {
       shards: { type: 'string' },
       nodes: { type: 'string' },
       file: { type: 'string' },
+      edges: { type: 'string' },
       generate: { type: 'boolean' },
       celebrity: { type: 'string' },
       'celebrity-followers': { type: 'string' },
@@ -867,7 +891,7 @@ export function parseImportArgs(args: string[]): ImportOptions | undefined {
     if (!Number.isInteger(n)) throw new Error(`--${name} must be an integer`);
     return n;
   };
-  if (!!values.generate === !!values.file) throw new Error('give exactly one of --generate and --file FILE');
+  if ([values.generate, values.file, values.edges].filter(Boolean).length !== 1) throw new Error('give exactly one of --generate, --file FILE and --edges FILE');
   const celebrityFollowers = int('celebrity-followers', values['celebrity-followers'], 1_000_000, 0);
   const generate: GenerateOptions | undefined = values.generate
     ? {
@@ -894,7 +918,8 @@ export function parseImportArgs(args: string[]): ImportOptions | undefined {
     shards: int('shards', values.shards, 256),
     nodes: int('nodes', values.nodes, 3),
     generate,
-    file: values.file,
+    file: values.file ?? values.edges,
+    csv: !!values.edges,
     expectAuthor: values['expect-author'],
     expectEntities: (values['expect-entities'] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     sample: int('sample', values.sample, 3, 0),

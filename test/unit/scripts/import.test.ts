@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import { pack, unpack } from '../../../storage/Codec';
 import { shardOf } from '../../../storage/Keyspace';
 import { NodeStore } from '../../../storage/NodeStore';
 import { ev, tweet } from '../actors/helpers';
+import { genGraph } from '../../../scripts/genGraph';
 
 const SHARDS = 16;
 const dirs: string[] = [];
@@ -120,6 +121,27 @@ describe('import', () => {
     const followers = await store.db.keys({ gt: prefix, lt: prefix + '\uffff' }).all();
     await store.close();
     expect(followers).toHaveLength(3000);
+  });
+
+  it('gen-graph writes the generated graph as CSV, and --edges imports it edge for edge', async () => {
+    const dir = temp();
+    const csv = join(dir, 'graph.csv');
+    const written = await genGraph(['--users', '600', '--celebrity-followers', '300'], csv);
+    const lines = readFileSync(csv, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('follower,followee,weight');
+    expect(lines.length - 1).toBe(written.edges);
+    expect(lines.filter((l) => l.split(',')[1] === 'celeb')).toHaveLength(300);
+    const parsed = parseImportArgs(['--data', dir, '--edges', csv, '--shards', String(SHARDS), '--nodes', '1', '--no-progress'])!;
+    expect(parsed).toMatchObject({ file: csv, csv: true });
+    const result = await importGraph({ ...parsed, log: () => undefined });
+    expect(result).toMatchObject({ followers: 600, edges: written.edges, keys: 600 + 3 * written.edges });
+  });
+
+  it('--edges refuses a malformed CSV line, naming it', async () => {
+    const dir = temp();
+    const csv = join(dir, 'bad.csv');
+    writeFileSync(csv, 'alice,bob,2\nalice,carol,heavy\n');
+    await expect(importGraph(opts(dir, { file: csv, csv: true }))).rejects.toThrow(`${csv}:2: "affinity" must be a number >= 0`);
   });
 
   it('refuses a data dir whose cluster is running (the LevelDB LOCK), saying so', async () => {
