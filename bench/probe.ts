@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { LatencyRecorder } from './LatencyRecorder';
 
 /**
@@ -73,6 +73,11 @@ if (dir && mode === 'stages') {
     }
   };
   const delay = monitorEventLoopDelay({ resolution: 1 });
+  // GC pauses by kind (V8's scavenges and mark-compacts stop the event loop: one source of latency tails).
+  const GC_KINDS: Record<number, string> = { 1: 'minor', 4: 'major', 8: 'incremental', 16: 'weakcb' };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) rec(`gc.${GC_KINDS[(e as any).detail?.kind] ?? 'other'}`, e.duration);
+  }).observe({ entryTypes: ['gc'] });
 
   // Gateway: a publish end to end, one call to a node (queued in comedy, over IPC, handled, back), batches formed.
   timeAsync(load('gateway/Router.js').Router?.prototype, 'publish', () => 'gw.publish', (_s, [events]) => events.length);

@@ -10,6 +10,8 @@ type Db = ClassicLevel<string, Uint8Array>;
 
 /** Upper bounds (seconds) of the batch write-latency histogram: a LevelDB write takes µs, an fsync 0.1–10 ms. */
 export const WRITE_SECONDS_BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+/** A `later` op waits at most this long for a batch to ride on. */
+export const LATER_MS = 1000;
 /** Upper bounds of the ops-per-batch histogram. */
 export const BATCH_OPS_BOUNDS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
@@ -69,6 +71,9 @@ export class GroupCommit {
   onWrite?: (ops: readonly Op[]) => void;
   /** The batch on disk now, if any (what `flushed` waits for when nothing is queued). */
   private current?: Promise<void>;
+  /** Ops queued by `later`: they ride on the next batch and never make one of their own before `LATER_MS`. */
+  private deferred: Op[] = [];
+  private laterTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly db: Db,
@@ -78,8 +83,8 @@ export class GroupCommit {
   /** Queues `ops` for the next batch; resolves when that batch is written. */
   write(ops: Op[]): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (ops.length === 0) return Promise.resolve();
-    this.onWrite?.(ops);
+    if (ops.length === 0 && this.deferred.length === 0) return Promise.resolve();
+    if (ops.length) this.onWrite?.(ops);
     for (const op of ops) this.pending.push(op);
     if (!this.batch) {
       let resolve!: () => void;
@@ -96,8 +101,25 @@ export class GroupCommit {
     return this.batch.promise;
   }
 
+  /**
+   * Queues `ops` that no caller waits for and that may be lost in a crash (the ingest log's deletes: a crash
+   * before they land only replays entries that dedupe). They go out with the next batch someone else makes, so
+   * they cost no write and no fsync of their own; a quiet writer writes them after `LATER_MS`.
+   */
+  later(ops: Op[]): void {
+    if (this.failure || ops.length === 0) return;
+    this.onWrite?.(ops);
+    for (const op of ops) this.deferred.push(op);
+    this.laterTimer ??= setTimeout(() => {
+      this.laterTimer = undefined;
+      if (this.deferred.length) void this.write([]).catch(() => undefined);
+    }, LATER_MS);
+    this.laterTimer.unref?.();
+  }
+
   /** Resolves when everything queued so far is written (or refused). */
   async drain(): Promise<void> {
+    if (this.deferred.length) await this.write([]).catch(() => undefined);
     while (this.writing || this.pending.length || this.scheduled) {
       await new Promise((r) => setTimeout(r, 1));
     }
@@ -120,8 +142,12 @@ export class GroupCommit {
   }
 
   private async flush(): Promise<void> {
-    if (this.writing || this.pending.length === 0 || !this.batch) return;
+    if (this.writing || (this.pending.length === 0 && this.deferred.length === 0) || !this.batch) return;
     const ops = this.pending;
+    if (this.deferred.length) {
+      for (const op of this.deferred) ops.push(op);
+      this.deferred = [];
+    }
     const batch = this.batch;
     this.pending = [];
     this.batch = undefined;
@@ -154,7 +180,8 @@ export class GroupCommit {
     } finally {
       this.current = undefined;
       this.writing = false;
-      if (this.pending.length) this.schedule();
+      // Anything queued while this batch was on disk (deferred ops included) has a batch waiting.
+      if (this.batch) this.schedule();
     }
   }
 }

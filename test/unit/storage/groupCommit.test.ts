@@ -105,4 +105,31 @@ describe('GroupCommit', () => {
     expect(gc.stats.batches).toBe(1);
     expect([read('s1'), read('s2')]).toEqual([1, 2]);
   });
+
+  it('a later op makes no batch of its own: it rides on the next one, or drain (or the timer) writes it', async () => {
+    await gc.write([{ type: 'put', key: 'l0', value: pack(0) }]);
+    gc.later([{ type: 'del', key: 'l0' }]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(gc.stats.batches).toBe(1);
+    expect(read('l0')).toBe(0);
+    await gc.write([{ type: 'put', key: 'l1', value: pack(1) }]);
+    expect(gc.stats.batches).toBe(2);
+    expect(gc.stats.ops).toBe(3);
+    expect([read('l0'), read('l1')]).toEqual([undefined, 1]);
+
+    gc.later([{ type: 'del', key: 'l1' }]);
+    await gc.drain();
+    expect(gc.stats.batches).toBe(3);
+    expect(read('l1')).toBeUndefined();
+  });
+
+  it('a later op queued while a batch is on disk goes out in a batch after it', async () => {
+    const first = gc.write([{ type: 'put', key: 'm', value: pack(1) }]);
+    await new Promise((r) => setImmediate(r)); // the first batch is now being written
+    gc.later([{ type: 'del', key: 'm' }]);
+    await first;
+    await gc.drain();
+    expect(read('m')).toBeUndefined();
+    expect(gc.stats.batches).toBe(2);
+  });
 });
