@@ -27,6 +27,13 @@ export class ShardHandoff {
   private readonly journal: ShardJournal;
   /** Snapshots being copied, by shard (old owner), and the read in progress (reads of one snapshot queue up). */
   private readonly snapshots = new Map<number, { snapshot: ShardSnapshot; reading: Promise<unknown> }>();
+  /**
+   * Shards this node does not own and holds no key of (dropped here, or found empty): `strays` skips them. A
+   * dropped shard's tombstones make every read of it slow until compaction, and `admin status` asks often.
+   */
+  private readonly empty = new Set<number>();
+  /** Imports begun: a stray check that saw one start does not trust what it found empty. */
+  private imports = 0;
 
   constructor(
     private readonly store: NodeStore,
@@ -116,6 +123,8 @@ export class ShardHandoff {
    */
   async import(shard: number, frame: Uint8Array, last = false): Promise<number> {
     if (this.region.owned.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${this.nodeId} already owns shard ${shard}`);
+    this.imports++;
+    this.empty.delete(shard);
     const n = await this.range.writePart(shard, frame);
     if (last) await this.range.persist();
     return n;
@@ -126,13 +135,22 @@ export class ShardHandoff {
     if (this.region.owned.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${this.nodeId} still owns shard ${shard}`);
     await this.end(shard);
     this.region.forget(shard);
+    const imports = this.imports;
     await this.range.drop(shard, keysPerS);
+    if (this.imports === imports && !this.region.owned.has(shard)) this.empty.add(shard);
   }
 
-  /** Shards this node does not own but holds keys of (should be none once moves are done). */
+  /**
+   * Shards this node does not own but holds keys of (should be none once moves are done). Only the shards not
+   * known empty are read: a node writes an unowned shard's keys only by importing it, which forgets it as empty.
+   */
   async strays(): Promise<number[]> {
-    const unowned = Array.from({ length: this.shardCount }, (_, s) => s).filter((s) => !this.region.owned.has(s));
-    return this.range.nonEmpty(unowned);
+    for (const s of this.empty) if (this.region.owned.has(s)) this.empty.delete(s);
+    const unknown = Array.from({ length: this.shardCount }, (_, s) => s).filter((s) => !this.region.owned.has(s) && !this.empty.has(s));
+    const imports = this.imports;
+    const found = await this.range.nonEmpty(unknown);
+    if (this.imports === imports) for (const s of unknown) if (!found.includes(s) && !this.region.owned.has(s)) this.empty.add(s);
+    return found;
   }
 
   /** Approximate bytes on disk per owned shard: what `admin status` shows. */

@@ -97,32 +97,29 @@ export class ShardRange {
     const prefix = shardPrefix(shard);
     if (!keysPerS) return this.store.db.clear({ gt: prefix, lt: prefix + HIGH });
     const chunk = Math.max(1, Math.min(2000, Math.round(keysPerS / 10)));
-    for (const started = Date.now(), done = { keys: 0 }; ; ) {
-      const keys = await this.store.db.keys({ gt: prefix, lt: prefix + HIGH, limit: chunk }).all();
+    // Each chunk starts after the last key deleted: from the prefix, it would skip every tombstone written before.
+    for (let started = Date.now(), done = 0, after = prefix; ; ) {
+      const keys = await this.store.db.keys({ gt: after, lt: prefix + HIGH, limit: chunk }).all();
       if (!keys.length) return;
       const batch = this.store.db.batch();
       for (const key of keys) batch.del(key);
       await batch.write();
-      done.keys += keys.length;
-      const wait = started + (done.keys / keysPerS) * 1000 - Date.now();
+      after = keys[keys.length - 1];
+      done += keys.length;
+      const wait = started + (done / keysPerS) * 1000 - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
   }
 
-  /** Which of `shards` hold at least one key: one iterator seeking from shard to shard (`admin status` asks often). */
+  /**
+   * Which of `shards` hold at least one key. One small read per shard, each on libuv's threadpool: an iterator's
+   * `seek` runs on the event loop, and seeking into a dropped shard skips its tombstones there (tens of thousands
+   * until compaction removes them): polled by `admin status` during a rebalance, that stalled the old owners'
+   * loops for 100–250 ms (docs/benchmarks.md). One read at a time, so it takes one pool thread.
+   */
   async nonEmpty(shards: number[]): Promise<number[]> {
     const out: number[] = [];
-    const it = this.store.db.keys({ gte: shardPrefix(0), lt: '~' });
-    try {
-      for (const shard of [...shards].sort((x, y) => x - y)) {
-        const prefix = shardPrefix(shard);
-        it.seek(prefix);
-        const key = await it.next();
-        if (key !== undefined && key.startsWith(prefix)) out.push(shard);
-      }
-    } finally {
-      await it.close();
-    }
+    for (const shard of [...shards].sort((x, y) => x - y)) if (!(await this.isEmpty(shard))) out.push(shard);
     return out;
   }
 

@@ -141,4 +141,24 @@ describe('ShardHandoff', () => {
     // A lone node has no links: the coordinator relays instead.
     expect(await old.handoff.reach('node-2')).toBe(false);
   });
+
+  it('reports stray shards: a part imported makes one, a drop ends it, and a later import makes it again', async () => {
+    const old = await node(a, 'node-1', Array.from({ length: SHARDS }, (_, i) => i));
+    const next = await node(b, 'node-2', []);
+    const shard = shardOf('u0', SHARDS);
+    await old.ingest({ epoch: 1, items: [item(ev('follow', 'u0', { target: 'u1' }))] });
+    await old.handoff.begin(shard);
+    const part = await old.handoff.export(shard, 1000);
+    expect(await next.handoff.strays()).toEqual([]);
+    await next.handoff.import(shard, part.frame);
+    expect(await next.handoff.strays()).toEqual([shard]);
+    await next.handoff.drop(shard, 1000);
+    expect(await next.handoff.strays()).toEqual([]);
+    // Known empty since the drop; an import must make it count again.
+    await next.handoff.import(shard, part.frame);
+    expect(await next.handoff.strays()).toEqual([shard]);
+    await next.handoff.drop(shard);
+    expect(await next.handoff.strays()).toEqual([]);
+    expect(await rows(b, shard)).toEqual([]);
+  });
 });
