@@ -264,13 +264,14 @@ export async function http<T = any>(base: string, token: string, method: string,
  */
 export class Probe {
   constructor(
-    readonly mode: 'profile' | 'stages',
+    readonly mode: 'profile' | 'stages' | 'trace',
     readonly dir: string,
   ) {}
 
-  static from(profileDir: string | undefined, stagesDir: string | undefined): Probe | undefined {
+  static from(profileDir: string | undefined, stagesDir: string | undefined, traceDir?: string): Probe | undefined {
     if (profileDir) return new Probe('profile', profileDir);
     if (stagesDir) return new Probe('stages', stagesDir);
+    if (traceDir) return new Probe('trace', traceDir);
     return undefined;
   }
 
@@ -300,7 +301,7 @@ export class Probe {
       await sleep(1500);
       const out = join(this.dir, name);
       mkdirSync(out, { recursive: true });
-      for (const f of readdirSync(this.dir)) if (/\.(cpuprofile|stages\.json)$/.test(f)) renameSync(join(this.dir, f), join(out, f));
+      for (const f of readdirSync(this.dir)) if (/\.(cpuprofile|stages\.json|trace\.json)$/.test(f)) renameSync(join(this.dir, f), join(out, f));
       return out;
     };
   }

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { stat, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -112,4 +112,114 @@ if (dir && mode === 'stages') {
     out['loop.delay'] = { mean: delay.mean / 1e6, p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 };
     writeFileSync(join(dir, `${role}-${process.pid}.stages.json`), JSON.stringify(out));
   });
+}
+
+if (dir && mode === 'trace') {
+  // Time series, one row per 250 ms (wall clock, to line up processes and the bench's latencies): event-loop delay,
+  // a libuv-threadpool round trip (an fs.stat queued every 10 ms: it waits behind LevelDB's reads and writes,
+  // which run on the same 4 threads), CPU, the store's level-0 files and its slowest fsynced group-commit write.
+  // On from the start (node-4 is forked mid-run); each SIGUSR2 writes what was sampled so far.
+  const on = true;
+  const rows: object[] = [];
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  const dbs: any[] = [];
+  const NodeStore = load('storage/NodeStore.js').NodeStore;
+  const open = NodeStore?.open;
+  if (typeof open === 'function') NodeStore.open = async function (...args: any[]) {
+    const store = await open.apply(this, args);
+    dbs.push(store.db);
+    return store;
+  };
+  const GroupCommit = load('storage/GroupCommit.js').GroupCommit;
+  let writeMax = { synced: 0, unsynced: 0 };
+  const flush = GroupCommit?.prototype.flush;
+  if (typeof flush === 'function') GroupCommit.prototype.flush = function (this: { sync: boolean }, ...args: any[]) {
+    const t0 = performance.now();
+    const out = flush.apply(this, args);
+    const k = this.sync ? 'synced' : 'unsynced';
+    Promise.resolve(out).then(() => (writeMax[k] = Math.max(writeMax[k], performance.now() - t0)));
+    return out;
+  };
+  // Spans of the move's steps (gateway: each shard's move; nodes: begin, freeze, delta, persist, drop).
+  const spans: object[] = [];
+  const span = (proto: any, method: string, label: string) => {
+    const orig = proto?.[method];
+    if (typeof orig !== 'function') return;
+    proto[method] = function (this: unknown, ...args: any[]) {
+      const t0 = Date.now();
+      const out = orig.apply(this, args);
+      const end = (ok: boolean) => spans.push({ what: label, shard: typeof args[0] === 'number' ? args[0] : undefined, t0, t1: Date.now(), ok });
+      Promise.resolve(out).then(() => end(true), () => end(false));
+      return out;
+    };
+  };
+  span(load('cluster/Coordinator.js').Coordinator?.prototype, 'move', 'move');
+  const Handoff = load('actors/ShardHandoff.js').ShardHandoff?.prototype;
+  for (const m of ['begin', 'freeze', 'delta', 'drop']) span(Handoff, m, m);
+  span(load('storage/ShardRange.js').ShardRange?.prototype, 'persist', 'persist');
+  let gc = { max: 0, sum: 0 };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gc = { max: Math.max(gc.max, e.duration), sum: gc.sum + e.duration };
+  }).observe({ entryTypes: ['gc'] });
+  let poolMax = 0;
+  let poolN = 0;
+  const poolProbe = setInterval(() => {
+    if (!on) return;
+    const t0 = performance.now();
+    stat(__filename, () => {
+      poolMax = Math.max(poolMax, performance.now() - t0);
+      poolN++;
+    });
+  }, 10);
+  poolProbe.unref();
+  let cpu = process.cpuUsage();
+  const tick = setInterval(() => {
+    if (!on) return;
+    const c = process.cpuUsage(cpu);
+    cpu = process.cpuUsage();
+    const prop = (name: string) => {
+      try {
+        return dbs.length ? Number(dbs[0].getProperty(name)) : null;
+      } catch {
+        return null;
+      }
+    };
+    rows.push({
+      t: Date.now(),
+      loop_max: round1(delay.max / 1e6),
+      loop_p99: round1(delay.percentile(99) / 1e6),
+      pool_max: round1(poolMax),
+      pool_n: poolN,
+      cpu: round1((c.user + c.system) / 1000 / 250),
+      l0: prop('leveldb.num-files-at-level0'),
+      w_sync_max: round1(writeMax.synced),
+      w_unsync_max: round1(writeMax.unsynced),
+      gc_max: round1(gc.max),
+      gc_sum: round1(gc.sum),
+      heap_mb: Math.round(process.memoryUsage().heapUsed / 1e6),
+    });
+    gc = { max: 0, sum: 0 };
+    delay.reset();
+    poolMax = 0;
+    poolN = 0;
+    writeMax = { synced: 0, unsynced: 0 };
+  }, 250);
+  tick.unref();
+  delay.enable();
+  process.on('SIGUSR2', () => {
+    const stats = dbs.length ? String(dbs[0].getProperty('leveldb.stats')) : '';
+    writeFileSync(join(dir, `${role}-${process.pid}.trace.json`), JSON.stringify({ rows, spans, stats }));
+  });
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
+function load(rel: string): any {
+  try {
+    return require(join(dist, rel));
+  } catch {
+    return {};
+  }
 }

@@ -60,6 +60,7 @@ interface Options {
   template?: string;
   profileDir?: string;
   stagesDir?: string;
+  traceDir?: string;
   keepData: boolean;
 }
 
@@ -89,6 +90,7 @@ function options(args: string[]): Options {
       template: { type: 'string' },
       profile: { type: 'string' },
       stages: { type: 'string' },
+      trace: { type: 'string' },
       'keep-data': { type: 'boolean' },
     },
   });
@@ -121,11 +123,34 @@ function options(args: string[]): Options {
     template: values.template,
     profileDir: values.profile,
     stagesDir: values.stages,
+    traceDir: values.trace,
     keepData: !!values['keep-data'],
   };
 }
 
 const log = (s: string) => process.stderr.write(`[rebalance] ${s}\n`);
+
+/**
+ * `--trace`: the load's latency in 250 ms bins of intended send time (wall clock, as the nodes' trace rows), from
+ * 10 s before the move, with the operation's own start and end, to line up with the processes' samples.
+ */
+function latencySeries(samples: { intended: number[]; ms: number[] }, moveT0: number, op: any): object {
+  const toWall = Date.now() - performance.now();
+  const from = moveT0 - 10_000;
+  const bins = new Map<number, number[]>();
+  for (let i = 0; i < samples.ms.length; i++) {
+    if (samples.intended[i] < from) continue;
+    const b = Math.floor((samples.intended[i] + toWall) / 250) * 250;
+    let v = bins.get(b);
+    if (!v) bins.set(b, (v = []));
+    v.push(samples.ms[i]);
+  }
+  const rows = [...bins].sort((x, y) => x[0] - y[0]).map(([t, v]) => {
+    v.sort((x, y) => x - y);
+    return { t, n: v.length, p50: round(v[Math.floor(v.length / 2)]), max: round(v[v.length - 1]) };
+  });
+  return { moveStartedAt: op?.startedAt, moveFinishedAt: op?.finishedAt, rows };
+}
 
 /** Runs scripts/import.ts as a child process; its last stdout line is its JSON result. */
 function runImport(args: string[]): Promise<any> {
@@ -278,7 +303,7 @@ export async function main(args: string[]): Promise<void> {
     const configFile = join(dataDir, 'bench-config.json');
     const config = { moveBatchKeys: o.moveBatch, moveThrottleMs: o.moveThrottleMs, ...(o.moveKeysPerS === undefined ? {} : { moveKeysPerS: o.moveKeysPerS }) };
     writeFileSync(configFile, JSON.stringify(config));
-    const probe = Probe.from(o.profileDir, o.stagesDir);
+    const probe = Probe.from(o.profileDir, o.stagesDir, o.traceDir);
     const tStart = performance.now();
     cluster = await ClusterProcess.start(['--data', dataDir, '--port', '0', '--config', configFile], { env: probe?.env(), timeoutMs: 90_000 });
     const c = cluster;
@@ -375,7 +400,11 @@ export async function main(args: string[]): Promise<void> {
     }
     const after = window('after');
     const cpuDuring = cpuMove();
-    if (stopProbe) log(`move: ${probe!.mode} files written to ${await stopProbe()}`);
+    if (stopProbe) {
+      const out = await stopProbe();
+      log(`move: ${probe!.mode} files written to ${out}`);
+      if (probe!.mode === 'trace') writeFileSync(join(out, 'latency.json'), JSON.stringify(latencySeries(samples, during.t0, op)));
+    }
     const finished = op && op.state !== 'running';
     if (!finished) log(`the rebalance did not finish within --timeout ${o.timeoutS}s: reporting it as running`);
     // The exact end of the move: the operation's own timestamps (wall clock), mapped onto the performance clock.
