@@ -50,6 +50,8 @@ export interface IngestBatch {
   /** Shard-table epoch the router used; work routed with another epoch is refused (fencing). */
   epoch: number;
   items: IngestItem[];
+  /** `items` as msgpack, as the gateway packed them: logged as they are when every item is accepted. */
+  packed?: Uint8Array;
 }
 
 export interface Delivery {
@@ -232,7 +234,8 @@ export class NodeActor {
     this.counters.events += accepted.length;
     const logKey = LOG_PREFIX + seqKey(this.nextSeq++);
     // Not awaited: the effects queued behind it land in the same or a later batch, and a failed write fails them too.
-    this.store.durable.write([{ type: 'put', key: logKey, value: pack(accepted) }]).catch(() => undefined);
+    const entry = batch.packed && accepted.length === batch.items.length ? batch.packed : pack(accepted);
+    this.store.durable.write([{ type: 'put', key: logKey, value: entry }]).catch(() => undefined);
     const deliveries = await this.applyItems(accepted);
     // Every effect is written: the entry has done its job. Its delete rides on a batch someone else makes (no
     // fsync of its own: at a few calls per ms that was a second fsync per ingest); a crash before only replays.

@@ -81,7 +81,7 @@ if (dir && mode === 'stages') {
 
   // Gateway: a publish end to end, one call to a node (queued in comedy, over IPC, handled, back), batches formed.
   timeAsync(load('gateway/Router.js').Router?.prototype, 'publish', () => 'gw.publish', (_s, [events]) => events.length);
-  timeAsync(load('cluster/NodeRef.js').NodeRef?.prototype, 'call', (_s, [op]) => `gw.call.${op}`, (_s, [op, a]) => (op === 'ingest' ? a.items.length : 0));
+  timeAsync(load('cluster/NodeRef.js').NodeRef?.prototype, 'call', (_s, [op]) => `gw.call.${op}`, (_s, [op, a]) => (op === 'ingest' && Array.isArray(a.items) ? a.items.length : 0));
   // Node: an ingest (log write, every mailbox task, effects written), each group-commit write as its caller waits.
   timeAsync(load('actors/NodeActor.js').NodeActor?.prototype, 'ingest', () => 'node.ingest', (_s, [b]) => b.items.length);
   timeAsync(load('storage/GroupCommit.js').GroupCommit?.prototype, 'write', (s) => (s.sync ? 'node.write.synced' : 'node.write.unsynced'));

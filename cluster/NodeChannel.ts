@@ -1,4 +1,5 @@
 import type { Delivery, IngestItem, IngestResult } from '../actors/NodeActor';
+import { pack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
 import type { NodeRef } from './NodeRef';
 
@@ -68,7 +69,8 @@ export class NodeChannel {
     this.queue = [];
     if (batch.length === 0) return;
     this.node
-      .call<IngestResult>('ingest', { epoch: this.epoch(), items: batch.map((p) => p.item) })
+      // The items packed once, as a bin: the node logs these bytes as they are (NodeHost's ingestBatchOf).
+      .call<IngestResult>('ingest', { epoch: this.epoch(), items: pack(batch.map((p) => p.item)) })
       .then(
         (res) => {
           batch.forEach((p, i) => p.resolve(res.errors[i]));

@@ -2,7 +2,7 @@ import { channelsFrom, type Channel, type ChannelConfig, type ChannelName } from
 import { NodeActor, type IngestBatch, type NodeOptions } from '../actors/NodeActor';
 import { DEFAULT_SENDER, type SenderOptions } from '../actors/Sender';
 import { DEFAULT_PUSH_CAP, type DeliveryJob, type PushCap } from '../actors/Settings';
-import { pack } from '../storage/Codec';
+import { pack, unpack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
 import { META_PREFIX } from '../storage/Keyspace';
 import { createLogger } from '../storage/logger';
@@ -123,8 +123,10 @@ class NodeHost {
     const node = this.node;
     if (!node || !this.store) throw new HeraldError('HERALD_UNAVAILABLE', 'node is starting');
     switch (op) {
-      case 'ingest':
-        return this.counting('triggered', (a as IngestBatch).items.length, node.ingest(a as IngestBatch));
+      case 'ingest': {
+        const batch = ingestBatchOf(a);
+        return this.counting('triggered', batch.items.length, node.ingest(batch));
+      }
       case 'timeline':
         return node.timeline(a.user, a.before, a.limit);
       case 'since':
@@ -221,6 +223,17 @@ class NodeHost {
     this.links?.close();
     await Promise.allSettled([...this.channels.values()].map((c) => c.close()));
   }
+}
+
+/**
+ * An ingest call's batch: the gateway sends its items packed once (msgpack bin inside the call's frame), so the
+ * node writes those bytes as its ingest log entry instead of packing the items again; a plain array is taken too.
+ */
+function ingestBatchOf(a: { epoch: number; items: IngestBatch['items'] | Uint8Array }): IngestBatch {
+  if (!(a.items instanceof Uint8Array)) return a as IngestBatch;
+  // A Buffer over the same bytes (no copy): LevelDB's native put takes Buffers.
+  const packed = Buffer.from(a.items.buffer, a.items.byteOffset, a.items.byteLength);
+  return { epoch: a.epoch, items: unpack<IngestBatch['items']>(packed), packed };
 }
 
 module.exports = NodeHost;

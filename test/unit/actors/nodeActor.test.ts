@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { involvedUsers, type HeraldEvent } from '../../../actors/Event';
 import { NodeActor, type IngestItem } from '../../../actors/NodeActor';
-import { pack } from '../../../storage/Codec';
+import { pack, unpack } from '../../../storage/Codec';
 import { LOG_PREFIX, HIGH, seqKey, shardOf } from '../../../storage/Keyspace';
 import { createLogger } from '../../../storage/logger';
 import { ev, SHARDS, tempStore, tweet } from './helpers';
@@ -55,6 +55,23 @@ describe('NodeActor', () => {
     expect(await node.markRead('bob', 1)).toEqual({ offset: 2, unread: 1, read: 1 });
     await box.store.applied.drain();
     expect(await logKeys()).toEqual([]);
+  });
+
+  it('logs the items as the gateway packed them when it accepts all of them, else packs the accepted ones', async () => {
+    const bobShard = shardOf('bob', SHARDS);
+    const node = await startNode(ALL.filter((s) => s !== bobShard));
+    const logged: Uint8Array[] = [];
+    box.store.durable.onWrite = (ops) => {
+      for (const o of ops) if (o.type === 'put' && o.key.startsWith(LOG_PREFIX)) logged.push(o.value);
+    };
+    const toCarol = [item(ev('like', 'alice', { tweet: tweet('carol') }))];
+    const packed = pack(toCarol);
+    await node.ingest({ epoch: 1, items: toCarol, packed });
+    expect(logged[0]).toBe(packed);
+    const mixed = [item(ev('like', 'alice', { tweet: tweet('bob') })), item(ev('like', 'dave', { tweet: tweet('carol') }))];
+    const res = await node.ingest({ epoch: 1, items: mixed, packed: pack(mixed) });
+    expect(res.errors).toEqual(['HERALD_WRONG_OWNER', null]);
+    expect(unpack(logged[1])).toEqual([mixed[1]]);
   });
 
   it('dedupes a retried event, also after the actor was passivated', async () => {
