@@ -32,8 +32,13 @@ export class ShardHandoff {
    * dropped shard's tombstones make every read of it slow until compaction, and `admin status` asks often.
    */
   private readonly empty = new Set<number>();
-  /** Imports begun: a stray check that saw one start does not trust what it found empty. */
+  /**
+   * Imports begun (a clock), when each shard's last one began, and those still writing: a check that overlapped
+   * one does not trust what it read.
+   */
   private imports = 0;
+  private readonly importedAt = new Map<number, number>();
+  private readonly importing = new Map<number, number>();
 
   constructor(
     private readonly store: NodeStore,
@@ -123,11 +128,18 @@ export class ShardHandoff {
    */
   async import(shard: number, frame: Uint8Array, last = false): Promise<number> {
     if (this.region.owned.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${this.nodeId} already owns shard ${shard}`);
-    this.imports++;
+    this.importedAt.set(shard, ++this.imports);
+    this.importing.set(shard, (this.importing.get(shard) ?? 0) + 1);
     this.empty.delete(shard);
-    const n = await this.range.writePart(shard, frame);
-    if (last) await this.range.persist();
-    return n;
+    try {
+      const n = await this.range.writePart(shard, frame);
+      if (last) await this.range.persist();
+      return n;
+    } finally {
+      const left = this.importing.get(shard)! - 1;
+      if (left) this.importing.set(shard, left);
+      else this.importing.delete(shard);
+    }
   }
 
   /** Deletes every key of a shard this node does not own (after a move, or to roll one back), at most `keysPerS`. */
@@ -135,9 +147,9 @@ export class ShardHandoff {
     if (this.region.owned.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${this.nodeId} still owns shard ${shard}`);
     await this.end(shard);
     this.region.forget(shard);
-    const imports = this.imports;
+    const since = this.imports;
     await this.range.drop(shard, keysPerS);
-    if (this.imports === imports && !this.region.owned.has(shard)) this.empty.add(shard);
+    if (this.quietSince(shard, since) && !this.region.owned.has(shard)) this.empty.add(shard);
   }
 
   /**
@@ -147,10 +159,15 @@ export class ShardHandoff {
   async strays(): Promise<number[]> {
     for (const s of this.empty) if (this.region.owned.has(s)) this.empty.delete(s);
     const unknown = Array.from({ length: this.shardCount }, (_, s) => s).filter((s) => !this.region.owned.has(s) && !this.empty.has(s));
-    const imports = this.imports;
+    const since = this.imports;
     const found = await this.range.nonEmpty(unknown);
-    if (this.imports === imports) for (const s of unknown) if (!found.includes(s) && !this.region.owned.has(s)) this.empty.add(s);
+    for (const s of unknown) if (!found.includes(s) && this.quietSince(s, since) && !this.region.owned.has(s)) this.empty.add(s);
     return found;
+  }
+
+  /** Whether no import of `shard` is writing, nor began after the clock read `since`. */
+  private quietSince(shard: number, since: number): boolean {
+    return !this.importing.has(shard) && (this.importedAt.get(shard) ?? 0) <= since;
   }
 
   /** Approximate bytes on disk per owned shard: what `admin status` shows. */
