@@ -6,6 +6,7 @@ import type { NodeParams } from './NodeHost';
 import { DEFAULT_HANDSHAKE_MS, DEFAULT_MAX_FRAME, type LinkOptions } from './NodeLink';
 import { NodeRef, answer, type ActorHandle, type Ping } from './NodeRef';
 import type { NodeSpec } from './ShardTable';
+import { inheritV8Flags } from './V8Flags';
 
 // comedy's typings do not type createSystem's options; this folder is the only place that imports it.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -78,6 +79,8 @@ export class ActorRuntime {
         return answer(payload, async (op, args) => events.fromNode(String(args?.node), op, args));
       }
     }
+    // Forked nodes run with herald's V8 flags whether or not the gateway was started with them.
+    inheritV8Flags();
     const system = comedy.createSystem({ logger: COMEDY_LOG, root: GatewayRoot });
     releaseSignals(system);
     return new ActorRuntime(system, await system.rootActor(), opts, log, events);

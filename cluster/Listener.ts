@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { releaseSignals } from './ActorRuntime';
+import { inheritV8Flags } from './V8Flags';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const comedy = require('comedy') as {
@@ -13,6 +14,8 @@ const comedy = require('comedy') as {
  */
 export async function startListener(port: number, host: string): Promise<{ port: number; stop: () => Promise<void> }> {
   process.env.COMEDY_BIND_HOST = host;
+  // The node processes comedy forks here run with herald's V8 flags.
+  inheritV8Flags();
   const system = comedy.createSystem({ logger: '/' + join(__dirname, 'ComedyLog.js') });
   releaseSignals(system);
   await system.listen(port, host);

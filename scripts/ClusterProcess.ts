@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { V8_FLAGS } from '../cluster/V8Flags';
 import { join } from 'node:path';
 import { isAlive } from '../storage/process';
 
@@ -26,7 +27,7 @@ export class ClusterProcess {
   static start(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ClusterProcess> {
     // Run the compiled script, whether this module was loaded from dist/ or from source (tests).
     const script = __filename.endsWith('.ts') ? join(__dirname, '..', 'dist', 'scripts', 'cluster.js') : join(__dirname, 'cluster.js');
-    const child = spawn(process.execPath, [script, ...args], {
+    const child = spawn(process.execPath, [...V8_FLAGS, script, ...args], {
       env: { ...process.env, HERALD_LOG_LEVEL: process.env.HERALD_LOG_LEVEL ?? 'warn', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
