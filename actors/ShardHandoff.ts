@@ -147,9 +147,9 @@ export class ShardHandoff {
     if (this.region.owned.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${this.nodeId} still owns shard ${shard}`);
     await this.end(shard);
     this.region.forget(shard);
-    const since = this.imports;
+    const quiet = this.quietFrom();
     await this.range.drop(shard, keysPerS);
-    if (this.quietSince(shard, since) && !this.region.owned.has(shard)) this.empty.add(shard);
+    if (quiet(shard) && !this.region.owned.has(shard)) this.empty.add(shard);
   }
 
   /**
@@ -159,15 +159,20 @@ export class ShardHandoff {
   async strays(): Promise<number[]> {
     for (const s of this.empty) if (this.region.owned.has(s)) this.empty.delete(s);
     const unknown = Array.from({ length: this.shardCount }, (_, s) => s).filter((s) => !this.region.owned.has(s) && !this.empty.has(s));
-    const since = this.imports;
+    const quiet = this.quietFrom();
     const found = await this.range.nonEmpty(unknown);
-    for (const s of unknown) if (!found.includes(s) && this.quietSince(s, since) && !this.region.owned.has(s)) this.empty.add(s);
+    for (const s of unknown) if (!found.includes(s) && quiet(s) && !this.region.owned.has(s)) this.empty.add(s);
     return found;
   }
 
-  /** Whether no import of `shard` is writing, nor began after the clock read `since`. */
-  private quietSince(shard: number, since: number): boolean {
-    return !this.importing.has(shard) && (this.importedAt.get(shard) ?? 0) <= since;
+  /**
+   * From now on: whether no import of a shard wrote at any time between this call and the answer's (none writing
+   * now, none then, none begun in between), so a read of the shard in between saw every import's keys.
+   */
+  private quietFrom(): (shard: number) => boolean {
+    const since = this.imports;
+    const writing = new Set(this.importing.keys());
+    return (shard) => !writing.has(shard) && !this.importing.has(shard) && (this.importedAt.get(shard) ?? 0) <= since;
   }
 
   /** Approximate bytes on disk per owned shard: what `admin status` shows. */
