@@ -16,7 +16,7 @@ export interface FanoutBatch {
   epoch: number;
   event: HeraldEvent;
   followers: UserId[];
-  /** `shards[i]` is the shard of `followers[i]`: hashed once, by the author's node, to group the page by node. */
+  /** `shards[i]` is the shard of `followers[i]`, read from its follower key by the author's node. */
   shards: number[];
 }
 
@@ -118,7 +118,7 @@ export class FanoutRunner {
           const keys = await store.db.keys({ gt, lt: range.lt, limit: pageSize }).all();
           if (keys.length < pageSize) exhausted = true;
           if (!keys.length) break;
-          const page = this.send(job.event, keys, range.gt.length, shardCount);
+          const page = this.send(job.event, keys, range.gt.length);
           inFlight.push(page);
           readFrom = page.last;
         }
@@ -145,20 +145,24 @@ export class FanoutRunner {
     log.info({ author, event: job.event.id, followers: job.done, ms: Date.now() - started }, 'fanout done');
   }
 
-  /** Groups one page of follower keys by owning node and sends one batch per node. */
-  private send(event: HeraldEvent, keys: string[], prefix: number, shardCount: number): PageInFlight {
+  /**
+   * Groups one page of follower keys (`<follower's shard>!<follower>` after `prefix`, storage/Keyspace.ts
+   * followerKey) by owning node and sends one batch per node. The page comes shard by shard, so each batch is
+   * in the key order of the followers' own keys.
+   */
+  private send(event: HeraldEvent, keys: string[], prefix: number): PageInFlight {
     const { epoch, owners } = this.deps.table();
     const byNode = new Map<string, { followers: UserId[]; shards: number[] }>();
     let last = '';
     for (const k of keys) {
-      const f = k.slice(prefix);
-      const s = shardOf(f, shardCount);
+      const s = parseInt(k.slice(prefix, prefix + 4), 16);
+      const f = k.slice(prefix + 5);
       const node = owners[s];
       let batch = byNode.get(node);
       if (!batch) byNode.set(node, (batch = { followers: [], shards: [] }));
       batch.followers.push(f);
       batch.shards.push(s);
-      last = f;
+      last = k.slice(prefix);
     }
     this.progress.messages += byNode.size;
     const done = Promise.all([...byNode].map(([node, b]) => this.deps.send(node, { epoch, event, followers: b.followers, shards: b.shards })));

@@ -9,13 +9,16 @@ import { DEFAULT_PROFILE, InterestProfile, type ProfileData, type ProfileOptions
 import type { Delivery } from './NodeActor';
 import type { ShardRegion } from './ShardRegion';
 import { StoredProfileReader } from './StoredProfile';
+import type { UserActor } from './UserActor';
 
 /** Fanout decisions yield the event loop at least this often (ms): triggered work never waits longer. */
 const SLICE_MS = 5;
 /** Followers' profiles read per batched LevelDB read. */
 const PROFILE_READS = 500;
-/** Chosen followers whose writes are started before letting them run (each costs tens of µs: activation, packing). */
+/** Chosen followers whose writes are started before letting them run (each costs tens of µs: packing, committing). */
 const WRITES_PER_TURN = 16;
+/** Chosen followers without an active actor whose timeline meta and dedupe key are read in one batch. */
+const FRESH_READS = 64;
 
 export interface FanoutResult {
   decided: number;
@@ -62,6 +65,7 @@ export class FollowerFanout {
       return handled(this.store.db.getMany(keys));
     };
     let next = read(0);
+    const fresh: Array<[UserId, string]> = [];
     for (let i = 0; i < followers.length; i += PROFILE_READS) {
       const stored = await next;
       if (i + PROFILE_READS < followers.length) next = read(i + PROFILE_READS);
@@ -71,9 +75,12 @@ export class FollowerFanout {
         // An active actor's profile may be ahead of the store (a write in flight): decide from memory then.
         const active = region.actors.get(user);
         const reason = active ? decider.fromProfile(active.interests) : decider.fromBytes(stored[j - i]);
-        if (reason) {
-          writes.push(handled(this.notify(event, user, reason)));
+        if (reason && active && !active.failed) {
+          writes.push(handled(this.notify(event, active, reason)));
           unsettled++;
+        } else if (reason) {
+          fresh.push([user, reason]);
+          if (fresh.length >= FRESH_READS) unsettled += this.notifyFresh(event, fresh.splice(0), writes);
         }
         // The chosen followers' writes run as microtasks at the next await: a few at a time, so that neither
         // decisions nor writes hold the event loop for more than a slice.
@@ -86,6 +93,7 @@ export class FollowerFanout {
         }
       }
     }
+    if (fresh.length) this.notifyFresh(event, fresh, writes);
     const deliveries = (await Promise.all(writes)).filter((d): d is Delivery => d !== null);
     this.counters.fanoutBatches++;
     this.counters.fanoutDecided += followers.length;
@@ -93,18 +101,42 @@ export class FollowerFanout {
     return { decided: followers.length, notified: deliveries.length, deliveries };
   }
 
-  /** Appends a chosen follower's notification through its mailbox (UserActor.applyFanout dedupes and numbers it). */
-  private notify(event: HeraldEvent, user: UserId, reason: string): Promise<Delivery | null> {
-    const region = this.region;
-    const wasActive = region.actors.has(user);
-    const actor = region.activate(user);
+  /** Appends an active chosen follower's notification through its mailbox (UserActor.applyFanout dedupes and numbers it). */
+  private notify(event: HeraldEvent, actor: UserActor, reason: string): Promise<Delivery | null> {
     return actor.mailbox.post(async () => {
       const applied = actor.applyFanout(event, reason);
       await applied?.written;
-      // Bulk fanout must not fill memory with actors: one activated only for this goes back to sleep.
-      if (!wasActive && actor.mailbox.size <= 1 && !actor.writing) region.actors.delete(user);
-      return applied?.notification ? { user, notification: applied.notification } : null;
+      return applied?.notification ? { user: actor.id, notification: applied.notification } : null;
     });
+  }
+
+  /**
+   * The same for chosen followers whose actors are not active, the usual case: their actors are woken without
+   * reading anything, and the timeline meta and dedupe key of all of them are read in one batched LevelDB read
+   * (off this thread) instead of two synchronous reads each. Each actor's first task waits for that read, so
+   * nothing of theirs runs before it; the read is issued after they exist, so it sees every write they will build on.
+   */
+  private notifyFresh(event: HeraldEvent, chosen: Array<[UserId, string]>, writes: Array<Promise<Delivery | null>>): number {
+    const region = this.region;
+    const actors = chosen.map(([user]) => region.activate(user));
+    const keys: string[] = [];
+    for (const actor of actors) keys.push(...actor.fanoutKeys(event));
+    const stored = handled(this.store.db.getMany(keys));
+    for (let i = 0; i < actors.length; i++) {
+      const actor = actors[i];
+      const [user, reason] = chosen[i];
+      const write = actor.mailbox.post(async () => {
+        const values = await stored;
+        actor.preloadMeta(values[2 * i]);
+        const applied = actor.applyFanout(event, reason, { bytes: values[2 * i + 1] });
+        await applied?.written;
+        // Bulk fanout must not fill memory with actors: one woken only for this goes back to sleep.
+        if (actor.mailbox.size <= 1 && !actor.writing && region.actors.get(user) === actor) region.actors.delete(user);
+        return applied?.notification ? { user, notification: applied.notification } : null;
+      });
+      writes.push(handled(write));
+    }
+    return actors.length;
   }
 
   /** Followers' interest profiles: from the actor when active, else read from LevelDB in one batch. */

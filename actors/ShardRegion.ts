@@ -97,6 +97,7 @@ export class ShardRegion {
         profile: this.opts.profile,
         aggregateWindowMs: this.opts.aggregateWindowMs,
         delivery: this.opts.delivery,
+        shardCount: this.opts.shardCount,
       });
       this.actors.set(user, actor);
       this.counters.activations++;

@@ -1,6 +1,6 @@
-import { pack } from '../storage/Codec';
+import { pack, unpack } from '../storage/Codec';
 import type { Op } from '../storage/GroupCommit';
-import { SEP, seqKey, shardPrefix, userKey, userRange } from '../storage/Keyspace';
+import { SEP, followerKey, seqKey, shardOf, shardPrefix, userKey, userRange } from '../storage/Keyspace';
 import type { NodeStore } from '../storage/NodeStore';
 import { Timeline, type TimelineMeta } from '../storage/Timeline';
 import { targetOf, type HeraldEvent, type Notification, type UserId } from './Event';
@@ -18,6 +18,7 @@ type KnownKind = 'd' | 'a' | 'f' | 'g';
  * actor's back: an active actor may still answer "duplicate" for an id a little past the window (the safe side).
  */
 const KNOWN_VALUES = 'daf';
+const KNOWN_KINDS = 'dafg';
 
 export interface UserOptions {
   /** Retention: entries kept per user; older ones are dropped as new ones come. @defaultValue 1000 */
@@ -27,6 +28,8 @@ export interface UserOptions {
   aggregateWindowMs: number;
   /** Push, SMS and email: which channels this node can send on, and push fatigue caps. Absent = in-app only. */
   delivery?: DeliveryPolicy;
+  /** The cluster's shard count (a follower's shard is part of its follower key). @defaultValue 256 */
+  shardCount: number;
 }
 
 /** `recipientsOf(e).includes(user)` (actors/Event.ts) without building the list: this runs for every event. */
@@ -47,6 +50,12 @@ function isRecipient(e: HeraldEvent, user: UserId): boolean {
 interface DedupeRecord {
   at: number;
   offset: number;
+}
+
+/** The offset an applied event made (0 = none; older records hold a bare number), undefined if not applied. */
+function offsetOf(stored: DedupeRecord | number | undefined): number | undefined {
+  if (stored === undefined) return undefined;
+  return typeof stored === 'number' ? 0 : stored.offset;
 }
 
 export interface Applied {
@@ -84,14 +93,15 @@ export class UserActor {
   /** A write of this actor failed: its memory is ahead of the store, it must not be used again. */
   failed = false;
   private readonly timeline: Timeline<Notification>;
-  private meta: TimelineMeta;
+  /** The timeline's counters, read from LevelDB when first needed (or handed over by `preload`). */
+  private metaValue?: TimelineMeta;
   private profile?: InterestProfile;
   /** Push, SMS and email decisions (settings, fatigue slots). */
   readonly delivery: DeliveryPlanner;
   /** Keys written and not landed yet → their value: what a read of them must see (pipelined writes). */
   private readonly unlanded = new Map<string, Unlanded>();
-  /** Which dedupe, affinity, following and aggregate keys exist (each set loaded when first needed): a miss costs no read. */
-  private readonly known: Record<KnownKind, KnownKeys>;
+  /** Which dedupe, affinity, following and aggregate keys exist (each set made and loaded when first needed): a miss costs no read. */
+  private readonly known: Partial<Record<KnownKind, KnownKeys>> = {};
   /** The character position of the kind in this user's keys. */
   private readonly kindAt: number;
   /** Events applied since activation. */
@@ -107,6 +117,7 @@ export class UserActor {
   private readonly timelineMax: number;
   private readonly profileOpts: ProfileOptions;
   private readonly aggregateWindowMs: number;
+  private readonly shardCount: number;
   /** `<shard>!<kind>!<user>!` is the start of every key of this user: built once per kind. */
   private readonly prefix: (kind: 'd' | 't' | 'a' | 'f' | 'e' | 'g') => string;
 
@@ -119,17 +130,32 @@ export class UserActor {
     this.timelineMax = opts.timelineMax ?? 1000;
     this.profileOpts = opts.profile ?? DEFAULT_PROFILE;
     this.aggregateWindowMs = opts.aggregateWindowMs ?? 3600_000;
+    this.shardCount = opts.shardCount ?? 256;
     this.delivery = new DeliveryPlanner(store, shard, id, opts.delivery);
     this.timeline = new Timeline(store, shard, id);
     const prefixes = { d: '', t: '', a: '', f: '', e: '', g: '' };
     for (const k of Object.keys(prefixes) as Array<keyof typeof prefixes>) prefixes[k] = userKey(shard, k, id) + SEP;
     this.prefix = (kind) => prefixes[kind];
     this.kindAt = shardPrefix(shard).length;
-    const known = (kind: KnownKind) => new KnownKeys(userRange(shard, kind, id), KNOWN_VALUES.includes(kind));
-    this.known = { d: known('d'), a: known('a'), f: known('f'), g: known('g') };
-    const meta = this.timeline.readMeta();
-    // A timeline never written takes the store's incarnation as epoch, and keeps it from its first write on.
-    this.meta = { ...meta, first: meta.first ?? 1, epoch: meta.epoch ?? store.incarnation };
+  }
+
+  private get meta(): TimelineMeta {
+    return (this.metaValue ??= this.metaFrom(this.timeline.readMeta()));
+  }
+
+  /** A timeline never written takes the store's incarnation as epoch, and keeps it from its first write on. */
+  private metaFrom(meta: TimelineMeta): TimelineMeta {
+    return { ...meta, first: meta.first ?? 1, epoch: meta.epoch ?? this.store.incarnation };
+  }
+
+  /** The meta key's bytes as read by a batched read issued after this actor was created (bulk fanout). */
+  preloadMeta(stored: Uint8Array | undefined): void {
+    this.metaValue ??= this.metaFrom(stored ? unpack<TimelineMeta>(stored) : { last: 0, read: 0 });
+  }
+
+  /** The keys a bulk fanout reads for this actor in one batch before `preloadMeta` and `applyFanout`. */
+  fanoutKeys(e: HeraldEvent): [meta: string, dedupe: string] {
+    return [this.timeline.metaKey, this.prefix('d') + e.actor + SEP + e.id];
   }
 
   /** Whether this actor has writes that have not landed: it must stay active until they have. */
@@ -155,7 +181,7 @@ export class UserActor {
     let notification: Notification | undefined;
     let extra: Op[] | undefined;
     if (isRecipient(e, this.id)) {
-      if (e.type === 'follow') changes.push({ key: userKey(this.shard, 'F', this.id, e.actor), value: ts });
+      if (e.type === 'follow') changes.push({ key: this.followerKey(e.actor), value: ts });
       const aggregate = this.aggregate(e, ts, changes);
       notification = aggregate ?? this.notificationFor(e, ts);
       this.meta.last = notification.offset;
@@ -164,7 +190,7 @@ export class UserActor {
       changes.push({ key: this.timeline.metaKey, value: this.meta });
       extra = this.delivery.ops(notification, 1);
     } else if (e.type === 'unfollow' && targetOf(e) === this.id) {
-      changes.push({ key: userKey(this.shard, 'F', this.id, e.actor), value: undefined });
+      changes.push({ key: this.followerKey(e.actor), value: undefined });
     }
     const offset = notification?.offset ?? 0;
     changes.push({ key: dedupe, value: { at: this.lastUsed, offset } satisfies DedupeRecord });
@@ -202,9 +228,9 @@ export class UserActor {
 
   /** A key of this user as the latest apply left it: a value still in flight, else what LevelDB holds. */
   private read<T>(key: string): T | undefined {
-    const set = this.knownOf(key);
     // An actor that gets a second event is likely to get more: worth loading the set of this kind.
-    if (set && this.applies > 1) set.load(this.store);
+    const set = this.applies > 1 ? this.knownSet(key[this.kindAt]) : this.knownOf(key);
+    set?.load(this.store);
     const pending = this.unlanded.get(key);
     if (pending) return pending.value as T | undefined;
     if (!set) return this.store.getSync<T>(key);
@@ -216,9 +242,26 @@ export class UserActor {
     return value;
   }
 
-  /** The key set of the key's kind, if it is a kind the actor keeps one for. */
+  /** The key set of the key's kind, if the actor keeps one for it (made yet). */
   private knownOf(key: string): KnownKeys | undefined {
     return this.known[key[this.kindAt] as KnownKind];
+  }
+
+  /**
+   * Makes the set of a kind on first need (most actors, woken for one event, never need one). Writes of that kind
+   * still in flight go into it as changes made before its scan, as if it had been tracking them from the start.
+   */
+  private knownSet(kind: string): KnownKeys | undefined {
+    if (kind.length !== 1 || !KNOWN_KINDS.includes(kind)) return undefined;
+    let set = this.known[kind as KnownKind];
+    if (set) return set;
+    set = this.known[kind as KnownKind] = new KnownKeys(userRange(this.shard, kind as KnownKind, this.id), KNOWN_VALUES.includes(kind));
+    for (const [key, { value }] of this.unlanded) if (key[this.kindAt] === kind) set.changed(key, value);
+    return set;
+  }
+
+  private followerKey(follower: UserId): string {
+    return followerKey(this.shard, this.id, shardOf(follower, this.shardCount), follower);
   }
 
   private entryKey(offset: number): string {
@@ -291,10 +334,12 @@ export class UserActor {
    * A follower's notification of a tweet chosen by personalized fanout, with the reason. Deduplicated with the
    * same key as the tweet event itself, so a resumed fanout, or a mention of the same tweet, notifies once.
    */
-  applyFanout(e: HeraldEvent, reason: string): Applied | null {
+  applyFanout(e: HeraldEvent, reason: string, storedDedupe?: { bytes: Uint8Array | undefined }): Applied | null {
     this.lastUsed = Date.now();
     const dedupe = this.prefix('d') + e.actor + SEP + e.id;
-    const seen = this.seen(dedupe);
+    // A dedupe key read in a batch since this actor was created is still current: only the actor writes it, and
+    // this is its first task.
+    const seen = storedDedupe ? offsetOf(storedDedupe.bytes === undefined ? undefined : unpack<DedupeRecord | number>(storedDedupe.bytes)) : this.seen(dedupe);
     if (seen !== undefined) return this.again(seen);
     const notification: Notification = {
       offset: this.meta.last + 1,
@@ -324,9 +369,7 @@ export class UserActor {
 
   /** The offset an applied event made (0 = none), or undefined if it was not applied. */
   private seen(key: string): number | undefined {
-    const stored = this.read<DedupeRecord | number>(key);
-    if (stored === undefined) return undefined;
-    return typeof stored === 'number' ? 0 : stored.offset;
+    return offsetOf(this.read<DedupeRecord | number>(key));
   }
 
   /**

@@ -762,7 +762,7 @@ async function runBaseline(o: Options, dataDir: string, author: UserId, entities
 async function runNodeLocal(o: Options, dataDir: string, author: UserId, entities: string[]) {
   const table = ShardTable.load(join(dataDir, 'cluster.json'))!;
   const node = table.data.nodes[table.data.nodes.length - 1].id;
-  const store = await NodeStore.open(join(dataDir, node), { syncWrites: true });
+  const store = await NodeStore.open(join(dataDir, node), { syncWrites: true, writeBufferMb: loadConfig({}).writeBufferMb });
   const actor = new NodeActor(store, { nodeId: node, shardCount: table.shardCount, idleMs: 60_000 }, createLogger('bench', 'warn'));
   actor.setTable(table.epoch, table.shardsOf(node), table.owners);
   try {
@@ -845,7 +845,7 @@ async function runInProcess(dataDir: string, author: UserId, entities: string[])
     },
   };
   for (const { id } of table.data.nodes) {
-    const store = await NodeStore.open(join(dataDir, id), { syncWrites: true });
+    const store = await NodeStore.open(join(dataDir, id), { syncWrites: true, writeBufferMb: loadConfig({}).writeBufferMb });
     const actor = new NodeActor(store, { nodeId: id, shardCount: table.shardCount, idleMs: 60_000 }, logger, peers, async (ds) => pack(ds));
     actor.setTable(table.epoch, table.shardsOf(id), table.owners);
     actors.set(id, actor);

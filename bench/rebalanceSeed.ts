@@ -11,7 +11,7 @@ import { HIGH, SEP, seqKey, shardPrefix } from '../storage/Keyspace';
  * importer writes edges and profiles but no timeline entries): every user with followers gets its newest
  * `perUser` "X followed you" entries (offsets 1..k) and its timeline meta, in the formats UserActor writes
  * (storage/Timeline.ts: `<shard>!t!<user>!<offset>` = pack(Notification), `<shard>!u!<user>` = pack(meta)). The
- * followers come from the importer's `<shard>!F!<user>!<follower>` keys. One worker thread per node; inside a
+ * followers come from the importer's `<shard>!F!<user>!<follower's shard>!<follower>` keys. One worker thread per node; inside a
  * shard, keys are written in key order (t < u), shard after shard, in chained batches.
  */
 
@@ -95,7 +95,8 @@ async function seedNode(job: SeedJob): Promise<{ keys: number; users: number }> 
               user = followee;
               followers = [];
             }
-            followers.push(rest.slice(sep + 1));
+            // After the followee: <follower's shard>!<follower> (storage/Keyspace followerKey).
+            followers.push(rest.slice(sep + 1 + shardPrefix(0).length));
           }
         }
         await flushUser();

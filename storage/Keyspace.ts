@@ -11,7 +11,7 @@ export type Kind =
   | 'u' // user meta (last offset, read marker): <shard>!u!<user>
   | 'd' // dedupe index: <shard>!d!<user>!<actor>!<eventId>
   | 'f' // followings of user: <shard>!f!<user>!<followee>
-  | 'F' // followers of user: <shard>!F!<user>!<follower>
+  | 'F' // followers of user, by the follower's shard: <shard>!F!<user>!<follower's shard>!<follower>
   | 'w' // tweets by user: <shard>!w!<user>!<tweetId>
   | 'e' // engagements by user: <shard>!e!<user>!<ts>!<eventId>
   | 'a' // affinity of user to another: <shard>!a!<user>!<other>
@@ -37,6 +37,15 @@ export function shardPrefix(shard: number): string {
 
 export function userKey(shard: number, kind: Kind, user: string, ...rest: string[]): string {
   return shardPrefix(shard) + kind + SEP + user + (rest.length ? SEP + rest.join(SEP) : '');
+}
+
+/**
+ * A follower edge, stored under the followee. The follower's shard comes first so that a fanout streams the
+ * followers shard by shard: each node then reads its followers' profiles in key order (LevelDB: ~2x cheaper per
+ * read than scattered ones), and the shard is read from the key instead of hashed.
+ */
+export function followerKey(shard: number, user: string, followerShard: number, follower: string): string {
+  return shardPrefix(shard) + 'F' + SEP + user + SEP + shardPrefix(followerShard) + follower;
 }
 
 /** Range over every key of one kind for one user. */

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ShardRegion } from '../../../actors/ShardRegion';
 import { UserActor } from '../../../actors/UserActor';
-import { shardOf, userKey } from '../../../storage/Keyspace';
+import { followerKey, shardOf, userKey } from '../../../storage/Keyspace';
 import { ev, SHARDS, tempStore, tweet } from './helpers';
 
 type Box = Awaited<ReturnType<typeof tempStore>>;
@@ -15,9 +15,9 @@ describe('UserActor', () => {
     await box.dispose();
   });
 
-  const actor = (id: string) => new UserActor(id, shardOf(id, SHARDS), box.store);
+  const actor = (id: string) => new UserActor(id, shardOf(id, SHARDS), box.store, { shardCount: SHARDS });
   const has = (user: string, kind: 'f' | 'F' | 'w', other: string) =>
-    box.store.db.getSync(userKey(shardOf(user, SHARDS), kind, user, other)) !== undefined;
+    box.store.db.getSync(kind === 'F' ? followerKey(shardOf(user, SHARDS), user, shardOf(other, SHARDS), other) : userKey(shardOf(user, SHARDS), kind, user, other)) !== undefined;
   /** Applies an event to each user's actor and waits for the writes. */
   async function applyAll(actors: UserActor[], e: ReturnType<typeof ev>) {
     const out = actors.map((a) => a.apply(e));

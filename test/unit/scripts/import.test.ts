@@ -52,7 +52,7 @@ describe('import', () => {
   it('writes the keys and values UserActor writes for the same follows and likes', async () => {
     // What the cluster writes: alice follows bob and carol, then likes a tweet of bob's about moonlight.
     const live = await NodeStore.open(temp(), { syncWrites: false });
-    const actor = (id: string) => new UserActor(id, shardOf(id, SHARDS), live);
+    const actor = (id: string) => new UserActor(id, shardOf(id, SHARDS), live, { shardCount: SHARDS });
     const alice = actor('alice');
     for (const target of ['bob', 'carol']) {
       const follow = ev('follow', 'alice', { target });
