@@ -65,7 +65,7 @@ export class FollowerFanout {
       return handled(this.store.db.getMany(keys));
     };
     let next = read(0);
-    const fresh: Array<[UserId, string]> = [];
+    const fresh: Array<[UserId, string, number]> = [];
     for (let i = 0; i < followers.length; i += PROFILE_READS) {
       const stored = await next;
       if (i + PROFILE_READS < followers.length) next = read(i + PROFILE_READS);
@@ -79,7 +79,7 @@ export class FollowerFanout {
           writes.push(handled(this.notify(event, active, reason)));
           unsettled++;
         } else if (reason) {
-          fresh.push([user, reason]);
+          fresh.push([user, reason, shards[j]]);
           if (fresh.length >= FRESH_READS) unsettled += this.notifyFresh(event, fresh.splice(0), writes);
         }
         // The chosen followers' writes run as microtasks at the next await: a few at a time, so that neither
@@ -116,9 +116,9 @@ export class FollowerFanout {
    * (off this thread) instead of two synchronous reads each. Each actor's first task waits for that read, so
    * nothing of theirs runs before it; the read is issued after they exist, so it sees every write they will build on.
    */
-  private notifyFresh(event: HeraldEvent, chosen: Array<[UserId, string]>, writes: Array<Promise<Delivery | null>>): number {
+  private notifyFresh(event: HeraldEvent, chosen: Array<[UserId, string, number]>, writes: Array<Promise<Delivery | null>>): number {
     const region = this.region;
-    const actors = chosen.map(([user]) => region.activate(user));
+    const actors = chosen.map(([user, , shard]) => region.activate(user, shard));
     const keys: string[] = [];
     for (const actor of actors) keys.push(...actor.fanoutKeys(event));
     const stored = handled(this.store.db.getMany(keys));

@@ -88,11 +88,11 @@ export class ShardRegion {
     return this.activate(user);
   }
 
-  /** The user's actor, activated from LevelDB if it is not active (or if its last write failed). */
-  activate(user: UserId): UserActor {
+  /** The user's actor, activated from LevelDB if it is not active (or if its last write failed); `shard` if known. */
+  activate(user: UserId, shard?: number): UserActor {
     let actor = this.actors.get(user);
     if (!actor || actor.failed) {
-      actor = new UserActor(user, this.shardOf(user), this.store, {
+      actor = new UserActor(user, shard ?? this.shardOf(user), this.store, {
         timelineMax: this.opts.timelineMax,
         profile: this.opts.profile,
         aggregateWindowMs: this.opts.aggregateWindowMs,

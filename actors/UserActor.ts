@@ -11,7 +11,7 @@ import { ABSENT, KnownKeys, READ } from './KnownKeys';
 import { Mailbox } from './Mailbox';
 import { describe } from './NotificationText';
 
-/** Kinds of keys whose complete set an active actor keeps, once it has a second event: dedupe, affinity, followings, aggregates. */
+/** Kinds of keys whose complete set an active actor keeps, once it has had a few events (KNOWN_AFTER): dedupe, affinity, followings, aggregates. */
 type KnownKind = 'd' | 'a' | 'f' | 'g';
 /**
  * Of these, the kinds whose values it keeps too: small ones. The dedupe sweep deletes dedupe keys behind the
@@ -19,6 +19,11 @@ type KnownKind = 'd' | 'a' | 'f' | 'g';
  */
 const KNOWN_VALUES = 'daf';
 const KNOWN_KINDS = 'dafg';
+/**
+ * Events an actor applies before it loads its key sets. A load (a LevelDB iterator made on the event loop, ~50 µs,
+ * and a scan) costs what ~5 point reads do: a user seen a few times a minute never earns it back.
+ */
+const KNOWN_AFTER = 4;
 
 export interface UserOptions {
   /** Retention: entries kept per user; older ones are dropped as new ones come. @defaultValue 1000 */
@@ -228,8 +233,8 @@ export class UserActor {
 
   /** A key of this user as the latest apply left it: a value still in flight, else what LevelDB holds. */
   private read<T>(key: string): T | undefined {
-    // An actor that gets a second event is likely to get more: worth loading the set of this kind.
-    const set = this.applies > 1 ? this.knownSet(key[this.kindAt]) : this.knownOf(key);
+    // An actor that keeps getting events is likely to get more: worth loading the set of this kind.
+    const set = this.applies > KNOWN_AFTER ? this.knownSet(key[this.kindAt]) : this.knownOf(key);
     set?.load(this.store);
     const pending = this.unlanded.get(key);
     if (pending) return pending.value as T | undefined;
