@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ShardRegion } from '../../../actors/ShardRegion';
-import { UserActor } from '../../../actors/UserActor';
+import { KNOWN_AFTER, UserActor } from '../../../actors/UserActor';
 import { followerKey, shardOf, userKey } from '../../../storage/Keyspace';
 import { ev, SHARDS, tempStore, tweet } from './helpers';
 
@@ -196,8 +196,8 @@ describe('UserActor', () => {
     await Promise.all([actor('alice').apply(old)!.written, actor('bob').apply(old)!.written]);
     const [alice, bob] = [actor('alice'), actor('bob')]; // reactivated: nothing in memory
     const pending: Array<Promise<void>> = [];
-    // The fifth event of an activation starts the loads (UserActor KNOWN_AFTER = 4).
-    for (let i = 0; i < 5; i++) {
+    // The event after the first KNOWN_AFTER of an activation starts the loads.
+    for (let i = 0; i <= KNOWN_AFTER; i++) {
       pending.push(bob.apply(ev('like', `x${i}`, { tweet: tweet('bob') }))!.written);
       pending.push(alice.apply(ev('like', 'alice', { target: 'bob', tweet: tweet('bob') }))!.written);
     }
@@ -213,7 +213,7 @@ describe('UserActor', () => {
     reads.mockRestore();
     await Promise.all([fresh.written, own.written]);
     const affinity = box.store.getSync<[number, number]>(userKey(shardOf('alice', SHARDS), 'a', 'alice', 'bob'))!;
-    expect(affinity[0]).toBeCloseTo(7, 3); // 1 before the activation, 5 around the load, 1 after
+    expect(affinity[0]).toBeCloseTo(KNOWN_AFTER + 3, 3); // 1 before the activation, KNOWN_AFTER + 1 around the load, 1 after
   });
 
   it('markRead clamps (never back, never past the newest) and unread = last - read', async () => {
