@@ -17,6 +17,8 @@ const SLICE_MS = 5;
 const PROFILE_READS = 500;
 /** Chosen followers whose writes are started before letting them run (each costs tens of µs: packing, committing). */
 const WRITES_PER_TURN = 16;
+/** Followers of one shard, in key order, read by a range scan rather than point reads from this many on. */
+const SCAN_RUN = 64;
 /** Chosen followers without an active actor whose timeline meta and dedupe key are read in one batch. */
 const FRESH_READS = 64;
 
@@ -59,11 +61,7 @@ export class FollowerFanout {
     let unsettled = 0;
     let slept = Date.now();
     // Profiles are read a slice ahead (libuv threads) while this thread decides the slice before.
-    const read = (from: number) => {
-      const keys: string[] = [];
-      for (let j = from; j < Math.min(followers.length, from + PROFILE_READS); j++) keys.push(userKey(shards[j], 'P', followers[j]));
-      return handled(this.store.db.getMany(keys));
-    };
+    const read = (from: number) => handled(this.readProfiles(followers, shards, from, Math.min(followers.length, from + PROFILE_READS)));
     let next = read(0);
     const fresh: Array<[UserId, string, number]> = [];
     for (let i = 0; i < followers.length; i += PROFILE_READS) {
@@ -108,6 +106,32 @@ export class FollowerFanout {
       await applied?.written;
       return applied?.notification ? { user: actor.id, notification: applied.notification } : null;
     });
+  }
+
+  /**
+   * The profiles of followers `from..to`. A batch comes shard by shard in key order (FanoutRunner), so a long run
+   * of one shard's followers is read by a scan of that shard's profile range when dense in it (a celebrity's
+   * followers), the rest by batched point reads.
+   */
+  private async readProfiles(followers: UserId[], shards: number[], from: number, to: number): Promise<Array<Uint8Array | undefined>> {
+    const keys: string[] = [];
+    for (let j = from; j < to; j++) keys.push(userKey(shards[j], 'P', followers[j]));
+    const out = new Array<Uint8Array | undefined>(keys.length);
+    const scattered: number[] = [];
+    const reads: Array<Promise<void>> = [];
+    for (let a = 0; a < keys.length; ) {
+      let b = a + 1;
+      while (b < keys.length && shards[from + b] === shards[from + a] && keys[b] > keys[b - 1]) b++;
+      if (b - a >= SCAN_RUN) {
+        const run = keys.slice(a, b);
+        const at = a;
+        reads.push(this.store.getOrdered(run).then((vs) => vs.forEach((v, k) => (out[at + k] = v))));
+      } else for (let k = a; k < b; k++) scattered.push(k);
+      a = b;
+    }
+    if (scattered.length) reads.push(this.store.db.getMany(scattered.map((k) => keys[k])).then((vs) => vs.forEach((v, k) => (out[scattered[k]] = v))));
+    await Promise.all(reads);
+    return out;
   }
 
   /**

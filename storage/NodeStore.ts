@@ -92,6 +92,38 @@ export class NodeStore {
     return v === undefined ? undefined : unpack<T>(v);
   }
 
+  /**
+   * The values of `keys`, given in ascending order: by one forward scan from the first to the last when they lie
+   * dense in that range (a celebrity's followers' profiles, shard by shard: a scanned key costs a fraction of a
+   * point read), by a batched point read once the scan has passed over more than `denseFactor` keys per key asked.
+   */
+  async getOrdered(keys: string[], denseFactor = 2): Promise<Array<Uint8Array | undefined>> {
+    const out = new Array<Uint8Array | undefined>(keys.length);
+    const it = this.db.iterator({ gte: keys[0], lte: keys[keys.length - 1] });
+    let i = 0;
+    let scanned = 0;
+    try {
+      while (i < keys.length) {
+        if (scanned > keys.length * denseFactor) {
+          // Sparse: every key left sorts after everything scanned.
+          const rest = await this.db.getMany(keys.slice(i));
+          for (let j = 0; j < rest.length; j++) out[i + j] = rest[j];
+          break;
+        }
+        const chunk = await it.nextv(Math.min(1000, 2 * (keys.length - i)));
+        if (!chunk.length) break;
+        for (const [key, value] of chunk) {
+          scanned++;
+          while (i < keys.length && keys[i] < key) i++;
+          if (i < keys.length && keys[i] === key) out[i++] = value;
+        }
+      }
+    } finally {
+      await it.close();
+    }
+    return out;
+  }
+
   /** Reads up to `limit` values in key order (or reverse) within a range. */
   async scan<T>(range: { gt?: string; gte?: string; lt?: string; lte?: string; reverse?: boolean; limit?: number }): Promise<Array<[string, T]>> {
     const out: Array<[string, T]> = [];
