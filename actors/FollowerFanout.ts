@@ -140,8 +140,15 @@ export class FollowerFanout {
    * (off this thread) instead of two synchronous reads each. Each actor's first task waits for that read, so
    * nothing of theirs runs before it; the read is issued after they exist, so it sees every write they will build on.
    */
-  private notifyFresh(event: HeraldEvent, chosen: Array<[UserId, string, number]>, writes: Array<Promise<Delivery | null>>): number {
+  private notifyFresh(event: HeraldEvent, all: Array<[UserId, string, number]>, writes: Array<Promise<Delivery | null>>): number {
     const region = this.region;
+    // Woken since it was decided (a triggered event): its writes in flight would not be in the batched read.
+    const chosen: typeof all = [];
+    for (const c of all) {
+      const active = region.actors.get(c[0]);
+      if (active && !active.failed) writes.push(handled(this.notify(event, active, c[1])));
+      else chosen.push(c);
+    }
     const actors = chosen.map(([user, , shard]) => region.activate(user, shard));
     const keys: string[] = [];
     for (const actor of actors) keys.push(...actor.fanoutKeys(event));
@@ -160,7 +167,7 @@ export class FollowerFanout {
       });
       writes.push(handled(write));
     }
-    return actors.length;
+    return all.length;
   }
 
   /** Followers' interest profiles: from the actor when active, else read from LevelDB in one batch. */
