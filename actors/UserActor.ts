@@ -99,7 +99,7 @@ export class UserActor {
   /** A write of this actor failed: its memory is ahead of the store, it must not be used again. */
   failed = false;
   private readonly timeline: Timeline<Notification>;
-  /** The timeline's counters, read from LevelDB when first needed (or handed over by `preload`). */
+  /** The timeline's counters, read from LevelDB when first needed (or handed over by `preloadMeta`). */
   private metaValue?: TimelineMeta;
   private profile?: InterestProfile;
   /** Push, SMS and email decisions (settings, fatigue slots). */
