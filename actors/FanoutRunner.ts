@@ -153,17 +153,22 @@ export class FanoutRunner {
   private send(event: HeraldEvent, keys: string[], prefix: number): PageInFlight {
     const { epoch, owners } = this.deps.table();
     const byNode = new Map<string, { followers: UserId[]; shards: number[] }>();
-    let last = '';
+    // Keys come in runs of one shard: its number and batch are looked up once per run.
+    let run = '';
+    let s = 0;
+    let batch: { followers: UserId[]; shards: number[] } | undefined;
     for (const k of keys) {
-      const s = parseInt(k.slice(prefix, prefix + 4), 16);
-      const f = k.slice(prefix + 5);
-      const node = owners[s];
-      let batch = byNode.get(node);
-      if (!batch) byNode.set(node, (batch = { followers: [], shards: [] }));
-      batch.followers.push(f);
-      batch.shards.push(s);
-      last = k.slice(prefix);
+      if (!batch || !k.startsWith(run, prefix)) {
+        run = k.slice(prefix, prefix + 5);
+        s = parseInt(run, 16);
+        const node = owners[s];
+        batch = byNode.get(node);
+        if (!batch) byNode.set(node, (batch = { followers: [], shards: [] }));
+      }
+      batch!.followers.push(k.slice(prefix + 5));
+      batch!.shards.push(s);
     }
+    const last = keys.length ? keys[keys.length - 1].slice(prefix) : '';
     this.progress.messages += byNode.size;
     const done = Promise.all([...byNode].map(([node, b]) => this.deps.send(node, { epoch, event, followers: b.followers, shards: b.shards })));
     // Awaited in page order later; until then a rejection must not count as unhandled.
