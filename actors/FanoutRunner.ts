@@ -54,14 +54,22 @@ export class FanoutRunner {
   private running?: Promise<void>;
   private again = false;
   private stopped = false;
+  /** Shards whose jobs to look for on the next pass; `all`: every owned shard's (at start, after a gain, after an error). */
+  private dirty = new Set<number>();
+  private all = false;
   /** `running`: looking for jobs or running one (a job found by a fresh scan is not `active` yet). */
   readonly progress = { jobs: 0, pages: 0, followers: 0, notified: 0, messages: 0, active: '', running: false };
 
   constructor(private readonly deps: FanoutDeps) {}
 
-  /** Runs every pending job (again, if more arrive meanwhile). Safe to call often. */
-  kick(): void {
+  /**
+   * Runs the pending jobs of `shards` (a tweet written there), or of every owned shard; again if more arrive
+   * meanwhile. Safe to call often: a tweet costs a scan of its author's shard's jobs, not of all of them.
+   */
+  kick(shards?: Iterable<number>): void {
     if (this.stopped) return;
+    if (shards) for (const s of shards) this.dirty.add(s);
+    else this.all = true;
     if (this.running) {
       this.again = true;
       return;
@@ -82,8 +90,12 @@ export class FanoutRunner {
   private async loop(): Promise<void> {
     do {
       this.again = false;
+      const owned = this.deps.table().owned;
+      const shards = this.all ? [...owned] : [...this.dirty].filter((s) => owned.has(s));
+      this.all = false;
+      this.dirty.clear();
       const jobs: Array<[string, FanoutJob]> = [];
-      for (const shard of this.deps.table().owned) jobs.push(...(await this.deps.store.scan<FanoutJob>(kindRange(shard, 'j'))));
+      for (const shard of shards) jobs.push(...(await this.deps.store.scan<FanoutJob>(kindRange(shard, 'j'))));
       for (const [key, job] of jobs) {
         if (this.stopped) return;
         try {
@@ -92,6 +104,7 @@ export class FanoutRunner {
           this.deps.log.warn({ err, job: key }, 'fanout paused by an error; retrying');
           await new Promise((r) => setTimeout(r, 500));
           this.again = true;
+          this.all = true;
         }
       }
     } while (this.again && !this.stopped);

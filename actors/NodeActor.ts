@@ -240,7 +240,9 @@ export class NodeActor {
     // Every effect is written: the entry has done its job. Its delete rides on a batch someone else makes (no
     // fsync of its own: at a few calls per ms that was a second fsync per ingest); a crash before only replays.
     this.store.durable.later([{ type: 'del', key: logKey }]);
-    if (accepted.some((i) => i.event.type === 'tweet')) this.fanout.kick();
+    // A tweet's fanout job is written under its author's shard, on the author's owner.
+    const tweeted = accepted.filter((i) => i.event.type === 'tweet' && i.users.includes(i.event.actor));
+    if (tweeted.length) this.fanout.kick(tweeted.map((i) => this.region.shardOf(i.event.actor)));
     if (deliveries.length) this.sender?.kick();
     return { errors, deliveries };
   }

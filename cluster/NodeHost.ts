@@ -137,9 +137,9 @@ class NodeHost {
         await this.store.durable.write([{ type: 'put', key: TABLE_KEY, value: pack({ epoch: a.epoch, shards: a.shards, owners: a.owners }) }]);
         const had = node.region.owned;
         node.setTable(a.epoch, a.shards, a.owners);
-        // Fanout jobs move with their author's shard: only a shard gained can bring new ones (a kick scans every
-        // owned shard's jobs, on every node, at each of a rebalance's flips otherwise).
-        if ((a.shards as number[]).some((s) => !had.has(s))) node.fanout.kick();
+        // Fanout jobs move with their author's shard: only a shard gained can bring new ones.
+        const gained = (a.shards as number[]).filter((s) => !had.has(s));
+        if (gained.length) node.fanout.kick(gained);
         return null;
       }
       case 'beginHandoff':

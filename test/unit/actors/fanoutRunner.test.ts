@@ -113,4 +113,23 @@ describe('FanoutRunner', () => {
     expect([...resent].sort()).toEqual(ORDERED.slice(10).sort());
     expect(savedJob()).toBeUndefined();
   });
+
+  it('a kick naming shards looks only at their jobs; a kick without runs every owned shard\'s', async () => {
+    const { r, sent } = runner(3);
+    const other = (SHARD + 1) % SHARDS;
+    const pump = setInterval(() => sent.forEach((s) => s.release(true)), 2);
+    try {
+      r.kick([other]); // no job there: nothing is sent
+      await until(() => !r.progress.running);
+      expect(sent).toHaveLength(0);
+      r.kick([SHARD]);
+      await until(() => r.progress.jobs === 1);
+      expect(savedJob()).toBeUndefined();
+      await box.store.durable.write([{ type: 'put', key: JOB_KEY, value: pack({ event, cursor: '', done: 0 } satisfies FanoutJob) }]);
+      r.kick();
+      await until(() => r.progress.jobs === 2);
+    } finally {
+      clearInterval(pump);
+    }
+  });
 });
