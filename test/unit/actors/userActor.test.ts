@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ShardRegion } from '../../../actors/ShardRegion';
-import { KNOWN_AFTER, UserActor } from '../../../actors/UserActor';
+import { KNOWN_AFTER, KNOWN_HOT_MS, UserActor } from '../../../actors/UserActor';
 import { followerKey, shardOf, userKey } from '../../../storage/Keyspace';
 import { ev, SHARDS, tempStore, tweet } from './helpers';
 
@@ -214,6 +214,28 @@ describe('UserActor', () => {
     await Promise.all([fresh.written, own.written]);
     const affinity = box.store.getSync<[number, number]>(userKey(shardOf('alice', SHARDS), 'a', 'alice', 'bob'))!;
     expect(affinity[0]).toBeCloseTo(KNOWN_AFTER + 3, 3); // 1 before the activation, KNOWN_AFTER + 1 around the load, 1 after
+  });
+
+  it('loads its key sets from the second event when events come faster than one per KNOWN_HOT_MS, not when slower', async () => {
+    const T0 = Date.parse('2030-01-01T00:00:00Z');
+    vi.useFakeTimers({ toFake: ['Date'], now: T0 });
+    try {
+      const [busy, slow] = [actor('bob'), actor('carol')];
+      for (const [a, gap] of [[busy, 10], [slow, KNOWN_HOT_MS * 2]] as const) {
+        await a.apply(ev('like', 'x0', { tweet: tweet(a.id) }))!.written;
+        vi.setSystemTime(Date.now() + gap);
+        await a.apply(ev('like', 'x1', { tweet: tweet(a.id) }))!.written;
+      }
+      await new Promise((r) => setTimeout(r, 20)); // the key scans
+      const reads = vi.spyOn(box.store, 'getSync');
+      busy.apply(ev('like', 'x2', { tweet: tweet('bob') }));
+      expect(reads).not.toHaveBeenCalled(); // its sets: a new event's dedupe and aggregate keys are certainly absent
+      slow.apply(ev('like', 'x2', { tweet: tweet('carol') }));
+      expect(reads).toHaveBeenCalled(); // no sets yet (KNOWN_AFTER): each lookup reads LevelDB
+      reads.mockRestore();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('markRead clamps (never back, never past the newest) and unread = last - read', async () => {
