@@ -53,8 +53,10 @@ export type Msg = {
   code?: string;
   message?: string;
   offset?: number;
-  notification?: { offset: number; eventIds: string[]; type?: string };
+  notification?: Notification;
 };
+
+export type Notification = { offset: number; eventIds: string[]; type?: string; tweetId?: string };
 
 const encoder = new Encoder();
 const decoder = new Decoder();
@@ -91,16 +93,19 @@ export function intendedOf(id: string): number | undefined {
 
 /**
  * Live subscribers, one socket per user: every notification of a timed event reports its latency (arrival −
- * intended send time) to `onLatency`; offsets must arrive in order with no gap.
+ * intended send time) to `onLatency`, or goes to the user's own handler (`one`); offsets must arrive in order
+ * with no gap.
  */
 export class Subscribers {
-  readonly sockets: WebSocket[] = [];
   gaps = 0;
   closes = 0;
   errors = 0;
   delivered = 0;
 
-  constructor(private readonly onLatency: (intendedMs: number, latencyMs: number, user: string, eventId: string) => void) {}
+  constructor(
+    private readonly onLatency?: (intendedMs: number, latencyMs: number, user: string, eventId: string) => void,
+    readonly sockets: WebSocket[] = [],
+  ) {}
 
   async subscribe(url: string, users: string[], token: (user: string) => string, log: (s: string) => void, parallel = 50): Promise<void> {
     for (let i = 0; i < users.length; i += parallel) {
@@ -108,7 +113,8 @@ export class Subscribers {
     }
   }
 
-  private async one(url: string, user: string, token: string, log: (s: string) => void): Promise<void> {
+  /** Subscribes `user`'s socket; resolves once subscribed. Each notification goes to `onNotification`. */
+  async one(url: string, user: string, token: string, log: (s: string) => void, onNotification = (n: Notification) => this.timed(user, n)): Promise<void> {
     let last = -1;
     let ready!: () => void;
     const subscribed = new Promise<void>((r) => (ready = r));
@@ -117,12 +123,7 @@ export class Subscribers {
         const n = m.notification!;
         if (last >= 0 && n.offset !== last + 1) this.gaps++;
         last = n.offset;
-        const id = n.eventIds[n.eventIds.length - 1] ?? '';
-        const intended = intendedOf(id);
-        if (intended !== undefined) {
-          this.delivered++;
-          this.onLatency(intended, performance.now() - intended, user, id);
-        }
+        onNotification(n);
       } else if (m.op === 'subscribed') {
         last = m.offset!;
         ready();
@@ -135,6 +136,15 @@ export class Subscribers {
     this.sockets.push(client.ws);
     client.send({ op: 'subscribe' });
     await subscribed;
+  }
+
+  /** The latency of a timed event's notification (its newest event id carries the intended send time). */
+  private timed(user: string, n: Notification): void {
+    const id = n.eventIds[n.eventIds.length - 1] ?? '';
+    const intended = intendedOf(id);
+    if (intended === undefined) return;
+    this.delivered++;
+    this.onLatency?.(intended, performance.now() - intended, user, id);
   }
 
   close(): void {

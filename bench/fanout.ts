@@ -1,4 +1,3 @@
-import { decode, encode } from '@msgpack/msgpack';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -22,6 +21,7 @@ import { NodeStore } from '../storage/NodeStore';
 import { pack, unpack } from '../storage/Codec';
 import { NodeActor } from '../actors/NodeActor';
 import { cpuMeterOf, cpuSeconds, hostLoad } from './cpu';
+import { Client, Subscribers, round, sleep, type Msg, type Notification } from './benchKit';
 import { LatencyRecorder } from './LatencyRecorder';
 import { measureLimits, type RawLimits } from './limits';
 
@@ -132,29 +132,6 @@ function options(args: string[]): Options {
 }
 
 const log = (s: string) => process.stderr.write(`[fanout] ${s}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round = (n: number, d = 2) => (Number.isFinite(n) ? Math.round(n * 10 ** d) / 10 ** d : null);
-
-type Msg = { op: string; id?: string; code?: string; message?: string; offset?: number; notification?: { offset: number; eventIds: string[]; tweetId?: string; type?: string } };
-
-/** A msgpack WebSocket client of the gateway. */
-class Client {
-  private constructor(readonly ws: WebSocket) {}
-
-  static connect(url: string, token: string, onMessage: (m: Msg) => void): Promise<Client> {
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
-    ws.binaryType = 'nodebuffer';
-    ws.on('message', (data: Buffer) => onMessage(decode(data) as Msg));
-    return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(new Client(ws)));
-      ws.once('error', reject);
-    });
-  }
-
-  send(msg: object): void {
-    this.ws.send(encode(msg), { binary: true });
-  }
-}
 
 /** Resident memory (VmRSS, bytes) of a process, from /proc (Linux); NaN elsewhere. */
 function rssBytes(pid: number): number {
@@ -414,30 +391,8 @@ async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, s
   const recipients = Array.from({ length: o.recipients }, (_, i) => `r-${i}`);
   const samples: number[] = []; // [intended ms, latency ms] pairs, flat
   let delivered = 0;
-  const subscriberState = { gaps: 0, closes: 0, errors: 0 };
-  const subscribe = async (user: string, onNotification: (n: NonNullable<Msg['notification']>) => void) => {
-    let ready!: () => void;
-    const subscribed = new Promise<void>((r) => (ready = r));
-    let last = -1;
-    const client = await Client.connect(url, auth.sign(user, 'user', 3600), (m) => {
-      if (m.op === 'notification') {
-        const n = m.notification!;
-        if (last >= 0 && n.offset !== last + 1) subscriberState.gaps++;
-        last = n.offset;
-        onNotification(n);
-      } else if (m.op === 'subscribed') {
-        last = m.offset!;
-        ready();
-      } else if (m.op === 'error') {
-        subscriberState.errors++;
-        log(`subscriber ${user} error: ${m.code} ${m.message}`);
-      }
-    });
-    client.ws.on('close', () => subscriberState.closes++);
-    sockets.push(client.ws);
-    client.send({ op: 'subscribe' });
-    await subscribed;
-  };
+  const subscriberState = new Subscribers(undefined, sockets);
+  const subscribe = (user: string, onNotification: (n: Notification) => void) => subscriberState.one(url, user, auth.sign(user, 'user', 3600), log, onNotification);
   for (const r of recipients) {
     await subscribe(r, (n) => {
       // Likes of one tweet aggregate into one entry: the newest event id is the last one.

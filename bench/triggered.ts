@@ -1,4 +1,3 @@
-import { Decoder, Encoder } from '@msgpack/msgpack';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
@@ -7,6 +6,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
+import { Client, round, sleep } from './benchKit';
 import { LatencyRecorder } from './LatencyRecorder';
 import { measureLimits, type RawLimits } from './limits';
 import { clusterCpuMeter, hostLoad } from './cpu';
@@ -115,35 +115,6 @@ function parseOptions(args: string[]): Options {
 }
 
 const log = (s: string) => process.stderr.write(`[triggered] ${s}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round = (n: number, d = 2) => (Number.isFinite(n) ? Math.round(n * 10 ** d) / 10 ** d : null);
-
-type Msg = { op: string; id?: string; code?: string; message?: string; offset?: number; notification?: { offset: number; eventIds: string[] } };
-
-// One encoder and decoder for the whole bench: the `encode`/`decode` functions build a new one (and a 2 KB buffer)
-// per call, which would put the bench's own CPU into the figures it measures.
-const encoder = new Encoder();
-const decoder = new Decoder();
-
-/** A msgpack WebSocket client of the gateway. */
-class Client {
-  private constructor(readonly ws: WebSocket) {}
-
-  static connect(url: string, token: string, onMessage: (m: Msg) => void): Promise<Client> {
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
-    ws.binaryType = 'nodebuffer';
-    ws.on('message', (data: Buffer) => onMessage(decoder.decode(data) as Msg));
-    return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(new Client(ws)));
-      ws.once('error', reject);
-    });
-  }
-
-  send(msg: object): void {
-    this.ws.send(encoder.encode(msg), { binary: true });
-  }
-}
-
 export async function main(args: string[]): Promise<void> {
   const o = options(args);
   log(`options ${JSON.stringify(o)}`);
