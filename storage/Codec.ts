@@ -165,25 +165,23 @@ class PlainWriter {
     }
     this.pos = start;
     if (byteLength < 32) b[this.pos++] = 0xa0 + byteLength;
-    else if (byteLength < 0x100) {
-      b[this.pos++] = 0xd9;
-      b[this.pos++] = byteLength;
-    } else if (byteLength < 0x10000) {
-      b[this.pos++] = 0xda;
-      this.view.setUint16(this.pos, byteLength);
-      this.pos += 2;
-    } else {
-      b[this.pos++] = 0xdb;
-      this.view.setUint32(this.pos, byteLength);
-      this.pos += 4;
-    }
+    else this.length(byteLength, 0xd9, 0xda, 0xdb);
     this.pos = p;
   }
 
+  /** An array's or map's header: the count in its fix form under 16, else after a 16- or 32-bit type byte. */
   private header(n: number, fix: number, x16: number, x32: number): void {
     this.ensure(5);
     if (n < 16) this.bytes[this.pos++] = fix + n;
-    else if (n < 0x10000) {
+    else this.length(n, 0, x16, x32);
+  }
+
+  /** A type byte and a length in the smallest form it has (`x8` 0: none of 8 bits). The caller ensured 5 bytes. */
+  private length(n: number, x8: number, x16: number, x32: number): void {
+    if (x8 && n < 0x100) {
+      this.bytes[this.pos++] = x8;
+      this.bytes[this.pos++] = n;
+    } else if (n < 0x10000) {
       this.bytes[this.pos++] = x16;
       this.view.setUint16(this.pos, n);
       this.pos += 2;
@@ -217,18 +215,7 @@ class PlainWriter {
   private bin(v: Uint8Array): boolean {
     const n = v.byteLength;
     this.ensure(5 + n);
-    if (n < 0x100) {
-      this.bytes[this.pos++] = 0xc4;
-      this.bytes[this.pos++] = n;
-    } else if (n < 0x10000) {
-      this.bytes[this.pos++] = 0xc5;
-      this.view.setUint16(this.pos, n);
-      this.pos += 2;
-    } else {
-      this.bytes[this.pos++] = 0xc6;
-      this.view.setUint32(this.pos, n);
-      this.pos += 4;
-    }
+    this.length(n, 0xc4, 0xc5, 0xc6);
     this.bytes.set(v, this.pos);
     this.pos += n;
     return true;
