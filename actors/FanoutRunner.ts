@@ -34,6 +34,9 @@ export interface FanoutDeps {
   pagesInFlight?: number;
 }
 
+/** The start of a follower key's end: the follower's shard, 4 hex digits, and the separator (storage/Keyspace followerKey). */
+const SHARD_TAG = /^[0-9a-f]{4}!$/;
+
 /** A page sent: resolves when every node confirmed its batch. */
 interface PageInFlight {
   last: UserId;
@@ -170,17 +173,25 @@ export class FanoutRunner {
     let run = '';
     let s = 0;
     let batch: { followers: UserId[]; shards: number[] } | undefined;
+    let malformed = 0;
     for (const k of keys) {
       if (!batch || !k.startsWith(run, prefix)) {
         run = k.slice(prefix, prefix + 5);
-        s = parseInt(run, 16);
+        s = SHARD_TAG.test(run) ? parseInt(run, 16) : NaN;
         const node = owners[s];
+        if (node === undefined) {
+          // Not a follower key of this layout (written by a herald before followers were kept by shard).
+          batch = undefined;
+          malformed++;
+          continue;
+        }
         batch = byNode.get(node);
         if (!batch) byNode.set(node, (batch = { followers: [], shards: [] }));
       }
       batch!.followers.push(k.slice(prefix + 5));
       batch!.shards.push(s);
     }
+    if (malformed) this.deps.log.warn({ author: event.actor, keys: malformed }, 'follower keys without a shard skipped: data from an older herald, import the follow graph again');
     const last = keys.length ? keys[keys.length - 1].slice(prefix) : '';
     this.progress.messages += byNode.size;
     const done = Promise.all([...byNode].map(([node, b]) => this.deps.send(node, { epoch, event, followers: b.followers, shards: b.shards })));

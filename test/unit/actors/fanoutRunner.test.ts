@@ -114,6 +114,22 @@ describe('FanoutRunner', () => {
     expect(savedJob()).toBeUndefined();
   });
 
+  it('skips follower keys without a shard (an older layout) and still sends every other follower', async () => {
+    await box.store.durable.write([
+      { type: 'put', key: userKey(SHARD, 'F', AUTHOR, 'zz-old'), value: pack(0) },
+      { type: 'put', key: userKey(SHARD, 'F', AUTHOR, '00'), value: pack(0) },
+    ]);
+    const { r, sent } = runner(3);
+    const pump = setInterval(() => sent.forEach((s) => s.release(true)), 2);
+    try {
+      r.kick();
+      await until(() => r.progress.jobs === 1);
+    } finally {
+      clearInterval(pump);
+    }
+    expect(sent.flatMap((s) => s.batch.followers).sort()).toEqual(FOLLOWERS);
+  });
+
   it('a kick naming shards looks only at their jobs; a kick without runs every owned shard\'s', async () => {
     const { r, sent } = runner(3);
     const other = (SHARD + 1) % SHARDS;
