@@ -14,6 +14,7 @@ import { DeliveryQueue } from './DeliveryQueue';
 import { Sender, type ChannelPort, type SenderOptions } from './Sender';
 import type { OutboundChannel, Settings } from './Settings';
 import type { DeliveryPolicy } from './DeliveryPlanner';
+import { Presence, type PresenceUpdate } from './Presence';
 import { ShardHandoff } from './ShardHandoff';
 import { ShardRegion } from './ShardRegion';
 
@@ -83,6 +84,8 @@ export class NodeActor {
   readonly handoff: ShardHandoff;
   readonly followers: FollowerFanout;
   readonly fanout: FanoutRunner;
+  /** Which users have a live subscriber: only their notifications go to the gateway. */
+  readonly presence: Presence;
   private sweeper?: NodeJS.Timeout;
   private retentionSweeper?: NodeJS.Timeout;
   private readonly deliveryQueue: DeliveryQueue;
@@ -106,6 +109,10 @@ export class NodeActor {
     this.region = new ShardRegion(store, opts);
     this.handoff = new ShardHandoff(store, this.region, opts.nodeId, opts.shardCount, this.peers);
     this.followers = new FollowerFanout(store, this.region, opts);
+    this.presence = new Presence(
+      () => this.region.owned,
+      (user) => this.region.shardOf(user),
+    );
     this.fanout = new FanoutRunner({
       store,
       shardCount: opts.shardCount,
@@ -209,7 +216,9 @@ export class NodeActor {
 
   /** The shard table as this node must honour it (see ShardRegion.setTable). */
   setTable(epoch: number, shards: number[], owners: readonly string[] = []): void {
+    const had = this.region.owned;
     this.region.setTable(epoch, shards, owners);
+    for (const s of had) if (!this.region.owned.has(s)) this.presence.forget(s);
     this.log.info({ epoch, shards: shards.length }, 'shard table set');
   }
 
@@ -244,14 +253,21 @@ export class NodeActor {
     const tweeted = accepted.filter((i) => i.event.type === 'tweet' && i.users.includes(i.event.actor));
     if (tweeted.length) this.fanout.kick(tweeted.map((i) => this.region.shardOf(i.event.actor)));
     if (deliveries.length) this.sender?.kick();
-    return { errors, deliveries };
+    // Checked after every write landed: see Presence (a subscribe racing this either replays it or finds the mark).
+    return { errors, deliveries: this.presence.live(deliveries) };
   }
 
   /** A fanout batch from an author's node: decided here (FollowerFanout); the sender picks up what it queued. */
   async fanoutBatch(batch: FanoutBatch): Promise<FanoutResult> {
     const result = await this.followers.decide(batch);
     if (result.deliveries.length) this.sender?.kick();
-    return result;
+    // Only the notifications of users with a live subscriber go on to the gateway (`notified` counts them all).
+    return { ...result, deliveries: this.presence.live(result.deliveries) };
+  }
+
+  /** What the gateway reports of its users' live subscriptions (see Presence). */
+  updatePresence(msg: PresenceUpdate) {
+    return this.presence.update(msg, this.opts.shardCount);
   }
 
   /**
@@ -297,9 +313,13 @@ export class NodeActor {
     return actor.mailbox.post(async () => ({ ...(await actor.page(before, limit)), ...actor.state }));
   }
 
-  /** Entries above `since` (oldest first) and the user's counters: the replay half of `subscribe`. */
-  since(user: UserId, since: number, limit: number) {
+  /**
+   * Entries above `since` (oldest first) and the user's counters: the replay half of `subscribe`. A subscribe's
+   * first read carries the gateway's presence mark (`mark`), set here before the read is queued (see Presence).
+   */
+  since(user: UserId, since: number, limit: number, mark?: number) {
     const actor = this.region.activateOwned(user);
+    if (mark !== undefined) this.presence.mark(user, actor.shard, mark);
     return actor.mailbox.post(async () => ({ items: await actor.since(since, limit), ...actor.state, ...actor.recovery }));
   }
 
@@ -325,6 +345,7 @@ export class NodeActor {
       ...this.counters,
       ...this.region.counters,
       ...this.followers.counters,
+      presence: this.presence.stats(),
       fanout: this.fanout.progress,
       senders: this.sender?.counters ?? {},
     };

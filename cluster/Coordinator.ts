@@ -28,6 +28,11 @@ export interface CoordinatorOptions {
   nodeParams: (spec: NodeSpec) => NodeParams;
   /** Delivers notifications that nodes report. */
   deliver: (deliveries: Delivery[]) => void;
+  /**
+   * A move flipped and the new owner has the table: hand it what belongs with the shard outside LevelDB (the
+   * presence of its users). Awaited before the shard's held events flow. @defaultValue none
+   */
+  handOver?: (shard: number, to: NodeRef) => Promise<void>;
 }
 
 /** Progress of the current (or last) admin operation, for `admin status` and its progress bar. */
@@ -227,6 +232,7 @@ export class Coordinator {
       ),
     );
     await sent[[...this.nodes.keys()].indexOf(to)];
+    await this.opts.handOver?.(shard, target).catch((err) => this.log.warn({ err, shard }, 'shard handed over without its presence'));
     this.unhold(shard);
     await Promise.all(sent);
     // The old copy goes while the next moves copy (the operation ends once every old copy is gone).

@@ -1,5 +1,6 @@
 import { channelsFrom, type Channel, type ChannelConfig, type ChannelName } from '../actors/channels';
 import { NodeActor, type IngestBatch, type NodeOptions } from '../actors/NodeActor';
+import { markOf } from '../actors/Presence';
 import { DEFAULT_SENDER, type SenderOptions } from '../actors/Sender';
 import { DEFAULT_PUSH_CAP, type DeliveryJob, type PushCap } from '../actors/Settings';
 import { pack, unpack } from '../storage/Codec';
@@ -130,7 +131,9 @@ class NodeHost {
       case 'timeline':
         return node.timeline(a.user, a.before, a.limit);
       case 'since':
-        return node.since(a.user, a.since, a.limit);
+        return node.since(a.user, a.since, a.limit, markOf(a.presence));
+      case 'presence':
+        return node.updatePresence(a);
       case 'read':
         return node.markRead(a.user, a.upTo);
       case 'setTable': {

@@ -16,6 +16,7 @@ import { ConnectionRegistry } from './ConnectionRegistry';
 import { AdminApi } from './AdminApi';
 import { httpHandler } from './HttpApi';
 import { Metrics, type NodeStats } from './Metrics';
+import { PresenceFeed } from './PresenceFeed';
 import { Router } from './Router';
 import { Session, sessionValidators } from './Session';
 
@@ -50,6 +51,7 @@ export class Gateway {
     const registry = new ConnectionRegistry();
     const sockets = new Set<WebSocket>();
     let coordinator: Coordinator | undefined;
+    let presence: PresenceFeed | undefined;
     const metrics = new Metrics({
       // A scrape must not hang on a busy node: one that does not answer in 2 s is reported down for this scrape.
       nodeStats: () =>
@@ -78,7 +80,8 @@ export class Gateway {
     };
     const runtime = await ActorRuntime.start({ callTimeoutMs: config.callTimeoutMs, linkMaxFrame: config.linkMaxFrame }, log, {
       fromNode,
-      onNewProcess: (ref) => coordinator?.sendTable(ref),
+      // A new process knows nobody's presence: it gets the table, then the present users of its shards.
+      onNewProcess: (ref) => coordinator?.sendTable(ref).then(() => presence?.sync(ref)),
     });
     coordinator = new Coordinator(
       table,
@@ -91,6 +94,7 @@ export class Gateway {
         moveKeysPerS: config.moveKeysPerS,
         moveBufferMax: config.moveBufferMax,
         deliver,
+        handOver: (shard, ref) => presence?.handOver(shard, ref) ?? Promise.resolve(),
         nodeParams: (spec) => ({
           nodeId: spec.id,
           dataDir: join(config.dataDir, spec.id),
@@ -120,6 +124,10 @@ export class Gateway {
       await runtime.stop([...coordinator.nodes.values()].map((n) => n.pid));
       throw err;
     }
+    presence = new PresenceFeed(coordinator, log);
+    const feed = presence;
+    // Nobody is subscribed yet: every node learns that its shards' presence is known (and empty).
+    await Promise.all([...coordinator.nodes.values()].map((ref) => feed.sync(ref)));
     const nodes = coordinator.nodes;
     const liveness = new Liveness(nodes, { intervalMs: config.livenessIntervalMs, timeoutMs: config.livenessTimeoutMs }, log);
     const router = new Router(coordinator);
@@ -162,7 +170,7 @@ export class Gateway {
         wss.handleUpgrade(req, socket, head, (ws) => {
           gateway.track(ws, principal.sub);
           metrics.connectionOpened();
-          new Session(ws, principal, { router, registry, validators, config, log, metrics });
+          new Session(ws, principal, { router, registry, presence: feed, validators, config, log, metrics });
         });
       } catch (err) {
         const e = HeraldError.from(err);

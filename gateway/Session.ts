@@ -6,6 +6,7 @@ import type { Principal } from './Auth';
 import type { ConnectionRegistry, Subscriber } from './ConnectionRegistry';
 import type { HeraldConfig } from './config';
 import type { Metrics } from './Metrics';
+import type { PresenceFeed, PresenceHold } from './PresenceFeed';
 import type { Router } from './Router';
 import { checkTimeZone, clientSchemas, normalizeEvent, validator, type ClientMessage } from './Schema';
 import { TokenBucket } from './TokenBucket';
@@ -33,6 +34,8 @@ export function sessionValidators(config: HeraldConfig) {
 export interface SessionDeps {
   router: Router;
   registry: ConnectionRegistry;
+  /** Tells the owning nodes who is subscribed (absent: nodes send every notification, as without presence). */
+  presence?: PresenceFeed;
   validators: ReadonlyMap<string, (v: unknown) => ClientMessage>;
   config: HeraldConfig;
   log: Logger;
@@ -47,6 +50,7 @@ export interface SessionDeps {
 export class Session implements Subscriber {
   private liveFormat: Format = 'json';
   private subscribed = false;
+  private presence?: PresenceHold;
   /** Live notifications that arrive while the replay is still being read. */
   private replayBuffer: Notification[] | null = null;
   private held = new Map<number, Notification>();
@@ -158,9 +162,16 @@ export class Session implements Subscriber {
     this.liveFormat = format;
     this.replayBuffer = [];
     this.deps.registry.add(this.principal.sub, this);
+    const presence = (this.presence = this.deps.presence?.open(this.principal.sub));
     try {
-      // Without `since` there is nothing to replay: ask from the top only for the counters.
-      const first = await this.readSince(since ?? Number.MAX_SAFE_INTEGER);
+      // Without `since` there is nothing to replay: ask from the top only for the counters. The read marks the
+      // user present on its owner (the mark is set as the owner serves it: actors/Presence.ts).
+      let first: State;
+      try {
+        first = await this.readSince(since ?? Number.MAX_SAFE_INTEGER, presence?.seq);
+      } finally {
+        presence?.settled();
+      }
       const recovered =
         since === undefined || ((epoch === undefined || epoch === first.epoch) && since >= first.first - 1 && since <= first.offset);
       this.send({ op: 'subscribed', id, offset: first.offset, unread: first.unread, epoch: first.epoch, recovered }, format);
@@ -168,6 +179,7 @@ export class Session implements Subscriber {
       if (recovered) await this.sendPages(first);
     } catch (err) {
       this.deps.registry.remove(this.principal.sub, this);
+      presence?.closed();
       this.subscribed = false;
       this.replayBuffer = null;
       throw err;
@@ -177,8 +189,9 @@ export class Session implements Subscriber {
     for (const n of buffered) this.push(n);
   }
 
-  private readSince(since: number): Promise<State> {
-    return this.deps.router.call<State>(this.principal.sub, 'since', { user: this.principal.sub, since, limit: PAGE });
+  private readSince(since: number, presence?: number): Promise<State> {
+    const args = { user: this.principal.sub, since, limit: PAGE };
+    return this.deps.router.call<State>(this.principal.sub, 'since', presence === undefined ? args : { ...args, presence });
   }
 
   /** Sends a page read from the owner and every page after it, in offset order. */
@@ -269,6 +282,7 @@ export class Session implements Subscriber {
     clearTimeout(this.repairTimer);
     clearTimeout(this.expiry);
     if (this.subscribed) this.deps.registry.remove(this.principal.sub, this);
+    this.presence?.closed();
   }
 }
 
