@@ -3,7 +3,8 @@ import { HeraldError } from '../storage/HeraldError';
 import { TWEET_PREFIX, userKey } from '../storage/Keyspace';
 import type { NodeStore } from '../storage/NodeStore';
 import type { HeraldEvent, UserId } from './Event';
-import { decide, reasonOf, ruleOf, type FanoutPolicyOptions } from './FanoutPolicy';
+import { candidatesIn, INDEXED_RANK, indexComplete, rebuildIndex } from './CandidateIndex';
+import { decide, DEFAULT_POLICY, reasonOf, ruleOf, type FanoutPolicyOptions } from './FanoutPolicy';
 import type { FanoutBatch } from './FanoutRunner';
 import { DEFAULT_PROFILE, InterestProfile, type ProfileData, type ProfileOptions } from './InterestProfile';
 import type { Delivery } from './NodeActor';
@@ -21,6 +22,14 @@ const WRITES_PER_TURN = 16;
 const SCAN_RUN = 64;
 /** Chosen followers without an active actor whose timeline meta and dedupe key are read in one batch. */
 const FRESH_READS = 64;
+/** A tweet with more entities than this is decided without the candidate index (a scan per entity per run). */
+const INDEXED_ENTITIES = 8;
+
+/** A tweet's terms in the candidate index: its author and its entities, lower-cased. */
+interface CandidateQuery {
+  author: UserId;
+  entities: string[];
+}
 
 export interface FanoutResult {
   decided: number;
@@ -33,13 +42,37 @@ export interface FanoutResult {
  * (the follower's interest profile), then appends the chosen notifications through the followers' mailboxes.
  */
 export class FollowerFanout {
-  readonly counters = { fanoutBatches: 0, fanoutDecided: 0, fanoutNotified: 0 };
+  /** `fanoutRuledOut`: followers decided by the candidate index alone, without reading their profiles. */
+  readonly counters = { fanoutBatches: 0, fanoutDecided: 0, fanoutNotified: 0, fanoutRuledOut: 0 };
+  /** The candidate index is complete (`prepare`): fanouts may rule followers out by it. */
+  private indexed = false;
 
   constructor(
     private readonly store: NodeStore,
     private readonly region: ShardRegion,
-    private readonly opts: { nodeId: string; profile?: ProfileOptions; policy?: FanoutPolicyOptions },
+    private readonly opts: { nodeId: string; shardCount: number; profile?: ProfileOptions; policy?: FanoutPolicyOptions },
   ) {}
+
+  /** Makes sure every stored profile has its candidate index entries (a DB from before the index: built now). */
+  async prepare(log: { info: (o: object, msg: string) => void }): Promise<void> {
+    if (!indexComplete(this.store)) {
+      const started = Date.now();
+      const profiles = await rebuildIndex(this.store, this.opts.shardCount);
+      log.info({ profiles, ms: Date.now() - started }, 'built the fanout candidate index from the stored profiles');
+    }
+    this.indexed = true;
+  }
+
+  /**
+   * What to look up in the candidate index for a tweet, or undefined when the index cannot rule anyone out: not
+   * built yet, a policy that notifies deeper ranks than it holds, or too many entities to scan for.
+   */
+  private candidateQuery(author: UserId, entities: readonly string[]): CandidateQuery | undefined {
+    const terms = [...new Set(entities.map((e) => e.toLowerCase()))];
+    const rank = (this.opts.policy ?? DEFAULT_POLICY).alwaysRank;
+    if (!this.indexed || rank > INDEXED_RANK || terms.length > INDEXED_ENTITIES) return undefined;
+    return { author, entities: terms };
+  }
 
   /** Decides and writes one batch; yields the event loop every few ms so triggered events never wait long. */
   async decide(batch: FanoutBatch): Promise<FanoutResult> {
@@ -61,7 +94,9 @@ export class FollowerFanout {
     let unsettled = 0;
     let slept = Date.now();
     // Profiles are read a slice ahead (libuv threads) while this thread decides the slice before.
-    const read = (from: number) => handled(this.readProfiles(followers, shards, from, Math.min(followers.length, from + PROFILE_READS)));
+    const query = this.candidateQuery(event.actor, entities);
+    const candidates = query && (await this.candidatesOf(followers, shards, query));
+    const read = (from: number) => handled(this.readProfiles(followers, shards, from, Math.min(followers.length, from + PROFILE_READS), candidates));
     let next = read(0);
     const fresh: Array<[UserId, string, number]> = [];
     for (let i = 0; i < followers.length; i += PROFILE_READS) {
@@ -109,29 +144,66 @@ export class FollowerFanout {
   }
 
   /**
-   * The profiles of followers `from..to`. A batch comes shard by shard in key order (FanoutRunner), so a long run
-   * of one shard's followers is read by a scan of that shard's profile range when dense in it (a celebrity's
-   * followers), the rest by batched point reads.
+   * The candidate index's answer for every run of 64 or more followers of one shard in the batch (a batch comes
+   * shard by shard in key order, FanoutRunner): one range scan per term for the whole run, bounded by its first and
+   * last follower. A shard whose followers come in more than one run is left out (read in full).
    */
-  private async readProfiles(followers: UserId[], shards: number[], from: number, to: number): Promise<Array<Uint8Array | undefined>> {
+  private async candidatesOf(followers: UserId[], shards: number[], query: CandidateQuery): Promise<Map<number, Set<UserId>>> {
+    const out = new Map<number, Set<UserId>>();
+    const seen = new Set<number>();
+    const split = new Set<number>();
+    const scans: Array<Promise<unknown>> = [];
+    for (let a = 0; a < followers.length; ) {
+      let b = a + 1;
+      while (b < followers.length && shards[b] === shards[a] && followers[b] > followers[b - 1]) b++;
+      const shard = shards[a];
+      if (seen.has(shard)) split.add(shard);
+      seen.add(shard);
+      if (b - a >= SCAN_RUN) scans.push(candidatesIn(this.store, shard, query.author, query.entities, followers[a], followers[b - 1]).then((c) => out.set(shard, c)));
+      a = b;
+    }
+    await Promise.all(scans);
+    for (const shard of split) out.delete(shard);
+    return out;
+  }
+
+  /**
+   * The profiles of followers `from..to`; null for a follower the candidate index rules out (`candidates` has its
+   * shard and not it). The rest of a long run of one shard (a celebrity's followers: nearly every user of the
+   * shard) is read by a scan of the shard's profile range; others by batched point reads.
+   */
+  private async readProfiles(followers: UserId[], shards: number[], from: number, to: number, candidates?: Map<number, Set<UserId>>): Promise<Array<Uint8Array | undefined | null>> {
     const keys: string[] = [];
     for (let j = from; j < to; j++) keys.push(userKey(shards[j], 'P', followers[j]));
-    const out = new Array<Uint8Array | undefined>(keys.length);
+    const out = new Array<Uint8Array | undefined | null>(keys.length);
     const scattered: number[] = [];
     const reads: Array<Promise<void>> = [];
     for (let a = 0; a < keys.length; ) {
       let b = a + 1;
       while (b < keys.length && shards[from + b] === shards[from + a] && keys[b] > keys[b - 1]) b++;
-      if (b - a >= SCAN_RUN) {
-        const run = keys.slice(a, b);
+      const indexed = candidates?.get(shards[from + a]);
+      if (indexed) {
+        for (let k = a; k < b; k++) {
+          if (indexed.has(followers[from + k])) scattered.push(k);
+          else {
+            out[k] = null;
+            this.counters.fanoutRuledOut++;
+          }
+        }
+      } else if (b - a >= SCAN_RUN) {
         const at = a;
-        reads.push(this.store.getOrdered(run).then((vs) => vs.forEach((v, k) => (out[at + k] = v))));
+        reads.push(this.store.getOrdered(keys.slice(a, b)).then((vs) => vs.forEach((v, k) => (out[at + k] = v))));
       } else for (let k = a; k < b; k++) scattered.push(k);
       a = b;
     }
-    if (scattered.length) reads.push(this.store.db.getMany(scattered.map((k) => keys[k])).then((vs) => vs.forEach((v, k) => (out[scattered[k]] = v))));
+    if (scattered.length) reads.push(this.readMany(keys, scattered, out));
     await Promise.all(reads);
     return out;
+  }
+
+  private async readMany(keys: string[], at: number[], out: Array<Uint8Array | undefined | null>): Promise<void> {
+    const values = await this.store.db.getMany(at.map((k) => keys[k]));
+    for (let i = 0; i < at.length; i++) out[at[i]] = values[i];
   }
 
   /**
@@ -216,9 +288,10 @@ class BulkDecider {
     this.cutoff = now - profile.entityWindowMs;
   }
 
-  /** The reason to notify, or undefined. `bytes` undefined: no profile stored (follows nobody it ranks). */
-  fromBytes(bytes: Uint8Array | undefined): string | undefined {
+  /** The reason to notify, or undefined. `bytes` undefined: no profile stored; null: not a candidate (CandidateIndex). */
+  fromBytes(bytes: Uint8Array | undefined | null): string | undefined {
     const reader = this.reader;
+    if (bytes === null) return undefined;
     if (bytes === undefined) return this.fromProfile(new InterestProfile(undefined, this.profile));
     if (!reader.usable || !reader.read(bytes, this.cutoff)) return this.fromProfile(new InterestProfile(unpack<ProfileData>(bytes), this.profile));
     const rule = ruleOf(reader.rank, reader.matched !== 0, this.policy);

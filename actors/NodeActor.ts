@@ -133,6 +133,7 @@ export class NodeActor {
    * keys make a replay apply each event once), then starts the sweeps.
    */
   async start(): Promise<void> {
+    await this.followers.prepare(this.log);
     const pending = await this.store.scan<IngestItem[]>({ gt: LOG_PREFIX, lt: LOG_PREFIX + HIGH });
     for (const [key, items] of pending) {
       await this.applyItems(items);

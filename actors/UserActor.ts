@@ -9,6 +9,7 @@ import { aggregate } from './Aggregation';
 import { DeliveryPlanner, type DeliveryPolicy } from './DeliveryPlanner';
 import { ABSENT, KnownKeys, READ } from './KnownKeys';
 import { Mailbox } from './Mailbox';
+import { indexChanges, termsOf, type IndexTerms } from './CandidateIndex';
 import { describe } from './NotificationText';
 
 /** Kinds of keys whose complete set an active actor keeps, once it has had a few events (KNOWN_AFTER): dedupe, affinity, followings, aggregates. */
@@ -109,6 +110,8 @@ export class UserActor {
   /** The timeline's counters, read from LevelDB when first needed (or handed over by `preloadMeta`). */
   private metaValue?: TimelineMeta;
   private profile?: InterestProfile;
+  /** What the stored profile has in the candidate index (set with `profile`). */
+  private indexed: IndexTerms = termsOf(undefined);
   /** Push, SMS and email decisions (settings, fatigue slots). */
   readonly delivery: DeliveryPlanner;
   /** Keys written and not landed yet → their value: what a read of them must see (pipelined writes). */
@@ -300,13 +303,15 @@ export class UserActor {
         if (!target) return;
         const affinity = this.addAffinity(target, WEIGHTS.follow, now, changes);
         this.interests.follow(target, affinity, now);
-        changes.push({ key: this.prefix('f') + target, value: ts }, this.profileChange());
+        changes.push({ key: this.prefix('f') + target, value: ts });
+        this.profileChanges(changes);
         return;
       }
       case 'unfollow':
         if (!target) return;
         this.interests.unfollow(target);
-        changes.push({ key: this.prefix('f') + target, value: undefined }, this.profileChange());
+        changes.push({ key: this.prefix('f') + target, value: undefined });
+        this.profileChanges(changes);
         return;
       case 'tweet':
         if (!e.tweet) return;
@@ -327,7 +332,7 @@ export class UserActor {
         const other = target && target !== this.id ? target : undefined;
         const affinity = other ? this.addAffinity(other, weight, now, changes) : 0;
         const followed = other !== undefined && this.read(this.prefix('f') + other) !== undefined;
-        if (this.interests.engage(other, followed, affinity, entities, weight, now)) changes.push(this.profileChange());
+        if (this.interests.engage(other, followed, affinity, entities, weight, now)) this.profileChanges(changes);
       }
     }
   }
@@ -342,12 +347,21 @@ export class UserActor {
 
   /** Top-N followings and recent entities, loaded on first use. */
   get interests(): InterestProfile {
-    this.profile ??= new InterestProfile(this.store.getSync<ProfileData>(userKey(this.shard, 'P', this.id)), this.profileOpts);
+    if (!this.profile) {
+      const stored = this.store.getSync<ProfileData>(userKey(this.shard, 'P', this.id));
+      this.profile = new InterestProfile(stored, this.profileOpts);
+      this.indexed = termsOf(stored);
+    }
     return this.profile;
   }
 
-  private profileChange(): Change {
-    return { key: userKey(this.shard, 'P', this.id), value: this.interests.toData() };
+  /** The profile's write, and the candidate index entries it changes (same batch: the index never lags it). */
+  private profileChanges(changes: Change[]): void {
+    const data = this.interests.toData();
+    const terms = termsOf(data);
+    indexChanges(this.shard, this.id, this.indexed, terms, changes);
+    this.indexed = terms;
+    changes.push({ key: userKey(this.shard, 'P', this.id), value: data });
   }
 
   /**

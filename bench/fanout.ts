@@ -803,6 +803,7 @@ async function runInProcess(dataDir: string, author: UserId, entities: string[])
     const store = await NodeStore.open(join(dataDir, id), { syncWrites: true, writeBufferMb: loadConfig({}).writeBufferMb });
     const actor = new NodeActor(store, { nodeId: id, shardCount: table.shardCount, idleMs: 60_000 }, logger, peers, async (ds) => pack(ds));
     actor.setTable(table.epoch, table.shardsOf(id), table.owners);
+    await actor.followers.prepare(logger);
     actors.set(id, actor);
   }
   try {

@@ -16,6 +16,8 @@ export type Kind =
   | 'e' // engagements by user: <shard>!e!<user>!<ts>!<eventId>
   | 'a' // affinity of user to another: <shard>!a!<user>!<other>
   | 'P' // interest profile (Top-N followings, recent entities): <shard>!P!<user>
+  | 'R' // fanout candidates: <user> ranks <author> in its top 5 followings: <shard>!R!<author>!<user>
+  | 'N' // fanout candidates: <user> engaged recently with <entity>: <shard>!N!<entity>!<user>
   | 'g' // aggregate of likes/retweets of one tweet: <shard>!g!<user>!<type>!<tweetId>
   | 's' // settings: preferences, devices, locale, time zone: <shard>!s!<user>
   | 'c' // push slots taken (fatigue caps): <shard>!c!<user>

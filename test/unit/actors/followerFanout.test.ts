@@ -78,4 +78,47 @@ describe('FollowerFanout', () => {
     await expect(node.fanoutBatch({ ...batchOf(t, ['b']), epoch: 1 })).resolves.toMatchObject({ decided: 1 });
     await expect(node.fanoutBatch({ ...batchOf(t, ['b']), epoch: 4 })).resolves.toMatchObject({ decided: 1 });
   });
+
+  it('decides a dense run of one shard through the candidate index as it would from every profile', async () => {
+    // 100 users of shard 0 in five kinds; the index must let through exactly the ones the policy picks.
+    const users: string[] = [];
+    for (let i = 0; users.length < 100; i++) if (shardOf(`f${i}`, SHARDS) === 0) users.push(`f${i}`);
+    users.sort();
+    const kinds = ['top', 'entity', 'cold', 'demoted', 'unfollowed'] as const;
+    const kindOf = (u: string) => kinds[users.indexOf(u) % kinds.length];
+    const others = ['o1', 'o2', 'o3', 'o4', 'o5', 'o6'];
+    for (const u of users) {
+      const k = kindOf(u);
+      if (k === 'top') await ingest(ev('follow', u, { target: 'katy' }));
+      else {
+        // katy first, while she ranks high (in the index), then six followings liked more push her to rank 7.
+        await ingest(ev('follow', u, { target: 'katy' }));
+        await ingest(...others.map((o) => ev('follow', u, { target: o })), ...others.map((o) => ev('like', u, { target: o, tweet: tweet(o) })));
+        if (k === 'entity' || k === 'unfollowed') await ingest(ev('like', u, { target: 'zed', tweet: tweet('zed', { entities: ['Moon'] }) }));
+        if (k === 'unfollowed') await ingest(ev('unfollow', u, { target: 'katy' }));
+      }
+    }
+    node.passivateIdle(Date.now() + 120_000);
+    const t = ev('tweet', 'katy', { tweet: tweet('katy', { entities: ['moon'] }) });
+    const expected = users.filter((u) => kindOf(u) === 'top' || kindOf(u) === 'entity').sort();
+    const first = await node.fanoutBatch(batchOf(t, users));
+    expect(first.deliveries.map((d) => d.user).sort()).toEqual(expected);
+    // Ruled out unread: the cold, demoted and unfollowed ones (the last still holds "moon", so it is read).
+    expect(node.followers.counters.fanoutRuledOut).toBe(40);
+
+    // The index kept incrementally is the one built from the profiles: wipe it, rebuild it at start, compare.
+    const indexKeys = async () => (await box.store.db.keys({ gte: '0000!N!', lt: '0000!S' }).all()).filter((k) => /^0000!(N|R)!/.test(k));
+    const incremental = await indexKeys();
+    expect(incremental).toContain(`0000!R!katy!${users[0]}`);
+    expect(incremental.filter((k) => k.startsWith('0000!R!katy!'))).toHaveLength(20);
+    await node.stop();
+    await box.reopen();
+    for (const k of [...incremental, '~meta!candidateIndex']) await box.store.db.del(k);
+    node = new NodeActor(box.store, { nodeId: 'node-1', shardCount: SHARDS, idleMs: 60_000 }, log);
+    await node.start();
+    node.setTable(1, ALL);
+    expect(await indexKeys()).toEqual(incremental);
+    const t2 = ev('tweet', 'katy', { tweet: tweet('katy', { entities: ['moon'] }) });
+    expect((await node.fanoutBatch(batchOf(t2, users))).deliveries.map((d) => d.user).sort()).toEqual(expected);
+  });
 });

@@ -37,10 +37,10 @@ const opts = (dataDir: string, more: Partial<ImportOptions> = {}): ImportOptions
   ...more,
 });
 
-/** Every key of the kinds an import writes (F f a P), with its value decoded. */
+/** Every key of the kinds an import writes (F f a P, and the candidate index N R), with its value decoded. */
 async function graphKeys(store: NodeStore): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
-  for await (const [key, value] of store.db.iterator()) if (/^[0-9a-f]{4}![FfaP]!/.test(key)) out.set(key, unpack(value));
+  for await (const [key, value] of store.db.iterator()) if (/^[0-9a-f]{4}![FfaPNR]!/.test(key)) out.set(key, unpack(value));
   return out;
 }
 
@@ -68,7 +68,8 @@ describe('import', () => {
     const file = join(dir, 'graph.jsonl');
     writeFileSync(file, ['{"follower":"alice","followee":"bob","affinity":2,"entities":["Moonlight"]}', '{"follower":"alice","followee":"carol"}', ''].join('\n'));
     const result = await importGraph(opts(dir, { file, expectAuthor: 'bob', expectEntities: ['moonlight'] }));
-    expect(result).toMatchObject({ followers: 1, edges: 2, keys: 2 * 3 + 1, expected: { followers: 1, chosen: 1, reasons: { 'top-following+entity': 1 } } });
+    // The index: bob and carol in alice's top 5, moonlight among her entities.
+    expect(result).toMatchObject({ followers: 1, edges: 2, keys: 2 * 3 + 1 + 3, index_keys: 3, expected: { followers: 1, chosen: 1, reasons: { 'top-following+entity': 1 } } });
     const table = ShardTable.load(join(dir, 'cluster.json'))!;
     expect(table.shardCount).toBe(SHARDS);
     const store = await NodeStore.open(join(dir, 'node-1'), { syncWrites: false });
@@ -107,7 +108,9 @@ describe('import', () => {
     const dir = temp();
     const result = await importGraph(opts(dir, { generate: g, nodes: 3 }));
     expect(result.followers).toBe(4000);
-    expect(result.keys).toBe(result.followers + 3 * result.edges);
+    expect(result.keys).toBe(result.followers + 3 * result.edges + result.index_keys);
+    // Every user's top followings (at most 5, all of them here: 5 to 7 each) and entities (a few each) are indexed.
+    expect(result.index_keys).toBeGreaterThan(result.edges);
     expect(result.expected!.followers).toBe(3000);
     // The generator's defaults: a realistic minority chosen.
     expect(result.expected!.fraction).toBeGreaterThan(0.08);
@@ -134,7 +137,7 @@ describe('import', () => {
     const parsed = parseImportArgs(['--data', dir, '--edges', csv, '--shards', String(SHARDS), '--nodes', '1', '--no-progress'])!;
     expect(parsed).toMatchObject({ file: csv, csv: true });
     const result = await importGraph({ ...parsed, log: () => undefined });
-    expect(result).toMatchObject({ followers: 600, edges: written.edges, keys: 600 + 3 * written.edges });
+    expect(result).toMatchObject({ followers: 600, edges: written.edges, keys: 600 + 3 * written.edges + result.index_keys });
   });
 
   it('--edges refuses a malformed CSV line, naming it', async () => {
