@@ -74,6 +74,8 @@ interface Options {
   nodeLocalOnly?: string;
   /** Only the whole fanout in this process (author and every node), over this already imported data dir. */
   inProcessOnly?: string;
+  /** In-process: every chosen follower's delivery packed for the gateway, as before presence on the owner. */
+  allDeliveries: boolean;
 }
 
 function options(args: string[]): Options {
@@ -98,6 +100,7 @@ function options(args: string[]): Options {
       profile: { type: 'string' },
       'profile-warmup': { type: 'boolean' },
       'keep-data': { type: 'boolean' },
+      'all-deliveries': { type: 'boolean' },
       'node-local-only': { type: 'string' },
       'in-process-only': { type: 'string' },
     },
@@ -126,6 +129,7 @@ function options(args: string[]): Options {
     profileDir: values.profile,
     profileWarmup: !!values['profile-warmup'],
     keepData: !!values['keep-data'],
+    allDeliveries: !!values['all-deliveries'],
     nodeLocalOnly: values['node-local-only'],
     inProcessOnly: values['in-process-only'],
   };
@@ -232,7 +236,7 @@ export async function main(args: string[]): Promise<void> {
     return;
   }
   if (o.inProcessOnly) {
-    const inProcess = await runInProcess(o.inProcessOnly, 'celeb', ['topic20', 'topic60']);
+    const inProcess = await runInProcess(o.inProcessOnly, 'celeb', ['topic20', 'topic60'], o.allDeliveries);
     process.stdout.write(JSON.stringify({ bench: 'fanout', in_process: inProcess, nproc: availableParallelism(), node: process.version }) + '\n');
     return;
   }
@@ -787,7 +791,7 @@ async function runNodeLocal(o: Options, dataDir: string, author: UserId, entitie
  * gateway. CPU per follower of everything the fanout itself costs (LevelDB threads included: one compaction thread
  * serves the three DBs here, each node process has its own), whatever share of the machine a cluster would give it.
  */
-async function runInProcess(dataDir: string, author: UserId, entities: string[]) {
+async function runInProcess(dataDir: string, author: UserId, entities: string[], allDeliveries = false) {
   const table = ShardTable.load(join(dataDir, 'cluster.json'))!;
   const logger = createLogger('bench', 'warn');
   const actors = new Map<string, NodeActor>();
@@ -804,6 +808,8 @@ async function runInProcess(dataDir: string, author: UserId, entities: string[])
     const actor = new NodeActor(store, { nodeId: id, shardCount: table.shardCount, idleMs: 60_000 }, logger, peers, async (ds) => pack(ds));
     actor.setTable(table.epoch, table.shardsOf(id), table.owners);
     await actor.followers.prepare(logger);
+    // As the gateway states it with nobody subscribed: no delivery goes on (--all-deliveries: all, as before).
+    if (!allDeliveries) actor.updatePresence({ known: table.shardsOf(id) });
     actors.set(id, actor);
   }
   try {
