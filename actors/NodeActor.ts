@@ -58,6 +58,9 @@ export interface IngestBatch {
 export interface Delivery {
   user: UserId;
   notification: Notification;
+  /** Of an ingest: the index of the batch item whose event made it, and the notification's stored msgpack bytes. */
+  item?: number;
+  packed?: Uint8Array;
 }
 
 /**
@@ -234,10 +237,15 @@ export class NodeActor {
     const region = this.region;
     const errors: Array<string | null> = new Array(batch.items.length);
     const accepted: IngestItem[] = [];
+    /** Where each accepted item is in the batch, when some were refused. */
+    let acceptedAt: number[] | undefined;
     for (let i = 0; i < batch.items.length; i++) {
       const item = batch.items[i];
       errors[i] = region.refusal(batch.epoch, item.users);
-      if (errors[i] === null) accepted.push(item);
+      if (errors[i] === null) {
+        accepted.push(item);
+        acceptedAt?.push(i);
+      } else acceptedAt ??= Array.from({ length: accepted.length }, (_, j) => j);
     }
     if (accepted.length === 0) return { errors, deliveries: [] };
     this.counters.batches++;
@@ -247,6 +255,7 @@ export class NodeActor {
     const entry = batch.packed && accepted.length === batch.items.length ? batch.packed : pack(accepted);
     this.store.durable.write([{ type: 'put', key: logKey, value: entry }]).catch(() => undefined);
     const deliveries = await this.applyItems(accepted);
+    if (acceptedAt) for (const d of deliveries) d.item = acceptedAt[d.item!];
     // Every effect is written: the entry has done its job. Its delete rides on a batch someone else makes (no
     // fsync of its own: at a few calls per ms that was a second fsync per ingest); a crash before only replays.
     this.store.durable.later([{ type: 'del', key: logKey }]);
@@ -279,11 +288,14 @@ export class NodeActor {
   private async applyItems(items: IngestItem[]): Promise<Delivery[]> {
     const results: Array<Applied | null | Promise<Applied | null>> = [];
     const users: UserId[] = [];
+    const from: number[] = [];
     let queued = false;
-    for (const { event, users: touched } of items) {
+    for (let j = 0; j < items.length; j++) {
+      const { event, users: touched } = items[j];
       for (const user of touched) {
         const actor = this.region.activate(user);
         users.push(user);
+        from.push(j);
         if (actor.mailbox.size === 0) {
           results.push(actor.apply(event));
         } else {
@@ -301,7 +313,7 @@ export class NodeActor {
       const a = applied[i];
       if (!a) continue;
       if (a.written !== last) writes.push((last = a.written));
-      if (a.notification) deliveries.push({ user: users[i], notification: a.notification });
+      if (a.notification) deliveries.push({ user: users[i], notification: a.notification, item: from[i], packed: a.packed });
     }
     await Promise.all(writes);
     this.counters.notifications += deliveries.length;

@@ -74,6 +74,8 @@ function offsetOf(stored: DedupeRecord | number | undefined): number | undefined
 
 export interface Applied {
   notification?: Notification;
+  /** The notification's msgpack bytes as its timeline entry stores them (the gateway frames them as they are). */
+  packed?: Uint8Array;
   /** Resolves when the effects are in LevelDB (fsynced unless the node runs with --no-sync). */
   written: Promise<void>;
 }
@@ -82,6 +84,8 @@ export interface Applied {
 interface Change {
   key: string;
   value: unknown;
+  /** `value` packed already (a new timeline entry: its bytes also go to the gateway). */
+  packed?: Uint8Array;
 }
 
 /** A value this actor wrote that may not have landed in LevelDB yet, and the number of the write carrying it. */
@@ -196,13 +200,15 @@ export class UserActor {
     const changes: Change[] = [];
     if (e.actor === this.id) this.actorChanges(e, ts, changes);
     let notification: Notification | undefined;
+    let packed: Uint8Array | undefined;
     let extra: Op[] | undefined;
     if (isRecipient(e, this.id)) {
       if (e.type === 'follow') changes.push({ key: this.followerKey(e.actor), value: ts });
       const aggregate = this.aggregate(e, ts, changes);
       notification = aggregate ?? this.notificationFor(e, ts);
       this.meta.last = notification.offset;
-      changes.push({ key: this.entryKey(notification.offset), value: notification });
+      packed = pack(notification);
+      changes.push({ key: this.entryKey(notification.offset), value: notification, packed });
       this.retentionChanges(changes);
       changes.push({ key: this.timeline.metaKey, value: this.meta });
       extra = this.delivery.ops(notification, 1);
@@ -211,7 +217,7 @@ export class UserActor {
     }
     const offset = notification?.offset ?? 0;
     changes.push({ key: dedupe, value: { at: this.lastUsed, offset } satisfies DedupeRecord });
-    return { notification, written: this.commit(changes, extra) };
+    return { notification, packed, written: this.commit(changes, extra) };
   }
 
   /**
@@ -222,8 +228,8 @@ export class UserActor {
     const write = ++this.writes;
     const ops: Op[] = new Array(changes.length);
     for (let i = 0; i < changes.length; i++) {
-      const { key, value } = changes[i];
-      ops[i] = value === undefined ? { type: 'del', key } : { type: 'put', key, value: pack(value) };
+      const { key, value, packed } = changes[i];
+      ops[i] = value === undefined ? { type: 'del', key } : { type: 'put', key, value: packed ?? pack(value) };
       this.unlanded.set(key, { value, write });
       this.knownOf(key)?.changed(key, value);
     }
@@ -414,7 +420,7 @@ export class UserActor {
   private again(offset: number): Applied | null {
     if (offset === 0) return null;
     const entry = this.read<Notification>(this.entryKey(offset));
-    return entry ? { notification: entry, written: this.lastWritten } : null;
+    return entry ? { notification: entry, packed: pack(entry), written: this.lastWritten } : null;
   }
 
   /** Likes and retweets of one tweet within the window collapse into one entry (actors/Aggregation.ts). */

@@ -1,9 +1,9 @@
-import type { Delivery } from '../actors/NodeActor';
 import type { ExportedPart, PulledPart } from '../actors/ShardHandoff';
 import { HeraldError } from '../storage/HeraldError';
 import type { Logger } from '../storage/logger';
 import type { ActorRuntime } from './ActorRuntime';
-import { NodeChannel, type ChannelOptions } from './NodeChannel';
+import type { PackedDelivery } from './IngestReply';
+import { NodeChannel, type ChannelOptions, type SentItem } from './NodeChannel';
 import type { NodeParams } from './NodeHost';
 import type { NodeRef } from './NodeRef';
 import type { Move, NodeSpec, ShardTable } from './ShardTable';
@@ -27,7 +27,7 @@ export interface CoordinatorOptions {
   /** Parameters of a node process by spec. */
   nodeParams: (spec: NodeSpec) => NodeParams;
   /** Delivers notifications that nodes report. */
-  deliver: (deliveries: Delivery[]) => void;
+  deliver: (deliveries: PackedDelivery[], sent: readonly SentItem[]) => void;
   /**
    * A move flipped and the new owner has the table: hand it what belongs with the shard outside LevelDB (the
    * presence of its users). Awaited before the shard's held events flow. @defaultValue none

@@ -1,6 +1,7 @@
-import type { Delivery, IngestItem, IngestResult } from '../actors/NodeActor';
+import type { IngestItem } from '../actors/NodeActor';
 import { pack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
+import type { IngestReply, PackedDelivery } from './IngestReply';
 import type { NodeRef } from './NodeRef';
 
 export interface ChannelOptions {
@@ -35,8 +36,8 @@ export class NodeChannel {
     readonly node: NodeRef,
     private readonly opts: ChannelOptions,
     private readonly epoch: () => number,
-    /** The notifications a batch created, with the batch's items in order (deliveries follow their order). */
-    private readonly deliver: (deliveries: Delivery[], sent: readonly SentItem[]) => void,
+    /** The notifications a batch created, with the batch's items in order (each delivery names its item). */
+    private readonly deliver: (deliveries: PackedDelivery[], sent: readonly SentItem[]) => void,
   ) {}
 
   /** Events queued or in flight to the node. */
@@ -70,7 +71,7 @@ export class NodeChannel {
     if (batch.length === 0) return;
     this.node
       // The items packed once, as a bin: the node logs these bytes as they are (NodeHost's ingestBatchOf).
-      .call<IngestResult>('ingest', { epoch: this.epoch(), items: pack(batch.map((p) => p.item)) })
+      .call<IngestReply>('ingest', { epoch: this.epoch(), items: pack(batch.map((p) => p.item)) })
       .then(
         (res) => {
           batch.forEach((p, i) => p.resolve(res.errors[i]));

@@ -8,6 +8,7 @@ import { HeraldError } from '../storage/HeraldError';
 import { META_PREFIX } from '../storage/Keyspace';
 import { createLogger } from '../storage/logger';
 import { NodeStore } from '../storage/NodeStore';
+import { ingestReplyOf } from './IngestReply';
 import { LinkServer } from './LinkServer';
 import { DEFAULT_HANDSHAKE_MS, DEFAULT_MAX_FRAME, type LinkHandler, type LinkOptions } from './NodeLink';
 import { NodePeers } from './NodePeers';
@@ -126,7 +127,7 @@ class NodeHost {
     switch (op) {
       case 'ingest': {
         const batch = ingestBatchOf(a);
-        return this.counting('triggered', batch.items.length, node.ingest(batch));
+        return ingestReplyOf(await this.counting('triggered', batch.items.length, node.ingest(batch)));
       }
       case 'timeline':
         return node.timeline(a.user, a.before, a.limit);

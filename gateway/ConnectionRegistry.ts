@@ -1,8 +1,9 @@
-import type { Notification, UserId } from '../actors/Event';
+import type { UserId } from '../actors/Event';
+import type { LiveNotification } from './WireCodec';
 
 /** A live subscription of one socket to its user's notifications. */
 export interface Subscriber {
-  push(notification: Notification): void;
+  push(notification: LiveNotification): void;
   /** Holds writes to the socket until `uncork`, so a batch of notifications goes out in one write. */
   cork(): void;
   uncork(): void;
@@ -30,7 +31,7 @@ export class ConnectionRegistry {
   }
 
   /** Hands the notification to every live subscription of `user`; answers how many there were. */
-  deliver(user: UserId, notification: Notification): number {
+  deliver(user: UserId, notification: LiveNotification): number {
     const subs = this.byUser.get(user);
     if (!subs) return 0;
     for (const sub of subs) {

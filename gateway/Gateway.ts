@@ -6,6 +6,7 @@ import { ActorRuntime } from '../cluster/ActorRuntime';
 import { Liveness } from '../cluster/Liveness';
 import { Coordinator } from '../cluster/Coordinator';
 import type { SentItem } from '../cluster/NodeChannel';
+import type { PackedDelivery } from '../cluster/IngestReply';
 import type { Delivery } from '../actors/NodeActor';
 import { ShardTable, type NodeSpec } from '../cluster/ShardTable';
 import { HeraldError } from '../storage/HeraldError';
@@ -66,8 +67,10 @@ export class Gateway {
       subscribedUsers: () => registry.users,
     });
     const deliverOne = (d: Delivery) => registry.deliver(d.user, d.notification);
-    // Ingest replies come with their batch's items (NodeChannel), which the latency metric needs.
-    const deliver = (ds: Delivery[], sent?: readonly SentItem[]) => metrics.deliveredTriggered(ds, sent ?? [], deliverOne);
+    // Ingest replies come with their batch's items (NodeChannel), which the latency metric needs; each
+    // notification comes as its node's bytes, framed for the sockets as they are.
+    const deliverPacked = (d: PackedDelivery) => registry.deliver(d.user, d);
+    const deliver = (ds: PackedDelivery[], sent?: readonly SentItem[]) => metrics.deliveredTriggered(ds, sent ?? [], deliverPacked);
     // What nodes hand over on their own: the notifications of fanout batches they decided (straight from the
     // node that decided them, on its link), to be delivered to live sockets here.
     const fromNode = (node: string, op: string, args: { deliveries?: Delivery[]; fanout?: { decided: number; notified: number } }) => {

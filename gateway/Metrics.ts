@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Delivery } from '../actors/NodeActor';
+import type { Notification } from '../actors/Event';
 import type { SentItem } from '../cluster/NodeChannel';
 import { Buckets } from '../storage/GroupCommit';
 
@@ -14,6 +14,12 @@ import { Buckets } from '../storage/GroupCommit';
  */
 
 export type Channel = 'ws' | 'http';
+
+/** What the latency metric needs of a triggered delivery: its batch item, or its notification to find it by. */
+export interface TriggeredDelivery {
+  item?: number;
+  notification?: Notification;
+}
 
 /** A GroupCommit writer's `stats` as a node reports it (storage/GroupCommit.ts). */
 export interface WriterStats {
@@ -246,11 +252,11 @@ export class Metrics {
 
   /**
    * The notifications of one ingest batch: hands each to `deliver` (which answers how many live subscriptions
-   * took it) and, for those with one, counts receipt → send. Deliveries usually come in the order of the batch's
-   * items, so a forward walk finds each one's item; the first that is not ahead (a node answered in another
-   * order) indexes the batch by event id once, instead of a walk over the whole batch per delivery.
+   * took it) and, for those with one, counts receipt → send. A delivery names its batch item (`item`, as nodes
+   * answer now); one without is matched by event id: deliveries usually come in the order of the batch's items,
+   * so a forward walk finds each one's item; the first that is not ahead indexes the batch by event id once.
    */
-  deliveredTriggered(deliveries: readonly Delivery[], sent: readonly SentItem[], deliver: (d: Delivery) => number): void {
+  deliveredTriggered<D extends TriggeredDelivery>(deliveries: readonly D[], sent: readonly SentItem[], deliver: (d: D) => number): void {
     let j = 0;
     let now = 0;
     let live = 0;
@@ -258,23 +264,26 @@ export class Metrics {
     for (const d of deliveries) {
       if (deliver(d) === 0) continue;
       live++;
-      // The event this notification is for: the newest id (an aggregated like lists earlier ones first) and the
-      // newest actor (listed first).
-      const ids = d.notification.eventIds;
-      const id = ids[ids.length - 1];
-      const actor = d.notification.actors[0];
       let at: number | undefined;
-      // A few steps ahead at most: the items between are events this delivery's node owns no recipient of.
-      const end = byId ? j : Math.min(sent.length, j + 8);
-      let k = j;
-      while (k < end && (sent[k].item.event.id !== id || sent[k].item.event.actor !== actor)) k++;
-      if (k < end) at = sent[(j = k)].at;
-      else {
-        byId ??= indexById(sent);
-        const i = byId.get(id);
-        // Ids are unique per actor; another actor's event with the same id is not this one.
-        if (i !== undefined && sent[i].item.event.actor === actor) {
-          at = sent[(j = i)].at;
+      if (d.item !== undefined && d.item >= 0) at = sent[d.item]?.at;
+      else if (d.notification) {
+        // The event this notification is for: the newest id (an aggregated like lists earlier ones first) and the
+        // newest actor (listed first).
+        const ids = d.notification.eventIds;
+        const id = ids[ids.length - 1];
+        const actor = d.notification.actors[0];
+        // A few steps ahead at most: the items between are events this delivery's node owns no recipient of.
+        const end = byId ? j : Math.min(sent.length, j + 8);
+        let k = j;
+        while (k < end && (sent[k].item.event.id !== id || sent[k].item.event.actor !== actor)) k++;
+        if (k < end) at = sent[(j = k)].at;
+        else {
+          byId ??= indexById(sent);
+          const i = byId.get(id);
+          // Ids are unique per actor; another actor's event with the same id is not this one.
+          if (i !== undefined && sent[i].item.event.actor === actor) {
+            at = sent[(j = i)].at;
+          }
         }
       }
       // Not found: the batch's oldest receipt, an upper bound.

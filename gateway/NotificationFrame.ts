@@ -18,6 +18,19 @@ export function frameBinary(payload: Uint8Array): Buffer {
   return message.subarray(from);
 }
 
+/**
+ * `prefix` then `payload` as one binary WebSocket message: a live notification whose msgpack bytes came from its
+ * node is framed with its envelope's bytes before it, with no decode and encode in between.
+ */
+export function frameBinaryAfter(prefix: Uint8Array, payload: Uint8Array): Buffer {
+  const length = prefix.length + payload.length;
+  const message = Buffer.allocUnsafe(MAX_HEADER + length);
+  const from = writeHeader(message, MAX_HEADER, length);
+  message.set(prefix, MAX_HEADER);
+  message.set(payload, MAX_HEADER + prefix.length);
+  return message.subarray(from);
+}
+
 /** The payload of a `frameBinary` message (for a socket that cannot take a ready message). */
 export function payloadOf(message: Buffer): Buffer {
   const length = message[1] & 0x7f;

@@ -11,7 +11,7 @@ import type { Router } from './Router';
 import { checkTimeZone, clientSchemas, normalizeEvent, validator, type ClientMessage } from './Schema';
 import { TokenBucket } from './TokenBucket';
 import { sendMessage } from './NotificationFrame';
-import { decodeFrame, encodeFrame, notificationMessage, type Format } from './WireCodec';
+import { decodeFrame, encodeFrame, notificationMessage, type Format, type LiveNotification } from './WireCodec';
 
 /** Replay and gap repair read the timeline from the owner in pages of this size. */
 const PAGE = 500;
@@ -52,8 +52,8 @@ export class Session implements Subscriber {
   private subscribed = false;
   private presence?: PresenceHold;
   /** Live notifications that arrive while the replay is still being read. */
-  private replayBuffer: Notification[] | null = null;
-  private held = new Map<number, Notification>();
+  private replayBuffer: LiveNotification[] | null = null;
+  private held = new Map<number, LiveNotification>();
   private repairTimer?: NodeJS.Timeout;
   private repairing = false;
   private lastSent = 0;
@@ -203,7 +203,7 @@ export class Session implements Subscriber {
     }
   }
 
-  push(n: Notification): void {
+  push(n: LiveNotification): void {
     if (this.closed) return;
     if (this.replayBuffer) {
       this.replayBuffer.push(n);
@@ -242,7 +242,7 @@ export class Session implements Subscriber {
     this.flushHeld();
   }
 
-  private sendNotification(n: Notification): void {
+  private sendNotification(n: LiveNotification): void {
     if (n.offset <= this.lastSent) return;
     this.lastSent = n.offset;
     this.deps.metrics?.sentOnWs();

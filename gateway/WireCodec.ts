@@ -1,6 +1,8 @@
 import { pack, packShared, unpack } from '../storage/Codec';
 import { HeraldError } from '../storage/HeraldError';
-import { frameBinary } from './NotificationFrame';
+import type { Notification } from '../actors/Event';
+import type { PackedNotification } from '../cluster/IngestReply';
+import { frameBinary, frameBinaryAfter } from './NotificationFrame';
 
 /** Binary frames are msgpack, text frames JSON, same shapes; a reply uses the format of the frame it answers. */
 export type Format = 'json' | 'msgpack';
@@ -22,6 +24,15 @@ export function encodeFrame(msg: object, format: Format): Buffer | string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** A notification for a live socket: decoded (a replay read from the owner, a fanout's), or as its node's bytes. */
+export type LiveNotification = Notification | PackedNotification;
+
+/** `{op: 'notification', notification: ...}` in msgpack up to the notification's own bytes (the codec's, so the same). */
+const NOTIFICATION_PREFIX = (() => {
+  const whole = pack({ op: 'notification', notification: null });
+  return whole.subarray(0, whole.length - 1);
+})();
+
 let lastNotification: object | undefined;
 let lastFormat: Format | undefined;
 let lastMessage: Buffer | string = '';
@@ -30,10 +41,15 @@ let lastMessage: Buffer | string = '';
  * `{op: 'notification', notification}` for a live socket: in msgpack a whole binary WebSocket message
  * (NotificationFrame.ts, sent with `sendMessage`), in JSON the text to send. Encoded once per notification and
  * format: a user's sockets share it. Only the last one is kept: a notification goes to its sockets in a row.
+ * A packed notification is framed as its bytes are (msgpack), or decoded for JSON.
  */
-export function notificationMessage(notification: object, format: Format): Buffer | string {
+export function notificationMessage(notification: LiveNotification, format: Format): Buffer | string {
   if (notification === lastNotification && format === lastFormat) return lastMessage;
-  if (format === 'json') lastMessage = JSON.stringify({ op: 'notification', notification });
+  const packed = (notification as PackedNotification).packed;
+  if (packed !== undefined) {
+    if (format === 'json') lastMessage = JSON.stringify({ op: 'notification', notification: unpack(packed) });
+    else lastMessage = frameBinaryAfter(NOTIFICATION_PREFIX, packed);
+  } else if (format === 'json') lastMessage = JSON.stringify({ op: 'notification', notification });
   else lastMessage = frameBinary(packShared({ op: 'notification', notification }));
   lastNotification = notification;
   lastFormat = format;

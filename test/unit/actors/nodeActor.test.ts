@@ -102,6 +102,9 @@ describe('NodeActor', () => {
     const res = await node.ingest({ epoch: 3, items: [item(toBob), item(toCarol)] });
     expect(res.errors).toEqual(['HERALD_WRONG_OWNER', null]);
     expect(res.deliveries.map((d) => d.user)).toEqual(['carol']);
+    // A delivery names the batch item that made it (the gateway's latency metric), refused items counted.
+    expect(res.deliveries.map((d) => d.item)).toEqual([1]);
+    expect(unpack(res.deliveries[0].packed!)).toEqual(res.deliveries[0].notification);
     expect(() => node.timeline('bob', undefined, 10)).toThrow(expect.objectContaining({ code: 'HERALD_WRONG_OWNER' }));
     expect(node.stats().epoch).toBe(3);
   });

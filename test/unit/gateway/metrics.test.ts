@@ -37,6 +37,19 @@ describe('Metrics.deliveredTriggered: receipt → send latency of each delivery'
     expect(sumOf(samples, 'herald_delivery_latency_seconds_bucket', { le: '0.25' })).toBe(1);
   });
 
+  it('takes the item a delivery names (as nodes answer ingests), whatever its notification says', async () => {
+    const m = new Metrics(sources);
+    const now = performance.now();
+    const sent = [
+      { item: item('e1', 'x', 'alice'), at: now - 5000 },
+      { item: item('e2', 'y', 'bob'), at: now - 2000 },
+    ];
+    m.deliveredTriggered([{ user: 'bob', item: 1 }], sent, () => 1);
+    const sum = sumOf(parsePromText(await m.scrape()), 'herald_delivery_latency_seconds_sum');
+    expect(sum).toBeGreaterThan(1.9);
+    expect(sum).toBeLessThan(2.5);
+  });
+
   it('falls back to the batch\'s oldest receipt for a delivery it cannot match', async () => {
     const m = new Metrics(sources);
     const now = performance.now();

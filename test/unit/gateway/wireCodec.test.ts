@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { payloadOf, sendMessage } from '../../../gateway/NotificationFrame';
 import { decodeFrame, encodeFrame, notificationMessage } from '../../../gateway/WireCodec';
+import { pack } from '../../../storage/Codec';
 
 const msg = { op: 'publish', id: 'p1', events: [{ id: 'e1', type: 'tweet', actor: 'ünïcødé', tweet: { text: '🚀 héllo 世界 مرحبا 👩‍👩‍👧', n: 3.5, ok: true } }] };
 
@@ -68,6 +69,13 @@ describe('notificationMessage', () => {
     const n = { offset: 1, type: 'x', actors: [], eventIds: [], ts: 1, extra: { deep: [1, { a: 'b' }] } };
     expect(decodeMessage(notificationMessage(n, 'msgpack'))).toEqual({ op: 'notification', notification: n });
     expect(JSON.parse(notificationMessage(n, 'json') as string)).toEqual({ op: 'notification', notification: n });
+  });
+
+  it.each(Object.keys(cases))('frames a notification given as its node\'s bytes as it frames the decoded one: %s', (name) => {
+    const n = cases[name];
+    const fromNode = { offset: 1, packed: pack(n) };
+    expect((notificationMessage(fromNode, 'msgpack') as Buffer).equals(Buffer.from(notificationMessage({ ...n }, 'msgpack') as Buffer))).toBe(true);
+    expect(notificationMessage({ offset: 1, packed: pack(n) }, 'json')).toBe(notificationMessage({ ...n }, 'json'));
   });
 
   it('encodes a notification once for several sockets of one format', () => {
