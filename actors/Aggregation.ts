@@ -14,35 +14,51 @@ interface Aggregate {
   eventIds: string[];
 }
 
+/**
+ * What an aggregate key holds: the record, or, while the tweet has had one like (or retweet), only the offset of
+ * its entry, which holds the rest (its ts is the `since`, its actor and event id the lists): most tweets get one,
+ * and their record would repeat their entry byte for byte.
+ */
+type Stored = Aggregate | number;
+
 /** A key and its new decoded value, which the caller packs and writes with the entry. */
 export interface AggregateChange {
   key: string;
   value: unknown;
 }
 
+/** What an aggregate reads of the user's keys, as the latest apply left them (writes in flight included). */
+export interface AggregateSource {
+  read<T>(key: string): T | undefined;
+  entryKey(offset: number): string;
+}
+
 /**
  * Likes and retweets of one tweet within `windowMs` collapse into one entry ("alice and 3 others liked your
  * tweet"): each new one takes the next offset, names the entry it replaces, and marks that one replaced. The
- * caller writes the changes with the entry and the event's dedupe key, so a retried event never counts twice.
- * `read` sees the user's keys as the latest apply left them (writes in flight included); `key` is the
- * aggregate record's key, `entryKey` a timeline entry's; `first` makes the entry of a fresh aggregate.
+ * caller writes the changes (pushed to `changes`) with the entry and the event's dedupe key, so a retried event
+ * never counts twice. `key` is the aggregate record's key. Answers the aggregated notification, or undefined when
+ * the event starts a fresh aggregate: the caller makes its entry (count 1) at `meta.last + 1`.
  */
 export function aggregate(
-  read: <T>(key: string) => T | undefined,
+  source: AggregateSource,
   key: string,
-  entryKey: (offset: number) => string,
   windowMs: number,
   meta: { last: number; first?: number },
   e: HeraldEvent & { type: 'like' | 'retweet' },
   ts: number,
-  first: () => Notification,
-): { notification: Notification; changes: AggregateChange[] } {
-  const prev = read<Aggregate>(key);
-  const fresh = prev && ts - prev.since < windowMs && prev.offset >= (meta.first ?? 1);
+  changes: AggregateChange[],
+): Notification | undefined {
+  const stored = source.read<Stored>(key);
   const offset = meta.last + 1;
-  if (!fresh) {
-    const record: Aggregate = { offset, since: ts, count: 1, actors: [e.actor], eventIds: [e.id] };
-    return { notification: first(), changes: [{ key, value: record }] };
+  // An entry retention dropped is no aggregate to extend.
+  const live = stored !== undefined && (typeof stored === 'number' ? stored : stored.offset) >= (meta.first ?? 1);
+  const old = live ? source.read<Notification>(source.entryKey(typeof stored === 'number' ? stored : stored.offset)) : undefined;
+  const prev: Aggregate | undefined =
+    typeof stored === 'number' ? old && { offset: stored, since: old.ts, count: old.count ?? 1, actors: old.actors, eventIds: old.eventIds } : stored;
+  if (!prev || !live || ts - prev.since >= windowMs) {
+    changes.push({ key, value: offset });
+    return undefined;
   }
   const actors = [e.actor, ...prev.actors.filter((a) => a !== e.actor)].slice(0, AGGREGATE_ACTORS);
   const record: Aggregate = { offset, since: prev.since, count: prev.count + 1, actors, eventIds: [...prev.eventIds, e.id].slice(-AGGREGATE_IDS) };
@@ -57,9 +73,7 @@ export function aggregate(
     replaces: prev.offset,
     text: describeAggregate(e.type, actors[0], record.count, e.tweet!.text),
   };
-  const changes: AggregateChange[] = [{ key, value: record }];
-  const oldKey = entryKey(prev.offset);
-  const old = read<Notification>(oldKey);
-  if (old) changes.push({ key: oldKey, value: { ...old, replacedBy: offset } });
-  return { notification, changes };
+  changes.push({ key, value: record });
+  if (old) changes.push({ key: source.entryKey(prev.offset), value: { ...old, replacedBy: offset } });
+  return notification;
 }

@@ -5,7 +5,7 @@ import type { NodeStore } from '../storage/NodeStore';
 import { Timeline, type TimelineMeta } from '../storage/Timeline';
 import { targetOf, type HeraldEvent, type Notification, type UserId } from './Event';
 import { DEFAULT_PROFILE, InterestProfile, WEIGHTS, addAffinity, type ProfileData, type ProfileOptions } from './InterestProfile';
-import { aggregate } from './Aggregation';
+import { aggregate, type AggregateSource } from './Aggregation';
 import { DeliveryPlanner, type DeliveryPolicy } from './DeliveryPlanner';
 import { ABSENT, KnownKeys, READ } from './KnownKeys';
 import { Mailbox } from './Mailbox';
@@ -33,6 +33,8 @@ export const KNOWN_AFTER = 16;
  * (the fanout benchmark's likers) still waits for KNOWN_AFTER.
  */
 export const KNOWN_HOT_MS = 1000;
+/** Entries of landed writes an actor with writes always in flight keeps at most before it drops them. */
+const UNLANDED_PRUNE = 64;
 
 export interface UserOptions {
   /** Retention: entries kept per user; older ones are dropped as new ones come. @defaultValue 1000 */
@@ -118,8 +120,15 @@ export class UserActor {
   private indexed: IndexTerms = termsOf(undefined);
   /** Push, SMS and email decisions (settings, fatigue slots). */
   readonly delivery: DeliveryPlanner;
-  /** Keys written and not landed yet → their value: what a read of them must see (pipelined writes). */
+  /**
+   * Keys written and not landed yet → their value: what a read of them must see (pipelined writes). May also hold
+   * entries of writes that have landed (write <= landedWrite), which mean nothing: they go in bulk.
+   */
   private readonly unlanded = new Map<string, Unlanded>();
+  /** The last of this actor's writes that has landed. */
+  private landedWrite = 0;
+  /** `unlanded` is pruned of landed writes' entries past this size. */
+  private pruneAt = UNLANDED_PRUNE;
   /** Which dedupe, affinity, following and aggregate keys exist (each set made and loaded when first needed): a miss costs no read. */
   private readonly known: Partial<Record<KnownKind, KnownKeys>> = {};
   /** The character position of the kind in this user's keys. */
@@ -237,16 +246,31 @@ export class UserActor {
     this.inFlight++;
     const written = this.store.durable.write(ops);
     this.lastWritten = written;
+    // Writes land in the order they were queued (GroupCommit is FIFO): an entry of this write or an earlier one
+    // is stale from now on. Entries are dropped all at once, not key by key (a Map shrinks and regrows on that).
     const landed = () => {
-      this.inFlight--;
-      // The ops, not the changes: GroupCommit holds them until written anyway, the changes can go now.
-      for (const { key } of ops) if (this.unlanded.get(key)?.write === write) this.unlanded.delete(key);
+      this.landedWrite = write;
+      if (--this.inFlight === 0) this.unlanded.clear();
+      else if (this.unlanded.size > this.pruneAt) this.pruneLanded();
     };
     this.lastWrite = written.then(landed, () => {
       landed();
       this.failed = true;
     });
     return written;
+  }
+
+  /** Drops the entries of writes that have landed (an actor whose writes are never all landed at once). */
+  private pruneLanded(): void {
+    for (const [key, { write }] of this.unlanded) if (write <= this.landedWrite) this.unlanded.delete(key);
+    // Many writes in flight keep many entries: scan again only once as many more have come.
+    this.pruneAt = Math.max(UNLANDED_PRUNE, 2 * this.unlanded.size);
+  }
+
+  /** A value this actor wrote whose write has not landed yet (a stale entry is in LevelDB already). */
+  private unlandedValue(key: string): Unlanded | undefined {
+    const pending = this.unlanded.get(key);
+    return pending !== undefined && pending.write > this.landedWrite ? pending : undefined;
   }
 
   /** After KNOWN_AFTER events, or from the second on when they come faster than one per KNOWN_HOT_MS. */
@@ -260,7 +284,7 @@ export class UserActor {
     // An actor that keeps getting events is likely to get more: worth loading the set of this kind.
     const set = this.keepsKeySets() ? this.knownSet(key[this.kindAt]) : this.knownOf(key);
     set?.load(this.store);
-    const pending = this.unlanded.get(key);
+    const pending = this.unlandedValue(key);
     if (pending) return pending.value as T | undefined;
     if (!set) return this.store.getSync<T>(key);
     const known = set.lookup(key);
@@ -285,7 +309,7 @@ export class UserActor {
     let set = this.known[kind as KnownKind];
     if (set) return set;
     set = this.known[kind as KnownKind] = new KnownKeys(userRange(this.shard, kind as KnownKind, this.id), KNOWN_VALUES.includes(kind));
-    for (const [key, { value }] of this.unlanded) if (key[this.kindAt] === kind) set.changed(key, value);
+    for (const [key, { value, write }] of this.unlanded) if (write > this.landedWrite && key[this.kindAt] === kind) set.changed(key, value);
     return set;
   }
 
@@ -423,23 +447,19 @@ export class UserActor {
     return entry ? { notification: entry, packed: pack(entry), written: this.lastWritten } : null;
   }
 
-  /** Likes and retweets of one tweet within the window collapse into one entry (actors/Aggregation.ts). */
+  /**
+   * Likes and retweets of one tweet within the window collapse into one entry (actors/Aggregation.ts); the first
+   * one's entry counts 1. Answers undefined for an event that does not aggregate.
+   */
   private aggregate(e: HeraldEvent, ts: number, changes: Change[]): Notification | undefined {
     if ((e.type !== 'like' && e.type !== 'retweet') || !e.tweet || this.aggregateWindowMs <= 0) return undefined;
     const key = this.prefix('g') + e.type + SEP + e.tweet.id;
-    const made = aggregate(
-      (k) => this.read(k),
-      key,
-      (offset) => this.entryKey(offset),
-      this.aggregateWindowMs,
-      this.meta,
-      e as HeraldEvent & { type: 'like' | 'retweet' },
-      ts,
-      () => this.notificationFor(e, ts, 1),
-    );
-    for (const c of made.changes) changes.push(c);
-    return made.notification;
+    const like = e as HeraldEvent & { type: 'like' | 'retweet' };
+    return aggregate(this.own, key, this.aggregateWindowMs, this.meta, like, ts, changes) ?? this.notificationFor(e, ts, 1);
   }
+
+  /** This actor's keys as `aggregate` reads them (made once: an apply makes no closures for it). */
+  private readonly own: AggregateSource = { read: (key) => this.read(key), entryKey: (offset) => this.entryKey(offset) };
 
   private notificationFor(e: HeraldEvent, ts: number, count?: number): Notification {
     const type = e.type === 'tweet' ? 'mention' : e.type;

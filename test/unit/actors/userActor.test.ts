@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ShardRegion } from '../../../actors/ShardRegion';
 import { KNOWN_AFTER, KNOWN_HOT_MS, UserActor } from '../../../actors/UserActor';
+import { pack } from '../../../storage/Codec';
 import { followerKey, shardOf, userKey } from '../../../storage/Keyspace';
 import { ev, SHARDS, tempStore, tweet } from './helpers';
 
@@ -189,6 +190,25 @@ describe('UserActor', () => {
     expect(again.notification).toEqual(first.notification);
     await again.written;
     expect(bob.writing).toBe(false);
+  });
+
+  it('keeps a tweet\'s first like as its entry\'s offset, and extends an aggregate stored as a record (older data) too', async () => {
+    const t = tweet('bob');
+    const aggregateKey = (tweetId: string) => userKey(shardOf('bob', SHARDS), 'g', 'bob', 'like', tweetId);
+    await applyAll([actor('bob')], ev('like', 'fan0', { tweet: t }));
+    expect(box.store.getSync(aggregateKey(t.id))).toBe(1);
+    const [second] = await applyAll([actor('bob')], ev('like', 'fan1', { tweet: t }));
+    expect(second!.notification).toMatchObject({ offset: 2, count: 2, replaces: 1, actors: ['fan1', 'fan0'] });
+    expect(box.store.getSync(aggregateKey(t.id))).toMatchObject({ offset: 2, count: 2 });
+    // A record as earlier versions wrote it for a first like.
+    const old = tweet('bob');
+    const first = await applyAll([actor('bob')], ev('like', 'fan2', { tweet: old }));
+    const at = first[0]!.notification!;
+    await box.store.durable.write([
+      { type: 'put', key: aggregateKey(old.id), value: pack({ offset: at.offset, since: at.ts, count: 1, actors: ['fan2'], eventIds: at.eventIds }) },
+    ]);
+    const [later] = await applyAll([actor('bob')], ev('like', 'fan3', { tweet: old }));
+    expect(later!.notification).toMatchObject({ count: 2, replaces: at.offset, actors: ['fan3', 'fan2'], eventIds: [...at.eventIds, expect.any(String)] });
   });
 
   it('loads its key sets after a few events: then new events read nothing, keys from before and during the load count', async () => {
