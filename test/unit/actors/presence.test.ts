@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { involvedUsers, type HeraldEvent } from '../../../actors/Event';
 import type { FanoutBatch } from '../../../actors/FanoutRunner';
 import { NodeActor, type Delivery } from '../../../actors/NodeActor';
-import { Presence } from '../../../actors/Presence';
+import { markOf, Presence } from '../../../actors/Presence';
 import { shardOf } from '../../../storage/Keyspace';
 import { createLogger } from '../../../storage/logger';
 import { ev, SHARDS, tempStore, tweet } from './helpers';
@@ -61,6 +61,10 @@ describe('Presence', () => {
       expect(() => p.update(bad as never, SHARDS)).toThrow(expect.objectContaining({ code: 'HERALD_INVALID_MESSAGE' }));
     }
     expect(p.stats().users).toBe(0);
+    // The mark a subscribe's `since` read carries: absent, or a non-negative safe integer.
+    expect(markOf(undefined)).toBeUndefined();
+    expect(markOf(42)).toBe(42);
+    for (const bad of [-1, 1.5, '7', {}, 2 ** 60]) expect(() => markOf(bad)).toThrow(expect.objectContaining({ code: 'HERALD_INVALID_MESSAGE' }));
   });
 });
 
