@@ -46,6 +46,7 @@ export class FollowerFanout {
   readonly counters = { fanoutBatches: 0, fanoutDecided: 0, fanoutNotified: 0, fanoutRuledOut: 0 };
   /** The candidate index is complete (`prepare`): fanouts may rule followers out by it. */
   private indexed = false;
+  private preparing?: Promise<void>;
 
   constructor(
     private readonly store: NodeStore,
@@ -53,14 +54,28 @@ export class FollowerFanout {
     private readonly opts: { nodeId: string; shardCount: number; profile?: ProfileOptions; policy?: FanoutPolicyOptions },
   ) {}
 
-  /** Makes sure every stored profile has its candidate index entries (a DB from before the index: built now). */
-  async prepare(log: { info: (o: object, msg: string) => void }): Promise<void> {
-    if (!indexComplete(this.store)) {
-      const started = Date.now();
-      const profiles = await rebuildIndex(this.store, this.opts.shardCount);
-      log.info({ profiles, ms: Date.now() - started }, 'built the fanout candidate index from the stored profiles');
-    }
-    this.indexed = true;
+  /**
+   * Makes sure every stored profile has its candidate index entries. A DB from before the index gets them built
+   * in the background (fanouts read every profile meanwhile): resolves when done. Profiles written meanwhile are
+   * safe: their own writes add the entries they need, and an entry the build adds from an older read is only an
+   * extra candidate.
+   */
+  prepare(log: { info: (o: object, msg: string) => void; warn: (o: object, msg: string) => void }): Promise<void> {
+    this.preparing ??= (async () => {
+      if (!indexComplete(this.store)) {
+        const started = Date.now();
+        try {
+          const profiles = await rebuildIndex(this.store, this.opts.shardCount);
+          log.info({ profiles, ms: Date.now() - started }, 'built the fanout candidate index from the stored profiles');
+        } catch (err) {
+          // A store closing under it (stop): the next start builds it again.
+          log.warn({ err }, 'fanout candidate index not built');
+          return;
+        }
+      }
+      this.indexed = true;
+    })();
+    return this.preparing;
   }
 
   /**
@@ -173,14 +188,14 @@ export class FollowerFanout {
    * shard) is read by a scan of the shard's profile range; others by batched point reads.
    */
   private async readProfiles(followers: UserId[], shards: number[], from: number, to: number, candidates?: Map<number, Set<UserId>>): Promise<Array<Uint8Array | undefined | null>> {
-    const keys: string[] = [];
-    for (let j = from; j < to; j++) keys.push(userKey(shards[j], 'P', followers[j]));
-    const out = new Array<Uint8Array | undefined | null>(keys.length);
+    const out = new Array<Uint8Array | undefined | null>(to - from);
+    const key = (k: number) => userKey(shards[from + k], 'P', followers[from + k]);
     const scattered: number[] = [];
     const reads: Array<Promise<void>> = [];
-    for (let a = 0; a < keys.length; ) {
+    for (let a = 0; a < to - from; ) {
+      // A run: followers of one shard in key order (the order of their profile keys too).
       let b = a + 1;
-      while (b < keys.length && shards[from + b] === shards[from + a] && keys[b] > keys[b - 1]) b++;
+      while (b < to - from && shards[from + b] === shards[from + a] && followers[from + b] > followers[from + b - 1]) b++;
       const indexed = candidates?.get(shards[from + a]);
       if (indexed) {
         for (let k = a; k < b; k++) {
@@ -192,18 +207,17 @@ export class FollowerFanout {
         }
       } else if (b - a >= SCAN_RUN) {
         const at = a;
-        reads.push(this.store.getOrdered(keys.slice(a, b)).then((vs) => vs.forEach((v, k) => (out[at + k] = v))));
+        const run: string[] = [];
+        for (let k = a; k < b; k++) run.push(key(k));
+        reads.push(this.store.getOrdered(run).then((vs) => vs.forEach((v, k) => (out[at + k] = v))));
       } else for (let k = a; k < b; k++) scattered.push(k);
       a = b;
     }
-    if (scattered.length) reads.push(this.readMany(keys, scattered, out));
+    if (scattered.length) {
+      reads.push(this.store.db.getMany(scattered.map(key)).then((vs) => vs.forEach((v, i) => (out[scattered[i]] = v))));
+    }
     await Promise.all(reads);
     return out;
-  }
-
-  private async readMany(keys: string[], at: number[], out: Array<Uint8Array | undefined | null>): Promise<void> {
-    const values = await this.store.db.getMany(at.map((k) => keys[k]));
-    for (let i = 0; i < at.length; i++) out[at[i]] = values[i];
   }
 
   /**

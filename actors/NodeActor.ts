@@ -136,7 +136,8 @@ export class NodeActor {
    * keys make a replay apply each event once), then starts the sweeps.
    */
   async start(): Promise<void> {
-    await this.followers.prepare(this.log);
+    // Instant on a DB that has it; built in the background for one from before the index.
+    void this.followers.prepare(this.log);
     const pending = await this.store.scan<IngestItem[]>({ gt: LOG_PREFIX, lt: LOG_PREFIX + HIGH });
     for (const [key, items] of pending) {
       await this.applyItems(items);

@@ -101,6 +101,7 @@ describe('FollowerFanout', () => {
     node.passivateIdle(Date.now() + 120_000);
     const t = ev('tweet', 'katy', { tweet: tweet('katy', { entities: ['moon'] }) });
     const expected = users.filter((u) => kindOf(u) === 'top' || kindOf(u) === 'entity').sort();
+    await node.followers.prepare(log);
     const first = await node.fanoutBatch(batchOf(t, users));
     expect(first.deliveries.map((d) => d.user).sort()).toEqual(expected);
     // Ruled out unread: the cold, demoted and unfollowed ones (the last still holds "moon", so it is read).
@@ -117,6 +118,8 @@ describe('FollowerFanout', () => {
     node = new NodeActor(box.store, { nodeId: 'node-1', shardCount: SHARDS, idleMs: 60_000 }, log);
     await node.start();
     node.setTable(1, ALL);
+    // Built in the background from the stored profiles.
+    await node.followers.prepare(log);
     expect(await indexKeys()).toEqual(incremental);
     const t2 = ev('tweet', 'katy', { tweet: tweet('katy', { entities: ['moon'] }) });
     expect((await node.fanoutBatch(batchOf(t2, users))).deliveries.map((d) => d.user).sort()).toEqual(expected);
