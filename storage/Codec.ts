@@ -28,8 +28,14 @@ export function packShared(value: unknown): Uint8Array {
   return len < 0 ? encoder.encodeSharedRef(value) : writer.bytes.subarray(0, len);
 }
 
+/**
+ * Values and payloads back from msgpack. `PlainReader` reads what the library reads, to the same values (maps as
+ * plain objects, bin as a view of `bytes`, 64-bit integers as numbers), without its per-byte state machine; an
+ * extension type (a date) or deep nesting goes to the library, which also reports what is malformed.
+ */
 export function unpack<T>(bytes: Uint8Array): T {
-  return decoder.decode(bytes) as T;
+  const value = reader.read(bytes);
+  return (value === FALLBACK ? decoder.decode(bytes) : value) as T;
 }
 
 /** Nesting past this goes to the library (which has its own limit and error). */
@@ -223,3 +229,201 @@ class PlainWriter {
 }
 
 const writer = new PlainWriter();
+
+/** `PlainReader.read`'s answer for bytes it leaves to the library. */
+const FALLBACK = Symbol('fallback');
+/** Map keys this long or shorter are looked up in the key cache (field names: a few distinct ones, read over and over). */
+const KEY_CACHE_MAX = 16;
+const KEY_CACHE_SLOTS = 1024;
+
+/**
+ * A msgpack reader for plain values: nil, booleans, numbers, str, bin, arrays and maps with string or number keys.
+ * Strings are read from the bytes (ASCII without a call into the runtime); short map keys come from a small cache,
+ * so a frame of 100 events does not make 700 copies of the same 8 field names. Anything else, and any malformed
+ * input, makes it answer FALLBACK: the library decodes it, or throws its own error.
+ */
+class PlainReader {
+  private bytes: Uint8Array = EMPTY;
+  private pos = 0;
+  private end = 0;
+  /** Short keys by a hash of their bytes (a slot holds the last key that hashed there). */
+  private readonly keys: Array<string | undefined> = new Array<string | undefined>(KEY_CACHE_SLOTS).fill(undefined);
+
+  read(bytes: Uint8Array): unknown {
+    this.bytes = bytes;
+    this.pos = 0;
+    this.end = bytes.length;
+    try {
+      const value = this.value(0);
+      return this.pos === this.end ? value : FALLBACK;
+    } catch (err) {
+      if (err === FALLBACK) return FALLBACK;
+      throw err;
+    } finally {
+      this.bytes = EMPTY; // not kept alive by the reader
+    }
+  }
+
+  /** Throws FALLBACK unless `n` more bytes are there. */
+  private need(n: number): void {
+    if (this.pos + n > this.end) throw FALLBACK;
+  }
+
+  private value(depth: number): unknown {
+    this.need(1);
+    const b = this.bytes;
+    const t = b[this.pos++];
+    if (t < 0x80) return t;
+    if (t >= 0xe0) return t - 0x100;
+    if (t >= 0xa0 && t < 0xc0) return this.str(t - 0xa0);
+    if (t < 0x90) return this.map(t - 0x80, depth);
+    if (t < 0xa0) return this.array(t - 0x90, depth);
+    switch (t) {
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xcc:
+        return this.uint(1);
+      case 0xcd:
+        return this.uint(2);
+      case 0xce:
+        return this.uint(4);
+      case 0xcf:
+        // As the library without BigInt: high × 2^32 + low (exact up to 2^53).
+        return this.uint(4) * 0x100000000 + this.uint(4);
+      case 0xd0:
+        return (this.uint(1) << 24) >> 24;
+      case 0xd1:
+        return (this.uint(2) << 16) >> 16;
+      case 0xd2:
+        return this.uint(4) | 0;
+      case 0xd3:
+        return (this.uint(4) | 0) * 0x100000000 + this.uint(4);
+      case 0xca:
+        return this.float(4);
+      case 0xcb:
+        return this.float(8);
+      case 0xd9:
+        return this.str(this.uint(1));
+      case 0xda:
+        return this.str(this.uint(2));
+      case 0xdb:
+        return this.str(this.uint(4));
+      case 0xc4:
+        return this.bin(this.uint(1));
+      case 0xc5:
+        return this.bin(this.uint(2));
+      case 0xc6:
+        return this.bin(this.uint(4));
+      case 0xdc:
+        return this.array(this.uint(2), depth);
+      case 0xdd:
+        return this.array(this.uint(4), depth);
+      case 0xde:
+        return this.map(this.uint(2), depth);
+      case 0xdf:
+        return this.map(this.uint(4), depth);
+      default:
+        // Extension types, and 0xc1 (never used).
+        throw FALLBACK;
+    }
+  }
+
+  /** A big-endian unsigned integer of `n` (1, 2 or 4) bytes. */
+  private uint(n: number): number {
+    this.need(n);
+    const b = this.bytes;
+    const p = this.pos;
+    this.pos += n;
+    if (n === 1) return b[p];
+    if (n === 2) return (b[p] << 8) | b[p + 1];
+    return b[p] * 0x1000000 + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
+  }
+
+  /** A big-endian float of `n` (4 or 8) bytes, through a scratch buffer in the platform's byte order. */
+  private float(n: number): number {
+    this.need(n);
+    const b = this.bytes;
+    const p = this.pos;
+    this.pos += n;
+    for (let i = 0; i < n; i++) scratch[LITTLE_ENDIAN ? n - 1 - i : i] = b[p + i];
+    return n === 4 ? scratch32[0] : scratch64[0];
+  }
+
+  private str(n: number): string {
+    this.need(n);
+    const start = this.pos;
+    this.pos = start + n;
+    return utf8Slice.call(this.bytes, start, this.pos);
+  }
+
+  private bin(n: number): Uint8Array {
+    this.need(n);
+    const v = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+
+  private array(n: number, depth: number): unknown[] {
+    // Every element takes a byte at least: a count past the bytes left is malformed (no huge allocation for it).
+    if (depth >= MAX_DEPTH || n > this.end - this.pos) throw FALLBACK;
+    const a = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) a[i] = this.value(depth + 1);
+    return a;
+  }
+
+  private map(n: number, depth: number): Record<string, unknown> {
+    if (depth >= MAX_DEPTH || 2 * n > this.end - this.pos) throw FALLBACK;
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < n; i++) {
+      const key = this.key();
+      // As the library: no key that would set the prototype.
+      if (key === '__proto__') throw FALLBACK;
+      o[key] = this.value(depth + 1);
+    }
+    return o;
+  }
+
+  /** A map key: a short ASCII string from the cache, or any string or number (the library takes only those). */
+  private key(): string | number {
+    this.need(1);
+    const b = this.bytes;
+    const t = b[this.pos];
+    const n = t - 0xa0;
+    if (n >= 0 && n <= KEY_CACHE_MAX && this.pos + 1 + n <= this.end) {
+      const start = this.pos + 1;
+      let h = n;
+      let ascii = true;
+      for (let i = start; i < start + n; i++) {
+        const c = b[i];
+        if (c >= 0x80) ascii = false;
+        h = (h * 31 + c) & (KEY_CACHE_SLOTS - 1);
+      }
+      if (ascii) {
+        const hit = this.keys[h];
+        let same = hit !== undefined && hit.length === n;
+        for (let i = 0; same && i < n; i++) if (hit!.charCodeAt(i) !== b[start + i]) same = false;
+        this.pos = start + n;
+        if (same) return hit!;
+        const key = utf8Slice.call(b, start, start + n);
+        this.keys[h] = key;
+        return key;
+      }
+    }
+    const key = this.value(0);
+    if (typeof key !== 'string' && typeof key !== 'number') throw FALLBACK;
+    return key;
+  }
+}
+
+/** Node's own UTF-8 decoder (invalid sequences become U+FFFD), callable on any Uint8Array: one call, no copy. */
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice(this: Uint8Array, start: number, end: number): string }).utf8Slice;
+const EMPTY = new Uint8Array(0);
+const scratch = new Uint8Array(8);
+const scratch32 = new Float32Array(scratch.buffer, 0, 1);
+const scratch64 = new Float64Array(scratch.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const reader = new PlainReader();

@@ -1,8 +1,9 @@
-import { Encoder } from '@msgpack/msgpack';
+import { Decoder, Encoder } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { pack, packShared, unpack } from '../../../storage/Codec';
 
 const library = new Encoder({ ignoreUndefined: true });
+const libraryDecoder = new Decoder();
 
 describe('Codec', () => {
   // Stored values must stay readable by any version: the fast writer must write what the library writes.
@@ -41,5 +42,40 @@ describe('Codec', () => {
     expect(unpack(shared)).toEqual({ x: 'shared' });
     pack({ x: 'second, longer than the first' });
     expect(unpack(a)).toEqual({ x: 'first' });
+  });
+
+  // The reader must read what the library reads, to the same values: everything stored and every frame.
+  it.each(Object.keys(values))('reads %s to what @msgpack/msgpack reads', (name) => {
+    const bytes = Buffer.from(library.encode(values[name]));
+    expect(unpack(bytes)).toEqual(libraryDecoder.decode(bytes));
+  });
+
+  it('reads random values as the library does, and refuses every truncation of them as it does', () => {
+    let seed = 11;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const atoms = [0, -1, 127, 128, -33, -129, 65536, -40000, 2 ** 31, -(2 ** 31) - 5, 2 ** 40 + 3, -(2 ** 40) - 3, 0.5, 1e300, '', 'op', 'héllo 🌍', 'x'.repeat(40), true, false, null];
+    const gen = (d: number): unknown => {
+      const r = rnd();
+      if (d > 3 || r < 0.35) return atoms[Math.floor(rnd() * atoms.length)];
+      if (r < 0.45) return new Uint8Array(Math.floor(rnd() * 40)).fill(7);
+      if (r < 0.7) return Array.from({ length: Math.floor(rnd() * 18) }, () => gen(d + 1));
+      return Object.fromEntries(Array.from({ length: Math.floor(rnd() * 18) }, (_, i) => [`${atoms[Math.floor(rnd() * 17)]}${i}`, gen(d + 1)]));
+    };
+    for (let i = 0; i < 500; i++) {
+      const bytes = Buffer.from(library.encode(gen(0)));
+      expect(unpack(bytes)).toEqual(libraryDecoder.decode(bytes));
+      const cut = bytes.subarray(0, Math.floor(rnd() * bytes.length));
+      expect(() => unpack(cut)).toThrow();
+      expect(() => libraryDecoder.decode(cut)).toThrow();
+    }
+  });
+
+  it('reads bin as a view of the input, dates through the library, and refuses a __proto__ key and trailing bytes', () => {
+    const bytes = Buffer.from(library.encode({ b: Buffer.from('abc') }));
+    const bin = unpack<{ b: Uint8Array }>(bytes).b;
+    expect(Buffer.isBuffer(bin) && bin.buffer === bytes.buffer).toBe(true);
+    expect(unpack(library.encode({ when: new Date(5) }))).toEqual({ when: new Date(5) });
+    expect(() => unpack(Buffer.from([0x81, 0xa9, ...Buffer.from('__proto__'), 1]))).toThrow();
+    expect(() => unpack(Buffer.from([0x01, 0x02]))).toThrow();
   });
 });
