@@ -355,9 +355,13 @@ class PlainReader {
 
   private str(n: number): string {
     this.need(n);
+    const b = this.bytes;
     const start = this.pos;
-    this.pos = start + n;
-    return utf8Slice.call(this.bytes, start, this.pos);
+    const end = (this.pos = start + n);
+    // ASCII reads the same with any decoder; anything else as the library reads it (a lone surrogate's 3-byte
+    // form comes back as that surrogate, which validation then refuses, unlike a decoder that replaces it).
+    for (let i = start; i < end; i++) if (b[i] >= 0x80) return n > LIBRARY_TEXT_DECODER_MIN ? textDecoder.decode(b.subarray(start, end)) : lenientUtf8(b, start, end);
+    return latin1Slice.call(b, start, end);
   }
 
   private bin(n: number): Uint8Array {
@@ -408,7 +412,7 @@ class PlainReader {
         for (let i = 0; same && i < n; i++) if (hit!.charCodeAt(i) !== b[start + i]) same = false;
         this.pos = start + n;
         if (same) return hit!;
-        const key = utf8Slice.call(b, start, start + n);
+        const key = latin1Slice.call(b, start, start + n);
         this.keys[h] = key;
         return key;
       }
@@ -419,8 +423,41 @@ class PlainReader {
   }
 }
 
-/** Node's own UTF-8 decoder (invalid sequences become U+FFFD), callable on any Uint8Array: one call, no copy. */
-const utf8Slice = (Buffer.prototype as unknown as { utf8Slice(this: Uint8Array, start: number, end: number): string }).utf8Slice;
+/** Node's native Latin-1 slice (for ASCII bytes), callable on any Uint8Array: one call, no copy. */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+/** Past this many bytes the library decodes a string with TextDecoder, below with its own lenient decoder. */
+const LIBRARY_TEXT_DECODER_MIN = 200;
+const textDecoder = new TextDecoder();
+
+/** @msgpack/msgpack's `utf8DecodeJs`, step for step (its reads of malformed sequences included). */
+function lenientUtf8(bytes: Uint8Array, start: number, end: number): string {
+  let offset = start;
+  const units: number[] = [];
+  while (offset < end) {
+    const byte1 = bytes[offset++];
+    if ((byte1 & 0x80) === 0) units.push(byte1);
+    else if ((byte1 & 0xe0) === 0xc0) {
+      const byte2 = bytes[offset++] & 0x3f;
+      units.push(((byte1 & 0x1f) << 6) | byte2);
+    } else if ((byte1 & 0xf0) === 0xe0) {
+      const byte2 = bytes[offset++] & 0x3f;
+      const byte3 = bytes[offset++] & 0x3f;
+      units.push(((byte1 & 0x1f) << 12) | (byte2 << 6) | byte3);
+    } else if ((byte1 & 0xf8) === 0xf0) {
+      const byte2 = bytes[offset++] & 0x3f;
+      const byte3 = bytes[offset++] & 0x3f;
+      const byte4 = bytes[offset++] & 0x3f;
+      let unit = ((byte1 & 0x07) << 0x12) | (byte2 << 0x0c) | (byte3 << 0x06) | byte4;
+      if (unit > 0xffff) {
+        unit -= 0x10000;
+        units.push(((unit >>> 10) & 0x3ff) | 0xd800);
+        unit = 0xdc00 | (unit & 0x3ff);
+      }
+      units.push(unit);
+    } else units.push(byte1);
+  }
+  return String.fromCharCode(...units);
+}
 const EMPTY = new Uint8Array(0);
 const scratch = new Uint8Array(8);
 const scratch32 = new Float32Array(scratch.buffer, 0, 1);

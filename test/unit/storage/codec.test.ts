@@ -78,4 +78,14 @@ describe('Codec', () => {
     expect(() => unpack(Buffer.from([0x81, 0xa9, ...Buffer.from('__proto__'), 1]))).toThrow();
     expect(() => unpack(Buffer.from([0x01, 0x02]))).toThrow();
   });
+
+  it('reads malformed UTF-8 as the library does (a lone surrogate\'s 3-byte form comes back as the surrogate)', () => {
+    for (const text of ['a\ud800', '\udc00b', 'é\ud83d'.repeat(40), 'ü'.repeat(150) + '\ud800']) {
+      const bytes = Buffer.from(library.encode({ id: text }));
+      expect(unpack(bytes)).toEqual(libraryDecoder.decode(bytes));
+    }
+    const raw = Buffer.from([0x91, 0xa3, 0xed, 0xa0, 0x80]);
+    expect(unpack(raw)).toEqual(libraryDecoder.decode(raw));
+    expect(unpack<string[]>(raw)[0]).toBe('\ud800');
+  });
 });
