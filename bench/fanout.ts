@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -76,6 +76,10 @@ interface Options {
   inProcessOnly?: string;
   /** In-process: every chosen follower's delivery packed for the gateway, as before presence on the owner. */
   allDeliveries: boolean;
+  /** A cluster config file (gateway/config.ts options) passed to the cluster script. */
+  config?: string;
+  /** A dir keeping the imported graph between runs (bench only: saves the import, ~1 min per run). */
+  template?: string;
 }
 
 function options(args: string[]): Options {
@@ -103,6 +107,8 @@ function options(args: string[]): Options {
       'all-deliveries': { type: 'boolean' },
       'node-local-only': { type: 'string' },
       'in-process-only': { type: 'string' },
+      config: { type: 'string' },
+      template: { type: 'string' },
     },
   });
   const num = (v: string | undefined, d: number, min = 1) => {
@@ -132,6 +138,8 @@ function options(args: string[]): Options {
     allDeliveries: !!values['all-deliveries'],
     nodeLocalOnly: values['node-local-only'],
     inProcessOnly: values['in-process-only'],
+    config: values.config,
+    template: values.template,
   };
 }
 
@@ -249,12 +257,27 @@ export async function main(args: string[]): Promise<void> {
   const sockets: WebSocket[] = [];
   try {
     // ---- 1. The graph.
-    log(`importing: celebrity with ${o.followers} followers, ${o.minFollowings}+ (avg ${o.avgFollowings}) friends each`);
-    const imported = await runImport([
-      '--data', dataDir, '--generate', '--celebrity', 'celeb', '--celebrity-followers', String(o.followers),
+    const graphArgs = [
+      '--generate', '--celebrity', 'celeb', '--celebrity-followers', String(o.followers),
       '--min-followings', String(o.minFollowings), '--avg-followings', String(o.avgFollowings),
       '--entities-per-user', String(o.entitiesPerUser), '--sample', String(o.sample),
-    ]);
+    ];
+    // --template DIR: the imported graph is kept there once and copied for later runs with the same graph options.
+    const saved = o.template ? join(o.template, 'bench-data.json') : '';
+    let imported: ImportResult;
+    if (saved && existsSync(saved) && JSON.parse(readFileSync(saved, 'utf8')).graphArgs.join(' ') === graphArgs.join(' ')) {
+      imported = JSON.parse(readFileSync(saved, 'utf8')).imported;
+      cpSync(o.template!, dataDir, { recursive: true });
+      log(`graph copied from the template ${o.template}`);
+    } else {
+      log(`importing: celebrity with ${o.followers} followers, ${o.minFollowings}+ (avg ${o.avgFollowings}) friends each`);
+      imported = await runImport(['--data', dataDir, ...graphArgs]);
+      if (o.template) {
+        rmSync(o.template, { recursive: true, force: true });
+        cpSync(dataDir, o.template, { recursive: true });
+        writeFileSync(saved, JSON.stringify({ graphArgs, imported }));
+      }
+    }
     const expected = imported.expected!;
     log(`imported ${imported.edges} edges (${imported.keys} keys) in ${imported.seconds}s (${imported.edges_per_s} edges/s); ` +
       `policy will choose ${expected.chosen} of ${expected.followers} (${(expected.fraction * 100).toFixed(1)}%): ${JSON.stringify(expected.reasons)}`);
@@ -270,7 +293,8 @@ export async function main(args: string[]): Promise<void> {
         HERALD_BENCH_PROBE_DIR: resolvePath(o.profileDir),
       };
     }
-    cluster = await ClusterProcess.start(['--data', dataDir, '--port', '0'], { env, timeoutMs: 60_000 });
+    const config = o.config ? ['--config', resolvePath(o.config)] : [];
+    cluster = await ClusterProcess.start(['--data', dataDir, '--port', '0', ...config], { env, timeoutMs: 60_000 });
     log(`cluster up: gateway pid ${cluster.pid}, nodes ${JSON.stringify(cluster.info.nodes)}`);
     const procs = new Processes({ gateway: cluster.pid, ...cluster.info.nodes, bench: process.pid });
     const result = await runFanout(o, cluster, dataDir, sockets, expected, procs);
