@@ -21,6 +21,11 @@ type KnownKind = 'd' | 'a' | 'f' | 'g';
 const KNOWN_VALUES = 'daf';
 const KNOWN_KINDS = 'dafg';
 /**
+ * Kinds this actor reads back through `read` (dedupe, affinity, following, aggregate, timeline entry): only their
+ * writes in flight are kept in `unlanded`. Engagements are never read back; the meta and profile live in memory.
+ */
+const READ_KINDS = 'dafgt';
+/**
  * Events an actor applies before it loads its key sets. A load (a LevelDB iterator made and seeked on the event
  * loop, and a scan) was measured at hundreds of µs on a node of a 1 M-user graph, tens of point reads: only a user
  * with many events earns it back.
@@ -239,8 +244,9 @@ export class UserActor {
     for (let i = 0; i < changes.length; i++) {
       const { key, value, packed } = changes[i];
       ops[i] = value === undefined ? { type: 'del', key } : { type: 'put', key, value: packed ?? pack(value) };
-      this.unlanded.set(key, { value, write });
-      this.knownOf(key)?.changed(key, value);
+      const kind = key[this.kindAt];
+      if (READ_KINDS.includes(kind)) this.unlanded.set(key, { value, write });
+      this.known[kind as KnownKind]?.changed(key, value);
     }
     if (extra) for (const op of extra) ops.push(op);
     this.inFlight++;
