@@ -19,7 +19,7 @@ export interface CoordinatorOptions {
   movePipeline?: number;
   /**
    * Keys copied per second by all moves together, and deleted per second by an old owner dropping its copy: what
-   * a rebalance may take from the nodes' own work. 0 = unpaced (the gateway's config sets 50,000). @defaultValue 0
+   * a rebalance may take from the nodes' own work. 0 = unpaced (the gateway's config sets 65,000). @defaultValue 0
    */
   moveKeysPerS?: number;
   /** Events held for one moving shard; past it publishes get HERALD_UNAVAILABLE. @defaultValue 10000 */
