@@ -27,14 +27,7 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
   const subscribers: Subscriber[] = [];
   const admin = () => data.token('ops', 'admin');
 
-  const api = async (method: string, path: string, body?: object) => {
-    const res = await fetch(cluster.info.http + path, {
-      method,
-      headers: { authorization: `Bearer ${admin()}`, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const api = (method: string, path: string, body?: object) => data.admin(cluster.info.http, method, path, body);
   const status = () => getJson<any>(`${cluster.info.http}/v1/admin/status`, admin());
   /** Waits for the running admin operation to end and returns it. */
   const finished = async (timeoutMs = 60_000) => {

@@ -19,16 +19,8 @@ describe('presence on the owner nodes', () => {
   const quiet = Array.from({ length: 30 }, (_, i) => `quiet${i}`);
   const subs = new Map<string, TestClient>();
   let n = 0;
-  const admin = () => data.token('ops', 'admin');
 
-  const api = async (method: string, path: string, body?: object) => {
-    const res = await fetch(cluster.info.http + path, {
-      method,
-      headers: { authorization: `Bearer ${admin()}`, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const api = (method: string, path: string, body?: object) => data.admin(cluster.info.http, method, path, body);
   const publish = async (events: object[]) => {
     const reply = await producer.request({ op: 'publish', id: `p${++n}`, events });
     expect(reply.op).toBe('ack');

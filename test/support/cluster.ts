@@ -32,6 +32,16 @@ export class TestData {
     return [...byNode.values()];
   }
 
+  /** Calls the admin API of the cluster at `http` with an admin token: status and JSON body. */
+  async admin(http: string, method: string, path: string, body?: object): Promise<{ status: number; body: any }> {
+    const res = await fetch(http + path, {
+      method,
+      headers: { authorization: `Bearer ${this.token('ops', 'admin')}`, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  }
+
   startCluster(extra: string[] = []): Promise<ClusterProcess> {
     return ClusterProcess.start(['--data', this.dir, '--port', '0', ...extra]);
   }
