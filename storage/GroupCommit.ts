@@ -57,7 +57,12 @@ interface RawBatch {
  * of a lost one; the node's state is then only what LevelDB holds, and it must be restarted to reload it.
  */
 export class GroupCommit {
-  private pending: Op[] = [];
+  /**
+   * The next batch, filled as writes come: LevelDB's batch copies each key and value when it is put, so the
+   * callers' keys, values and op arrays die young instead of living until the batch's fsync (GC copied them).
+   */
+  private raw?: RawBatch;
+  private pending = 0;
   private batch?: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void };
   private writing = false;
   private scheduled = false;
@@ -84,8 +89,17 @@ export class GroupCommit {
   write(ops: Op[]): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (ops.length === 0 && this.deferred.length === 0) return Promise.resolve();
-    if (ops.length) this.onWrite?.(ops);
-    for (const op of ops) this.pending.push(op);
+    if (ops.length) {
+      this.onWrite?.(ops);
+      try {
+        this.put(ops);
+      } catch (err) {
+        // A store that cannot take a batch (closed under us) takes no write after it either.
+        this.failure = new HeraldError('HERALD_UNAVAILABLE', `storage write failed: ${(err as Error)?.message ?? err}`);
+        this.onFailure?.(this.failure);
+        return Promise.reject(this.failure);
+      }
+    }
     if (!this.batch) {
       let resolve!: () => void;
       let reject!: (e: unknown) => void;
@@ -120,7 +134,7 @@ export class GroupCommit {
   /** Resolves when everything queued so far is written (or refused). */
   async drain(): Promise<void> {
     if (this.deferred.length) await this.write([]).catch(() => undefined);
-    while (this.writing || this.pending.length || this.scheduled) {
+    while (this.writing || this.pending || this.scheduled) {
       await new Promise((r) => setTimeout(r, 1));
     }
   }
@@ -141,26 +155,36 @@ export class GroupCommit {
     });
   }
 
+  /** Puts `ops` in the batch being filled. */
+  private put(ops: readonly Op[]): void {
+    // Keys are utf8 strings and values bytes already: abstract-level's per-op checks and copies add nothing.
+    const raw = (this.raw ??= this.db.batch() as unknown as RawBatch);
+    for (const op of ops) {
+      if (op.type === 'put') raw._put(op.key, op.value);
+      else raw._del(op.key);
+    }
+    this.pending += ops.length;
+  }
+
   private async flush(): Promise<void> {
-    if (this.writing || (this.pending.length === 0 && this.deferred.length === 0) || !this.batch) return;
-    const ops = this.pending;
+    if (this.writing || (this.pending === 0 && this.deferred.length === 0) || !this.batch) return;
     if (this.deferred.length) {
-      for (const op of this.deferred) ops.push(op);
+      this.put(this.deferred);
       this.deferred = [];
     }
+    const raw = this.raw!;
+    const count = this.pending;
     const batch = this.batch;
-    this.pending = [];
+    this.raw = undefined;
+    this.pending = 0;
     this.batch = undefined;
-    if (this.failure) return batch.reject(this.failure);
+    if (this.failure) {
+      void raw.close().catch(() => undefined);
+      return batch.reject(this.failure);
+    }
     this.writing = true;
     try {
-      // Keys are utf8 strings and values bytes already: abstract-level's per-op checks and copies add nothing.
-      const raw = this.db.batch() as unknown as RawBatch;
       try {
-        for (const op of ops) {
-          if (op.type === 'put') raw._put(op.key, op.value);
-          else raw._del(op.key);
-        }
         const t0 = performance.now();
         this.current = raw._write({ sync: this.sync });
         await this.current;
@@ -168,10 +192,10 @@ export class GroupCommit {
       } finally {
         void raw.close().catch(() => undefined);
       }
-      this.stats.batchOps.observe(ops.length);
+      this.stats.batchOps.observe(count);
       this.stats.batches++;
-      this.stats.ops += ops.length;
-      if (ops.length > this.stats.maxBatch) this.stats.maxBatch = ops.length;
+      this.stats.ops += count;
+      if (count > this.stats.maxBatch) this.stats.maxBatch = count;
       batch.resolve();
     } catch (err) {
       this.failure = new HeraldError('HERALD_UNAVAILABLE', `storage write failed: ${(err as Error)?.message ?? err}`);
