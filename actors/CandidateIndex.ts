@@ -1,4 +1,5 @@
 import { pack, unpack } from '../storage/Codec';
+import type { Op } from '../storage/GroupCommit';
 import { kindRange, META_PREFIX, SEP, userKey } from '../storage/Keyspace';
 import type { NodeStore } from '../storage/NodeStore';
 import type { UserId } from './Event';
@@ -95,13 +96,14 @@ export async function rebuildIndex(store: NodeStore, shardCount: number): Promis
       for (;;) {
         const chunk = await it.nextv(1000);
         if (!chunk.length) break;
-        const batch = store.db.batch();
+        // Through the node's writer, not a batch of its own: a shard being moved journals what is written to it.
+        const ops: Op[] = [];
         for (const [key, value] of chunk) {
           const user = key.slice(range.gt.length);
-          for (const k of indexKeys(shard, user, termsOf(unpack<ProfileData>(value)))) batch.put(k, PRESENT);
+          for (const k of indexKeys(shard, user, termsOf(unpack<ProfileData>(value)))) ops.push({ type: 'put', key: k, value: PRESENT });
           profiles++;
         }
-        await batch.write();
+        await store.applied.write(ops);
       }
     } finally {
       await it.close();
