@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,7 +21,7 @@ import { NodeStore } from '../storage/NodeStore';
 import { pack, unpack } from '../storage/Codec';
 import { NodeActor } from '../actors/NodeActor';
 import { cpuMeterOf, cpuSeconds, hostLoad } from './cpu';
-import { Client, Subscribers, round, sleep, type Msg, type Notification } from './benchKit';
+import { Client, Subscribers, fromTemplate, round, sleep, type Msg, type Notification } from './benchKit';
 import { LatencyRecorder } from './LatencyRecorder';
 import { measureLimits, type RawLimits } from './limits';
 
@@ -263,21 +263,11 @@ export async function main(args: string[]): Promise<void> {
       '--entities-per-user', String(o.entitiesPerUser), '--sample', String(o.sample),
     ];
     // --template DIR: the imported graph is kept there once and copied for later runs with the same graph options.
-    const saved = o.template ? join(o.template, 'bench-data.json') : '';
-    let imported: ImportResult;
-    if (saved && existsSync(saved) && JSON.parse(readFileSync(saved, 'utf8')).graphArgs.join(' ') === graphArgs.join(' ')) {
-      imported = JSON.parse(readFileSync(saved, 'utf8')).imported;
-      cpSync(o.template!, dataDir, { recursive: true });
-      log(`graph copied from the template ${o.template}`);
-    } else {
+    const { made: imported, copied } = await fromTemplate(o.template, graphArgs.join(' '), dataDir, () => {
       log(`importing: celebrity with ${o.followers} followers, ${o.minFollowings}+ (avg ${o.avgFollowings}) friends each`);
-      imported = await runImport(['--data', dataDir, ...graphArgs]);
-      if (o.template) {
-        rmSync(o.template, { recursive: true, force: true });
-        cpSync(dataDir, o.template, { recursive: true });
-        writeFileSync(saved, JSON.stringify({ graphArgs, imported }));
-      }
-    }
+      return runImport(['--data', dataDir, ...graphArgs]);
+    });
+    if (copied) log(`graph copied from the template ${o.template}`);
     const expected = imported.expected!;
     log(`imported ${imported.edges} edges (${imported.keys} keys) in ${imported.seconds}s (${imported.edges_per_s} edges/s); ` +
       `policy will choose ${expected.chosen} of ${expected.followers} (${(expected.fraction * 100).toFixed(1)}%): ${JSON.stringify(expected.reasons)}`);

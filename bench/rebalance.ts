@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { hash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -11,7 +11,7 @@ import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
 import { shardPrefix } from '../storage/Keyspace';
 import { seedTimelines } from './rebalanceSeed';
-import { OpenLoop, Probe, Samples, Subscribers, cpuMeter, gitCommit, hostLoad, http, round, seqOf, sleep } from './benchKit';
+import { OpenLoop, Probe, Samples, Subscribers, cpuMeter, fromTemplate, gitCommit, hostLoad, http, round, seqOf, sleep } from './benchKit';
 
 /**
  * `npm run bench -- rebalance`: a 3-node cluster holding --users users goes to 4 nodes under a triggered load
@@ -262,27 +262,17 @@ export async function main(args: string[]): Promise<void> {
       '--entities-per-user', String(o.entitiesPerUser), '--nodes', '3', '--sample', '0', '--no-progress', '--shards', String(o.shards),
     ];
     const dataKey = JSON.stringify({ graphArgs, timeline: o.timeline });
-    let imported: any;
-    let seeded: { keys: number; users: number; seconds: number };
     const t1 = performance.now();
-    if (o.template && existsSync(join(o.template, 'bench-data.json')) && JSON.parse(readFileSync(join(o.template, 'bench-data.json'), 'utf8')).dataKey === dataKey) {
-      ({ imported, seeded } = JSON.parse(readFileSync(join(o.template, 'bench-data.json'), 'utf8')));
-      rmSync(dataDir, { recursive: true, force: true });
-      cpSync(o.template, dataDir, { recursive: true });
-      log(`data copied from the template ${o.template} in ${((performance.now() - t1) / 1000).toFixed(1)}s (import was ${imported.seconds}s, timelines ${seeded.seconds.toFixed(1)}s)`);
-    } else {
+    const { made, copied } = await fromTemplate(o.template, dataKey, dataDir, async () => {
       log(`importing ${o.users} users (${o.minFollowings}+ followings, avg ${o.avgFollowings}; celebrity followers ${o.celebrityFollowers})`);
-      imported = await runImport(['--data', dataDir, ...graphArgs]);
+      const imported = await runImport(['--data', dataDir, ...graphArgs]);
       log(`imported ${imported.followers} users, ${imported.edges} edges, ${imported.keys} keys in ${imported.seconds}s (${imported.keys_per_s} keys/s)`);
-      seeded = await seedTimelines(dataDir, o.timeline, now);
+      const seeded = await seedTimelines(dataDir, o.timeline, now);
       log(`timelines: ${seeded.users} users, ${seeded.keys} keys (entries + metas) in ${seeded.seconds.toFixed(1)}s`);
-      if (o.template) {
-        rmSync(o.template, { recursive: true, force: true });
-        cpSync(dataDir, o.template, { recursive: true });
-        writeFileSync(join(o.template, 'bench-data.json'), JSON.stringify({ dataKey, imported, seeded }));
-        log(`data saved as the template ${o.template}`);
-      }
-    }
+      return { imported, seeded };
+    });
+    const { imported, seeded } = made;
+    if (copied) log(`data copied from the template ${o.template} in ${((performance.now() - t1) / 1000).toFixed(1)}s (import was ${imported.seconds}s, timelines ${seeded.seconds.toFixed(1)}s)`);
     const dataSeconds = (performance.now() - t1) / 1000;
     const keysBefore = imported.keys + seeded.keys;
 
