@@ -5,6 +5,16 @@ import type { NodeStore } from '../storage/NodeStore';
 import type { UserId } from './Event';
 import type { ProfileData } from './InterestProfile';
 
+/**
+ * The fanout's candidate index, kept next to the interest profiles on the user's own node and derived from them:
+ * which users of a shard rank an author among their top `INDEXED_RANK` followings (`<shard>!R!<author>!<user>`),
+ * and which hold an entity among their recent engagements (`<shard>!N!<entity>!<user>`). The policy notifies a
+ * follower only for a top-ranked author or a matching entity, so a celebrity's fanout reads the profiles of these
+ * candidates instead of every follower's (on the benchmark's graph 16 % of a million). Extra entries are harmless
+ * (a candidate is still decided from its profile); a missing one is not, so the entries are written in the same
+ * atomic batch as the profile they come from.
+ */
+
 /** Authors indexed per user: its top followings down to this rank (the policy's `alwaysRank` may not exceed it). */
 export const INDEXED_RANK = 5;
 /** Set once every stored profile of the DB has its index entries (a DB from before the index is rebuilt at start). */
@@ -23,15 +33,7 @@ export interface IndexChange {
   value: unknown;
 }
 
-/**
- * The fanout's candidate index, kept next to the interest profiles on the user's own node and derived from them:
- * which users of a shard rank an author among their top `INDEXED_RANK` followings (`<shard>!R!<author>!<user>`),
- * and which hold an entity among their recent engagements (`<shard>!N!<entity>!<user>`). The policy notifies a
- * follower only for a top-ranked author or a matching entity, so a celebrity's fanout reads the profiles of these
- * candidates instead of every follower's (on the benchmark's graph 16 % of a million). Extra entries are harmless
- * (a candidate is still decided from its profile); a missing one is not, so the entries are written in the same
- * atomic batch as the profile they come from.
- */
+/** What a stored profile puts in the index. */
 export function termsOf(data: ProfileData | undefined): IndexTerms {
   if (!data) return { top: [], entities: [] };
   return { top: data.top.slice(0, INDEXED_RANK).map((s) => s[0]), entities: data.ent.map((s) => s[0]) };
@@ -78,8 +80,8 @@ export function indexComplete(store: NodeStore): boolean {
   return store.db.getSync(INDEX_COMPLETE_KEY) !== undefined;
 }
 
-/** Marks a DB written with the index from its start (a new DB, a fresh import) as complete. */
-export async function markComplete(store: NodeStore): Promise<void> {
+/** Marks the DB's index complete. */
+async function markComplete(store: NodeStore): Promise<void> {
   await store.db.put(INDEX_COMPLETE_KEY, PRESENT, { sync: true });
 }
 

@@ -28,7 +28,8 @@ const INDEXED_ENTITIES = 8;
 /** A tweet's terms in the candidate index: its author and its entities, lower-cased. */
 interface CandidateQuery {
   author: UserId;
-  entities: string[];
+  /** Lower-cased, without repeats. */
+  entities: readonly string[];
 }
 
 export interface FanoutResult {
@@ -83,10 +84,9 @@ export class FollowerFanout {
    * built yet, a policy that notifies deeper ranks than it holds, or too many entities to scan for.
    */
   private candidateQuery(author: UserId, entities: readonly string[]): CandidateQuery | undefined {
-    const terms = [...new Set(entities.map((e) => e.toLowerCase()))];
     const rank = (this.opts.policy ?? DEFAULT_POLICY).alwaysRank;
-    if (!this.indexed || rank > INDEXED_RANK || terms.length > INDEXED_ENTITIES) return undefined;
-    return { author, entities: terms };
+    if (!this.indexed || rank > INDEXED_RANK || entities.length > INDEXED_ENTITIES) return undefined;
+    return { author, entities };
   }
 
   /** Decides and writes one batch; yields the event loop every few ms so triggered events never wait long. */
@@ -109,7 +109,7 @@ export class FollowerFanout {
     let unsettled = 0;
     let slept = Date.now();
     // Profiles are read a slice ahead (libuv threads) while this thread decides the slice before.
-    const query = this.candidateQuery(event.actor, entities);
+    const query = this.candidateQuery(event.actor, decider.terms);
     const candidates = query && (await this.candidatesOf(followers, shards, query));
     const read = (from: number) => handled(this.readProfiles(followers, shards, from, Math.min(followers.length, from + PROFILE_READS), candidates));
     let next = read(0);
@@ -287,6 +287,10 @@ export class FollowerFanout {
  */
 class BulkDecider {
   private readonly reader: StoredProfileReader;
+  /** The tweet's entities as profiles hold them: lower-cased, without repeats. */
+  get terms(): readonly string[] {
+    return this.reader.entities;
+  }
   private readonly cutoff: number;
   /** Reason strings by matched-entity mask: made once per tweet, not per follower. */
   private readonly reasons = new Map<number, string>();
