@@ -129,7 +129,7 @@ export class UserActor {
    * Keys written and not landed yet → their value: what a read of them must see (pipelined writes). May also hold
    * entries of writes that have landed (write <= landedWrite), which mean nothing: they go in bulk.
    */
-  private readonly unlanded = new Map<string, Unlanded>();
+  private unlanded = new Map<string, Unlanded>();
   /** The last of this actor's writes that has landed. */
   private landedWrite = 0;
   /** `unlanded` is pruned of landed writes' entries past this size. */
@@ -253,10 +253,14 @@ export class UserActor {
     const written = this.store.durable.write(ops);
     this.lastWritten = written;
     // Writes land in the order they were queued (GroupCommit is FIFO): an entry of this write or an earlier one
-    // is stale from now on. Entries are dropped all at once, not key by key (a Map shrinks and regrows on that).
+    // is stale from now on. Entries are dropped all at once, not key by key (a Map shrinks and regrows on that),
+    // with a new Map, not `clear()`: V8 clears a Map by giving it a new table (in the old generation once the old
+    // table is there) and leaves the entries in the old one, and every scavenge until the next full GC took that
+    // dead table's entries as live, copying and promoting each value written since (in process, small batches:
+    // 2.75 → 1.7 MB surviving each scavenge, pauses 10.5 → 6–7 ms).
     const landed = () => {
       this.landedWrite = write;
-      if (--this.inFlight === 0) this.unlanded.clear();
+      if (--this.inFlight === 0) this.unlanded = new Map();
       else if (this.unlanded.size > this.pruneAt) this.pruneLanded();
     };
     this.lastWrite = written.then(landed, () => {
