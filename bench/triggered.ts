@@ -17,8 +17,9 @@ import { clusterCpuMeter, hostLoad } from './cpu';
  *  - limits:     raw LevelDB chained-batch rate (with and without sync) and raw WebSocket message rate, measured
  *                first, before the cluster exists, so they do not compete with it for the cores.
  *  - phase 1:    producers publish `like` events (batches of --batch) with --inflight publishes in flight per
- *                socket, for --duration s. An event counts once its publish was acked AND its notification reached
- *                the subscribed recipient; events_per_s is the events complete within the window / window length.
+ *                socket, for --warmup s (not measured: actors activate from LevelDB, key sets load, code warms up)
+ *                then --duration s, the window. An event counts once its publish was acked AND its notification
+ *                reached the subscribed recipient; events_per_s is the events complete within the window / its length.
  *  - phase 2:    an open-loop producer offers --rate events/s on a fixed timeline (one frame every
  *                --frame-events/--rate s). Every event carries its frame's INTENDED send time in its id, and latency
  *                is measured at the subscriber from that time, so a stalled sender or server cannot hide its own
@@ -39,6 +40,8 @@ interface Options {
   batch: number;
   inflight: number;
   durationS: number;
+  /** Seconds of phase-1 load before its window opens: actors activate from LevelDB, key sets load, code warms up. */
+  warmupS: number;
   rate: number;
   latencyS: number;
   frameEvents: number;
@@ -53,7 +56,7 @@ interface Options {
 }
 
 const USAGE = `Usage: npm run bench -- triggered [--no-sync] [--recipients N] [--fans N] [--tweets N] [--producers N]
-  [--batch N] [--inflight N] [--duration S] [--rate N] [--latency-duration S] [--frame-events N] [--limits-ms MS]
+  [--batch N] [--inflight N] [--duration S] [--warmup S] [--rate N] [--latency-duration S] [--frame-events N] [--limits-ms MS]
   [--profile DIR | --stages DIR] [--keep-data] [--config FILE] [--probe-phase 1|2]          (docs/benchmarks.md)`;
 
 function options(args: string[]): Options {
@@ -77,6 +80,7 @@ function parseOptions(args: string[]): Options {
       batch: { type: 'string' },
       inflight: { type: 'string' },
       duration: { type: 'string' },
+      warmup: { type: 'string' },
       rate: { type: 'string' },
       'latency-duration': { type: 'string' },
       'frame-events': { type: 'string' },
@@ -102,6 +106,7 @@ function parseOptions(args: string[]): Options {
     batch: num(values.batch, 100),
     inflight: num(values.inflight, 4),
     durationS: num(values.duration, 8),
+    warmupS: values.warmup === '0' ? 0 : num(values.warmup, 2),
     rate: num(values.rate, 5000),
     latencyS: num(values['latency-duration'], 8),
     frameEvents: num(values['frame-events'], 10),
@@ -201,6 +206,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   const flags = new Uint8Array(1 << 23);
   let complete = 0;
   let completeInWindow = 0;
+  let windowStart = Infinity;
   let windowEnd = Infinity;
   let acked1 = 0;
   let delivered1 = 0;
@@ -210,7 +216,8 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
     flags[seq] = before | bit;
     if ((before | bit) === 3) {
       complete++;
-      if (performance.now() <= windowEnd) completeInWindow++;
+      const now = performance.now();
+      if (now >= windowStart && now <= windowEnd) completeInWindow++;
     }
   };
 
@@ -340,21 +347,24 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
     pending.set(id, { phase: 1, first, count: o.batch, intended: performance.now(), producer: p });
     producers[p].send({ op: 'publish', id, events });
   };
-  log(`phase 1: ${o.producers} producers x ${o.inflight} publishes in flight x ${o.batch} events, ${o.durationS}s`);
+  log(`phase 1: ${o.producers} producers x ${o.inflight} publishes in flight x ${o.batch} events, ${o.warmupS}s of warm-up, then ${o.durationS}s measured`);
   const profiled = [cluster.pid, ...Object.values(cluster.info.nodes)];
   const probing = o.profileDir ?? o.stagesDir;
   const probing1 = o.probePhase === 1 ? probing : undefined;
   const probing2 = o.probePhase === 2 ? probing : undefined;
-  if (probing1) for (const pid of profiled) process.kill(pid, 'SIGUSR2'); // start the probes (bench/probe.ts)
-  const cpu1 = clusterCpuMeter(cluster);
-  const t1 = performance.now();
-  windowEnd = t1 + o.durationS * 1000;
+  const t0 = performance.now();
   phase1Running = true;
   for (let p = 0; p < o.producers; p++) for (let k = 0; k < o.inflight; k++) sendPhase1(p);
   const progress = setInterval(() => {
-    const s = (performance.now() - t1) / 1000;
-    log(`  ${s.toFixed(1)}s: sent ${nextSeq}, acked ${acked1}, delivered ${delivered1}, complete ${complete} (${Math.round(complete / s)}/s)`);
+    const s = (performance.now() - t0) / 1000;
+    log(`  ${s.toFixed(1)}s: sent ${nextSeq}, acked ${acked1}, delivered ${delivered1}, complete ${complete} (${Math.round(complete / s)}/s since the start)`);
   }, 2000);
+  // The window opens after the warm-up: events complete before it count for delivery checks, not for the rate.
+  await sleep(o.warmupS * 1000);
+  if (probing1) for (const pid of profiled) process.kill(pid, 'SIGUSR2'); // start the probes (bench/probe.ts)
+  const cpu1 = clusterCpuMeter(cluster);
+  windowStart = performance.now();
+  windowEnd = windowStart + o.durationS * 1000;
   await sleep(o.durationS * 1000);
   phase1Running = false;
   clearInterval(progress);
@@ -375,6 +385,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
     phase1_events_complete: complete,
     phase1_not_delivered_after_drain: acked1 - delivered1,
     phase1_window_s: o.durationS,
+    phase1_warmup_s: o.warmupS,
     cpu_cores_phase1: cpuPhase1,
     // CPU the cluster (gateway + nodes) spent per completed event: what caps throughput once the cores are full.
     cluster_cpu_us_per_event: round(
