@@ -67,7 +67,8 @@ export class FollowerFanout {
         const started = Date.now();
         try {
           const profiles = await rebuildIndex(this.store, this.opts.shardCount);
-          log.info({ profiles, ms: Date.now() - started }, 'built the fanout candidate index from the stored profiles');
+          // A new, empty DB has nothing to build: only an upgrade says so (operators wait for this line).
+          if (profiles > 0) log.info({ profiles, ms: Date.now() - started }, 'built the fanout candidate index from the stored profiles');
         } catch (err) {
           // A store closing under it (stop): the next start builds it again.
           log.warn({ err }, 'fanout candidate index not built');
