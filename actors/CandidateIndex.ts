@@ -2,6 +2,7 @@ import { pack, unpack } from '../storage/Codec';
 import type { Op } from '../storage/GroupCommit';
 import { kindRange, META_PREFIX, SEP, userKey } from '../storage/Keyspace';
 import type { NodeStore } from '../storage/NodeStore';
+import type { FrameRow } from '../storage/ShardFrame';
 import type { UserId } from './Event';
 import type { ProfileData } from './InterestProfile';
 
@@ -56,6 +57,21 @@ function diff(shard: number, kind: 'R' | 'N', user: UserId, before: readonly str
 /** The index keys of a profile written from scratch (the importer). */
 export function indexKeys(shard: number, user: UserId, terms: IndexTerms): string[] {
   return [...terms.top.map((t) => userKey(shard, 'R', t, user)), ...[...new Set(terms.entities)].map((t) => userKey(shard, 'N', t, user))];
+}
+
+/**
+ * The index rows of the profiles among a shard's rows (a part of a shard moving in): a shard from a node whose
+ * index is not complete yet (an older DB still building it) arrives without some entries, so its new owner makes
+ * them with the profiles, in the same batch.
+ */
+export function indexRowsOf(shard: number, rows: readonly FrameRow[]): FrameRow[] {
+  const { gt } = kindRange(shard, 'P');
+  const out: FrameRow[] = [];
+  for (const [key, value] of rows) {
+    if (!value || !key.startsWith(gt)) continue;
+    for (const k of indexKeys(shard, key.slice(gt.length), termsOf(unpack<ProfileData>(value)))) out.push([k, PRESENT]);
+  }
+  return out;
 }
 
 /**

@@ -2,6 +2,7 @@ import { HeraldError } from '../storage/HeraldError';
 import type { NodeStore } from '../storage/NodeStore';
 import { ShardJournal } from '../storage/ShardJournal';
 import { ShardRange, type ShardPart, type ShardSnapshot } from '../storage/ShardRange';
+import { indexComplete, indexRowsOf } from './CandidateIndex';
 import type { Peers } from './NodeActor';
 import type { ShardRegion } from './ShardRegion';
 
@@ -11,6 +12,8 @@ const PULL_TIMEOUT_MS = 60_000;
 /** A part of a shard as a handoff sends it; `done` once the snapshot is exhausted. */
 export interface ExportedPart extends ShardPart {
   done: boolean;
+  /** The old owner's fanout candidate index is complete, so the part carries every entry of its profiles. */
+  indexed?: boolean;
 }
 
 /** What the new owner answers for a part it pulled and wrote: its size (the frame stayed between the nodes). */
@@ -68,7 +71,7 @@ export class ShardHandoff {
   export(shard: number, limit: number): Promise<ExportedPart> {
     const copy = this.snapshots.get(shard);
     if (!copy) return Promise.reject(new HeraldError('HERALD_INVALID_MESSAGE', `no handoff of shard ${shard} on node ${this.nodeId}`));
-    const part = copy.reading.then(() => this.range.readPart(copy.snapshot, limit));
+    const part = copy.reading.then(async () => ({ ...(await this.range.readPart(copy.snapshot, limit)), indexed: indexComplete(this.store) }));
     copy.reading = part.catch(() => undefined);
     return part;
   }
@@ -89,9 +92,9 @@ export class ShardHandoff {
   async pull(shard: number, from: string, limit: number, delta = false): Promise<PulledPart> {
     if (!this.peers) throw new HeraldError('HERALD_UNAVAILABLE', `node ${this.nodeId} has no links`);
     const part = delta
-      ? { ...(await this.peers.call<ShardPart>(from, 'exportDelta', { shard }, PULL_TIMEOUT_MS)), done: true }
+      ? { ...(await this.peers.call<ExportedPart>(from, 'exportDelta', { shard }, PULL_TIMEOUT_MS)), done: true }
       : await this.peers.call<ExportedPart>(from, 'exportShard', { shard, limit }, PULL_TIMEOUT_MS);
-    await this.import(shard, part.frame, delta);
+    await this.import(shard, part.frame, delta, part.indexed === true);
     return { keys: part.keys, bytes: part.bytes, done: part.done };
   }
 
@@ -108,12 +111,12 @@ export class ShardHandoff {
   }
 
   /** Old owner, frozen: the current value (or deletion) of every key written since the snapshot; ends the copy. */
-  async delta(shard: number): Promise<ShardPart> {
+  async delta(shard: number): Promise<ShardPart & { indexed: boolean }> {
     if (!this.region.frozen.has(shard) || !this.journal.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `shard ${shard} is not frozen in a handoff on node ${this.nodeId}`);
     await Promise.all([this.store.durable.flushed(), this.store.applied.flushed()]);
     const part = await this.range.readKeys(this.journal.keys(shard));
     await this.end(shard);
-    return part;
+    return { ...part, indexed: indexComplete(this.store) };
   }
 
   /** Rolls a failed handoff back: the shard takes work again and its copy ends. */
@@ -124,15 +127,16 @@ export class ShardHandoff {
 
   /**
    * New owner: writes a part of a shard, not synced; `last` makes everything written so far durable (one
-   * sync), since the table flips to this node right after.
+   * sync), since the table flips to this node right after. Unless the old owner's candidate index is complete
+   * (`indexed`), the part's profiles get their index entries here, with them (this node's index counts as complete).
    */
-  async import(shard: number, frame: Uint8Array, last = false): Promise<number> {
+  async import(shard: number, frame: Uint8Array, last = false, indexed = false): Promise<number> {
     if (this.region.owned.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${this.nodeId} already owns shard ${shard}`);
     this.importedAt.set(shard, ++this.imports);
     this.importing.set(shard, (this.importing.get(shard) ?? 0) + 1);
     this.empty.delete(shard);
     try {
-      const n = await this.range.writePart(shard, frame);
+      const n = await this.range.writePart(shard, frame, false, indexed ? undefined : (rows) => indexRowsOf(shard, rows));
       if (last) await this.range.persist();
       return n;
     } finally {

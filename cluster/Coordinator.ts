@@ -180,7 +180,7 @@ export class Coordinator {
       const limit = this.opts.moveBatchKeys;
       const relay = async (op: string, args: object, last: boolean): Promise<PulledPart> => {
         const part = await from.call<ExportedPart>(op, args, 60_000);
-        if (part.keys || last) await target.call('importShard', { shard, frame: part.frame, last }, 60_000);
+        if (part.keys || last) await target.call('importShard', { shard, frame: part.frame, last, indexed: part.indexed }, 60_000);
         return { keys: part.keys, bytes: part.bytes, done: part.done };
       };
       const next = direct

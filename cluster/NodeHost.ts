@@ -157,7 +157,7 @@ class NodeHost {
       case 'exportDelta':
         return node.handoff.delta(a.shard);
       case 'importShard':
-        return node.handoff.import(a.shard, a.frame, a.last);
+        return node.handoff.import(a.shard, a.frame, a.last, a.indexed === true);
       case 'reachPeer':
         return node.handoff.reach(a.node);
       case 'pullShard':

@@ -54,9 +54,10 @@ export class ShardRange {
 
   /**
    * Writes a frame of a shard (puts and deletions) in one batch, not synced: a handoff syncs once, with
-   * `persist`, before the table flips. Keys outside the shard are refused.
+   * `persist`, before the table flips. Keys outside the shard are refused. `derived`: more puts made from the
+   * frame's rows, written in the same batch (and so atomically with them).
    */
-  async writePart(shard: number, frame: Uint8Array, sync = false): Promise<number> {
+  async writePart(shard: number, frame: Uint8Array, sync = false, derived?: (rows: readonly FrameRow[]) => FrameRow[]): Promise<number> {
     const prefix = shardPrefix(shard);
     const rows = decodeFrame(frame);
     if (rows.some(([key]) => !key.startsWith(prefix))) throw new HeraldError('HERALD_INVALID_MESSAGE', `keys outside shard ${shard}`);
@@ -65,6 +66,7 @@ export class ShardRange {
       if (value) batch.put(key, value);
       else batch.del(key);
     }
+    if (derived) for (const [key, value] of derived(rows)) if (key.startsWith(prefix) && value) batch.put(key, value);
     await batch.write({ sync });
     return rows.length;
   }

@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { involvedUsers, type HeraldEvent } from '../../../actors/Event';
+import { INDEX_COMPLETE_KEY, indexKeys, termsOf } from '../../../actors/CandidateIndex';
+import type { ProfileData } from '../../../actors/InterestProfile';
 import { NodeActor, type IngestItem, type Peers } from '../../../actors/NodeActor';
+import { unpack } from '../../../storage/Codec';
 import { HIGH, shardOf, shardPrefix } from '../../../storage/Keyspace';
 import { createLogger } from '../../../storage/logger';
 import { ev, SHARDS, tempStore, tweet } from './helpers';
@@ -106,6 +109,46 @@ describe('ShardHandoff', () => {
     expect(await ingest(6, other)).toBe(null);
     n.setTable(7, [shardOf(other, SHARDS)]);
     expect(await ingest(7, 'u0')).toBe('HERALD_WRONG_OWNER');
+  });
+
+  it("gives a shard's profiles their candidate index entries at the new owner when the old owner's index is not complete", async () => {
+    const old = await node(a, 'node-1', Array.from({ length: SHARDS }, (_, i) => i));
+    const peers: Peers = {
+      call: async (_peer: string, op: string, args: any) =>
+        (op === 'exportShard' ? old.handoff.export(args.shard, args.limit) : op === 'exportDelta' ? old.handoff.delta(args.shard) : null) as any,
+    };
+    const next = await node(b, 'node-2', [], peers);
+    await Promise.all([old.followers.prepare(log), next.followers.prepare(log)]);
+    const shard = shardOf('u0', SHARDS);
+    const mine = Array.from({ length: 400 }, (_, i) => `u${i}`).filter((u) => shardOf(u, SHARDS) === shard);
+    // Profiles: a top following each (R entries) and an entity each (N entries).
+    for (const [i, u] of mine.entries()) {
+      const author = `author-${i % 3}`;
+      await old.ingest({ epoch: 1, items: [item(ev('follow', u, { target: author })), item(ev('like', u, { tweet: tweet(author, { entities: [`topic${i % 5}`] }), target: author }))] });
+    }
+    const indexed = async (box: typeof a) =>
+      (await box.store.db.keys({ gt: shardPrefix(shard), lt: shardPrefix(shard) + HIGH }).all()).filter((k) => /^[^!]*!(R|N)!/.test(k)).sort();
+    const expected = await indexed(a);
+    expect(expected.length).toBeGreaterThanOrEqual(2 * mine.length);
+    // The old owner as an older DB still building its index: none of the entries yet, no mark.
+    await a.store.db.batch([...expected, INDEX_COMPLETE_KEY].map((key) => ({ type: 'del' as const, key })), { sync: true });
+
+    await old.handoff.begin(shard);
+    for (let done = false; !done; ) done = (await next.handoff.pull(shard, 'node-1', 7)).done;
+    // A profile changed during the copy arrives with the delta: its new entry too.
+    await old.ingest({ epoch: 1, items: [item(ev('follow', mine[0], { target: 'author-late' }))] });
+    await old.handoff.freeze(shard);
+    await next.handoff.pull(shard, 'node-1', 7, true);
+
+    const got = await indexed(b);
+    expect(got).toEqual(expect.arrayContaining(expected));
+    const profiles = await b.store.db.iterator({ gt: `${shardPrefix(shard)}P!`, lt: `${shardPrefix(shard)}P!${HIGH}` }).all();
+    expect(profiles.length).toBe(mine.length);
+    for (const [key, value] of profiles) {
+      const user = key.slice(`${shardPrefix(shard)}P!`.length);
+      expect(got).toEqual(expect.arrayContaining(indexKeys(shard, user, termsOf(unpack<ProfileData>(value)))));
+    }
+    expect(got.some((k) => k.includes('!R!author-late!'))).toBe(true);
   });
 
   it('lets the new owner pull the parts from the old owner, several at once, and the delta last', async () => {
