@@ -37,6 +37,14 @@ describe('ShardHandoff', () => {
     n.setTable(1, shards);
     return n;
   }
+  /** The links of a new owner to `old`, answering its pulls (and pings); `calls` records them. */
+  const linksTo = (old: NodeActor, calls: string[] = []): Peers => ({
+    call: async (peer: string, op: string, args: any) => {
+      calls.push(`${peer} ${op}`);
+      if (op === 'ping') return null as any;
+      return (op === 'exportShard' ? old.handoff.export(args.shard, args.limit) : old.handoff.delta(args.shard)) as any;
+    },
+  });
   const rows = async (box: typeof a, shard: number) =>
     (await box.store.db.iterator({ gt: shardPrefix(shard), lt: shardPrefix(shard) + HIGH }).all()).map(([k, v]) => [k, Buffer.from(v).toString('hex')]);
 
@@ -113,11 +121,7 @@ describe('ShardHandoff', () => {
 
   it("gives a shard's profiles their candidate index entries at the new owner when the old owner's index is not complete", async () => {
     const old = await node(a, 'node-1', Array.from({ length: SHARDS }, (_, i) => i));
-    const peers: Peers = {
-      call: async (_peer: string, op: string, args: any) =>
-        (op === 'exportShard' ? old.handoff.export(args.shard, args.limit) : op === 'exportDelta' ? old.handoff.delta(args.shard) : null) as any,
-    };
-    const next = await node(b, 'node-2', [], peers);
+    const next = await node(b, 'node-2', [], linksTo(old));
     await Promise.all([old.followers.prepare(log), next.followers.prepare(log)]);
     const shard = shardOf('u0', SHARDS);
     const mine = Array.from({ length: 400 }, (_, i) => `u${i}`).filter((u) => shardOf(u, SHARDS) === shard);
@@ -154,14 +158,7 @@ describe('ShardHandoff', () => {
   it('lets the new owner pull the parts from the old owner, several at once, and the delta last', async () => {
     const old = await node(a, 'node-1', Array.from({ length: SHARDS }, (_, i) => i));
     const calls: string[] = [];
-    const peers: Peers = {
-      call: async (peer: string, op: string, args: any) => {
-        calls.push(`${peer} ${op}`);
-        if (op === 'ping') return null as any;
-        return (op === 'exportShard' ? old.handoff.export(args.shard, args.limit) : old.handoff.delta(args.shard)) as any;
-      },
-    };
-    const next = await node(b, 'node-2', [], peers);
+    const next = await node(b, 'node-2', [], linksTo(old, calls));
     const shard = shardOf('u0', SHARDS);
     const mine = Array.from({ length: 400 }, (_, i) => `u${i}`).filter((u) => shardOf(u, SHARDS) === shard);
     for (const u of mine) await old.ingest({ epoch: 1, items: [item(ev('follow', u, { target: mine[0] }))] });
