@@ -33,9 +33,31 @@ function proves(secret: string, role: 'client' | 'server', nonce: Uint8Array, gi
  * ids and deadlines, their replies (a result or a HeraldError's code and message), and one-way notices. Either
  * side may call the other. Replaces comedy's generic message path for the data (docs/architecture.md).
  */
+/**
+ * A call waiting for its answer. Settled once: it lets go of its callbacks and timer then, because V8 rehashes a
+ * Map that has seen a few deletions by copying it, and the old copy, left in the old generation until the next
+ * full GC, still points to the entries it held: the scavenger took them as live, and with them each call's promise,
+ * its reply and the batch behind it (the gateway promoted a third of what it allocated per publish).
+ */
+class PendingCall {
+  constructor(
+    private resolveWith: ((v: any) => void) | undefined,
+    private rejectWith: ((e: Error) => void) | undefined,
+    private timer: NodeJS.Timeout | undefined,
+  ) {}
+
+  settle(error: Error | null, value?: unknown): void {
+    const { resolveWith, rejectWith, timer } = this;
+    this.resolveWith = this.rejectWith = this.timer = undefined;
+    clearTimeout(timer);
+    if (error) rejectWith?.(error);
+    else resolveWith?.(value);
+  }
+}
+
 export class NodeLink {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, PendingCall>();
   private readonly closeListeners: Array<() => void> = [];
   closed = false;
   /** One-way frames from the peer (the gateway's side: a node's deliveries). */
@@ -119,10 +141,10 @@ export class NodeLink {
     }
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
+        this.pending.get(id)?.settle(new HeraldError('HERALD_UNAVAILABLE', `${this.peer} did not answer ${op} in ${timeoutMs} ms`));
         this.pending.delete(id);
-        reject(new HeraldError('HERALD_UNAVAILABLE', `${this.peer} did not answer ${op} in ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, new PendingCall(resolve, reject, timer));
       this.socket.write(frame);
     });
   }
@@ -144,10 +166,7 @@ export class NodeLink {
     if (this.closed) return;
     this.closed = true;
     this.socket.destroy();
-    for (const [, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new HeraldError('HERALD_UNAVAILABLE', `link to ${this.peer} closed`));
-    }
+    for (const [, p] of this.pending) p.settle(new HeraldError('HERALD_UNAVAILABLE', `link to ${this.peer} closed`));
     this.pending.clear();
     for (const l of this.closeListeners.splice(0)) l();
   }
@@ -163,9 +182,8 @@ export class NodeLink {
         const p = this.pending.get(frame[1]);
         if (!p) return; // its deadline passed
         this.pending.delete(frame[1]);
-        clearTimeout(p.timer);
-        if (frame[0] === FrameKind.Result) p.resolve(frame[2]);
-        else p.reject(HeraldError.from(frame[2]));
+        if (frame[0] === FrameKind.Result) p.settle(null, frame[2]);
+        else p.settle(HeraldError.from(frame[2]));
         return;
       }
       case FrameKind.Notice:
