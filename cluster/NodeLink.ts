@@ -29,11 +29,6 @@ function proves(secret: string, role: 'client' | 'server', nonce: Uint8Array, gi
 }
 
 /**
- * One authenticated, direct connection between the gateway and a node or between two nodes: calls with request
- * ids and deadlines, their replies (a result or a HeraldError's code and message), and one-way notices. Either
- * side may call the other. Replaces comedy's generic message path for the data (docs/architecture.md).
- */
-/**
  * A call waiting for its answer. Settled once: it lets go of its callbacks and timer then, because V8 rehashes a
  * Map that has seen a few deletions by copying it, and the old copy, left in the old generation until the next
  * full GC, still points to the entries it held: the scavenger took them as live, and with them each call's promise,
@@ -55,6 +50,11 @@ class PendingCall {
   }
 }
 
+/**
+ * One authenticated, direct connection between the gateway and a node or between two nodes: calls with request
+ * ids and deadlines, their replies (a result or a HeraldError's code and message), and one-way notices. Either
+ * side may call the other. Replaces comedy's generic message path for the data (docs/architecture.md).
+ */
 export class NodeLink {
   private nextId = 1;
   private readonly pending = new Map<number, PendingCall>();
