@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -49,6 +49,8 @@ interface Options {
   profileDir?: string;
   stagesDir?: string;
   keepData: boolean;
+  /** Writes phase 2's latencies, one CSV row per event, to this file (to line bursts up with logs). */
+  seriesFile?: string;
   /** A cluster config file (gateway/config.ts options) passed to the cluster script. */
   config?: string;
   /** The phase `--profile`/`--stages` observe. @defaultValue 1 */
@@ -57,7 +59,7 @@ interface Options {
 
 const USAGE = `Usage: npm run bench -- triggered [--no-sync] [--recipients N] [--fans N] [--tweets N] [--producers N]
   [--batch N] [--inflight N] [--duration S] [--warmup S] [--rate N] [--latency-duration S] [--frame-events N] [--limits-ms MS]
-  [--profile DIR | --stages DIR] [--keep-data] [--config FILE] [--probe-phase 1|2]          (docs/benchmarks.md)`;
+  [--profile DIR | --stages DIR] [--keep-data] [--series FILE] [--config FILE] [--probe-phase 1|2]          (docs/benchmarks.md)`;
 
 function options(args: string[]): Options {
   try {
@@ -88,6 +90,7 @@ function parseOptions(args: string[]): Options {
       profile: { type: 'string' },
       stages: { type: 'string' },
       'keep-data': { type: 'boolean' },
+      series: { type: 'string' },
       config: { type: 'string' },
       'probe-phase': { type: 'string' },
     },
@@ -114,6 +117,7 @@ function parseOptions(args: string[]): Options {
     profileDir: values.profile,
     stagesDir: values.stages,
     keepData: !!values['keep-data'],
+    seriesFile: values.series,
     config: values.config,
     probePhase: values['probe-phase'] === '2' ? 2 : 1,
   };
@@ -226,6 +230,8 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   const ackLatency = new LatencyRecorder();
   let delivered2 = 0;
   const seen2 = new Uint8Array(Math.ceil(o.rate * o.latencyS) + 1024);
+  /** With --series: intended send time, latency (ms), per event delivered in phase 2. */
+  const series = o.seriesFile ? ([] as number[]) : undefined;
 
   const subscriberState = { gaps: 0, closes: 0, errors: 0 };
   const errors: Record<string, number> = {};
@@ -258,7 +264,9 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
             const seq = Number(id.slice(1, dot));
             if (seen2[seq]) break;
             seen2[seq] = 1;
-            latency.record(now - Number(id.slice(dot + 1)) / 1000);
+            const intended = Number(id.slice(dot + 1)) / 1000;
+            latency.record(now - intended);
+            series?.push(intended, now - intended);
             delivered2++;
           }
         }
@@ -434,6 +442,13 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   const drain2 = performance.now() + 5_000;
   while ((pending.size > 0 || delivered2 < seq2) && performance.now() < drain2) await sleep(10);
   const cpuPhase2 = cpu2();
+  if (series && o.seriesFile) {
+    // Wall-clock times (ms since the epoch, UTC) so rows line up with other logs, e.g. LevelDB's LOG files.
+    const rows = ['intended_unix_ms,latency_ms'];
+    for (let i = 0; i < series.length; i += 2) rows.push(`${(performance.timeOrigin + series[i]).toFixed(3)},${series[i + 1].toFixed(3)}`);
+    writeFileSync(o.seriesFile, rows.join('\n') + '\n');
+    log(`phase-2 latencies written to ${o.seriesFile}`);
+  }
   if (probing2) {
     for (const pid of profiled) process.kill(pid, 'SIGUSR2');
     log(`phase-2 ${o.profileDir ? 'CPU profiles' : 'stage timings'} written to ${probing2}`);
