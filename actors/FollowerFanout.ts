@@ -25,11 +25,14 @@ const FRESH_READS = 64;
 /** A tweet with more entities than this is decided without the candidate index (a scan per entity per run). */
 const INDEXED_ENTITIES = 8;
 
-/** A tweet's terms in the candidate index: its author and its entities, lower-cased. */
-interface CandidateQuery {
-  author: UserId;
-  /** Lower-cased, without repeats. */
-  entities: readonly string[];
+/**
+ * The end of the run starting at `a` (exclusive, at most `end`): followers of one shard in key order, so their
+ * profile and index keys are in order too (a batch comes shard by shard in key order, FanoutRunner).
+ */
+function runEnd(followers: UserId[], shards: number[], a: number, end: number): number {
+  let b = a + 1;
+  while (b < end && shards[b] === shards[a] && followers[b] > followers[b - 1]) b++;
+  return b;
 }
 
 export interface FanoutResult {
@@ -81,13 +84,11 @@ export class FollowerFanout {
   }
 
   /**
-   * What to look up in the candidate index for a tweet, or undefined when the index cannot rule anyone out: not
-   * built yet, a policy that notifies deeper ranks than it holds, or too many entities to scan for.
+   * Whether the candidate index can rule followers out for a tweet with these entities: not before it is built,
+   * nor for a policy that notifies deeper ranks than it holds, nor for too many entities to scan for.
    */
-  private candidateQuery(author: UserId, entities: readonly string[]): CandidateQuery | undefined {
-    const rank = (this.opts.policy ?? DEFAULT_POLICY).alwaysRank;
-    if (!this.indexed || rank > INDEXED_RANK || entities.length > INDEXED_ENTITIES) return undefined;
-    return { author, entities };
+  private usesIndex(entities: readonly string[]): boolean {
+    return this.indexed && (this.opts.policy ?? DEFAULT_POLICY).alwaysRank <= INDEXED_RANK && entities.length <= INDEXED_ENTITIES;
   }
 
   /** Decides and writes one batch; yields the event loop every few ms so triggered events never wait long. */
@@ -110,8 +111,7 @@ export class FollowerFanout {
     let unsettled = 0;
     let slept = Date.now();
     // Profiles are read a slice ahead (libuv threads) while this thread decides the slice before.
-    const query = this.candidateQuery(event.actor, decider.terms);
-    const candidates = query && (await this.candidatesOf(followers, shards, query));
+    const candidates = this.usesIndex(decider.terms) ? await this.candidatesOf(followers, shards, event.actor, decider.terms) : undefined;
     const read = (from: number) => handled(this.readProfiles(followers, shards, from, Math.min(followers.length, from + PROFILE_READS), candidates));
     let next = read(0);
     const fresh: Array<[UserId, string, number]> = [];
@@ -160,22 +160,21 @@ export class FollowerFanout {
   }
 
   /**
-   * The candidate index's answer for every run of 64 or more followers of one shard in the batch (a batch comes
-   * shard by shard in key order, FanoutRunner): one range scan per term for the whole run, bounded by its first and
-   * last follower. A shard whose followers come in more than one run is left out (read in full).
+   * The candidate index's answer for every run of 64 or more followers of one shard in the batch (`runEnd`): one
+   * range scan per term (the author, the tweet's entities as profiles hold them) for the whole run, bounded by its
+   * first and last follower. A shard whose followers come in more than one run is left out (read in full).
    */
-  private async candidatesOf(followers: UserId[], shards: number[], query: CandidateQuery): Promise<Map<number, Set<UserId>>> {
+  private async candidatesOf(followers: UserId[], shards: number[], author: UserId, entities: readonly string[]): Promise<Map<number, Set<UserId>>> {
     const out = new Map<number, Set<UserId>>();
     const seen = new Set<number>();
     const split = new Set<number>();
     const scans: Array<Promise<unknown>> = [];
     for (let a = 0; a < followers.length; ) {
-      let b = a + 1;
-      while (b < followers.length && shards[b] === shards[a] && followers[b] > followers[b - 1]) b++;
+      const b = runEnd(followers, shards, a, followers.length);
       const shard = shards[a];
       if (seen.has(shard)) split.add(shard);
       seen.add(shard);
-      if (b - a >= SCAN_RUN) scans.push(candidatesIn(this.store, shard, query.author, query.entities, followers[a], followers[b - 1]).then((c) => out.set(shard, c)));
+      if (b - a >= SCAN_RUN) scans.push(candidatesIn(this.store, shard, author, entities, followers[a], followers[b - 1]).then((c) => out.set(shard, c)));
       a = b;
     }
     await Promise.all(scans);
@@ -194,9 +193,7 @@ export class FollowerFanout {
     const scattered: number[] = [];
     const reads: Array<Promise<void>> = [];
     for (let a = 0; a < to - from; ) {
-      // A run: followers of one shard in key order (the order of their profile keys too).
-      let b = a + 1;
-      while (b < to - from && shards[from + b] === shards[from + a] && followers[from + b] > followers[from + b - 1]) b++;
+      const b = runEnd(followers, shards, from + a, to) - from;
       const indexed = candidates?.get(shards[from + a]);
       if (indexed) {
         for (let k = a; k < b; k++) {
