@@ -95,9 +95,7 @@ export class GroupCommit {
         this.put(ops);
       } catch (err) {
         // A store that cannot take a batch (closed under us) takes no write after it either.
-        this.failure = new HeraldError('HERALD_UNAVAILABLE', `storage write failed: ${(err as Error)?.message ?? err}`);
-        this.onFailure?.(this.failure);
-        return Promise.reject(this.failure);
+        return Promise.reject(this.fail(err));
       }
     }
     if (!this.batch) {
@@ -155,6 +153,13 @@ export class GroupCommit {
     });
   }
 
+  /** Fails this writer for good (fail-stop): every later write is refused with the answer, HERALD_UNAVAILABLE. */
+  private fail(err: unknown): HeraldError {
+    this.failure = new HeraldError('HERALD_UNAVAILABLE', `storage write failed: ${(err as Error)?.message ?? err}`);
+    this.onFailure?.(this.failure);
+    return this.failure;
+  }
+
   /** Puts `ops` in the batch being filled. */
   private put(ops: readonly Op[]): void {
     // Keys are utf8 strings and values bytes already: abstract-level's per-op checks and copies add nothing.
@@ -198,9 +203,7 @@ export class GroupCommit {
       if (count > this.stats.maxBatch) this.stats.maxBatch = count;
       batch.resolve();
     } catch (err) {
-      this.failure = new HeraldError('HERALD_UNAVAILABLE', `storage write failed: ${(err as Error)?.message ?? err}`);
-      batch.reject(this.failure);
-      this.onFailure?.(this.failure);
+      batch.reject(this.fail(err));
     } finally {
       this.current = undefined;
       this.writing = false;
