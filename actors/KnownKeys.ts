@@ -13,12 +13,11 @@ export const ABSENT = Symbol('absent');
 export const READ = Symbol('read');
 
 /**
- * The complete set of one user's keys of one kind (dedupe ids, affinities, followings or aggregates), so that a
- * lookup of a key that does not exist, the usual case for a new event, costs no LevelDB read; with `values`, also
- * their values once read or written, so a hit costs none either. Loaded by one key scan of the user's range of
- * that kind; every change the user's actor commits is applied to it, including those made before and while the
- * scan runs. Only the actor writes these keys, except the dedupe sweep, which deletes old dedupe keys: a set may
- * still hold one of those a little longer, which makes a very late retry a duplicate (the safe side).
+ * The complete set of one user's keys of one kind (affinities, followings or aggregates; dedupe keys have their
+ * own set, actors/DedupeFilter.ts), so that a lookup of a key that does not exist, the usual case for a new event,
+ * costs no LevelDB read; with `values`, also their values once read or written, so a hit costs none either. Loaded
+ * by one key scan of the user's range of that kind; every change the user's actor commits is applied to it,
+ * including those made before and while the scan runs. Only the actor writes these keys.
  */
 export class KnownKeys {
   private state: 'idle' | 'loading' | 'complete' | 'overflow' = 'idle';

@@ -7,18 +7,19 @@ import { targetOf, type HeraldEvent, type Notification, type UserId } from './Ev
 import { DEFAULT_PROFILE, InterestProfile, WEIGHTS, addAffinity, type ProfileData, type ProfileOptions } from './InterestProfile';
 import { aggregate, type AggregateSource } from './Aggregation';
 import { DeliveryPlanner, type DeliveryPolicy } from './DeliveryPlanner';
+import { DedupeFilter } from './DedupeFilter';
 import { ABSENT, KnownKeys, READ } from './KnownKeys';
 import { Mailbox } from './Mailbox';
 import { indexChanges, termsOf, type IndexTerms } from './CandidateIndex';
 import { describe } from './NotificationText';
 
-/** Kinds of keys whose complete set an active actor keeps, once it has had a few events (KNOWN_AFTER): dedupe, affinity, followings, aggregates. */
-type KnownKind = 'd' | 'a' | 'f' | 'g';
 /**
- * Of these, the kinds whose values it keeps too: small ones. The dedupe sweep deletes dedupe keys behind the
- * actor's back: an active actor may still answer "duplicate" for an id a little past the window (the safe side).
+ * Kinds of keys whose complete set an active actor keeps, once it has had a few events (KNOWN_AFTER): dedupe (as
+ * fingerprints: actors/DedupeFilter.ts), affinity, followings, aggregates.
  */
-const KNOWN_VALUES = 'daf';
+type KnownKind = 'd' | 'a' | 'f' | 'g';
+/** Of the KnownKeys kinds, those whose values it keeps too: small ones. */
+const KNOWN_VALUES = 'af';
 const KNOWN_KINDS = 'dafg';
 /**
  * Kinds this actor reads back through `read` (dedupe, affinity, following, aggregate, timeline entry): only their
@@ -135,7 +136,7 @@ export class UserActor {
   /** `unlanded` is pruned of landed writes' entries past this size. */
   private pruneAt = UNLANDED_PRUNE;
   /** Which dedupe, affinity, following and aggregate keys exist (each set made and loaded when first needed): a miss costs no read. */
-  private readonly known: Partial<Record<KnownKind, KnownKeys>> = {};
+  private readonly known: Partial<Record<KnownKind, KnownKeys | DedupeFilter>> = {};
   /** The character position of the kind in this user's keys. */
   private readonly kindAt: number;
   /** Events applied since activation, and when the first of them was. */
@@ -306,7 +307,7 @@ export class UserActor {
   }
 
   /** The key set of the key's kind, if the actor keeps one for it (made yet). */
-  private knownOf(key: string): KnownKeys | undefined {
+  private knownOf(key: string): KnownKeys | DedupeFilter | undefined {
     return this.known[key[this.kindAt] as KnownKind];
   }
 
@@ -314,11 +315,12 @@ export class UserActor {
    * Makes the set of a kind on first need (most actors, woken for one event, never need one). Writes of that kind
    * still in flight go into it as changes made before its scan, as if it had been tracking them from the start.
    */
-  private knownSet(kind: string): KnownKeys | undefined {
+  private knownSet(kind: string): KnownKeys | DedupeFilter | undefined {
     if (kind.length !== 1 || !KNOWN_KINDS.includes(kind)) return undefined;
     let set = this.known[kind as KnownKind];
     if (set) return set;
-    set = this.known[kind as KnownKind] = new KnownKeys(userRange(this.shard, kind as KnownKind, this.id), KNOWN_VALUES.includes(kind));
+    const range = userRange(this.shard, kind as KnownKind, this.id);
+    set = this.known[kind as KnownKind] = kind === 'd' ? new DedupeFilter(range) : new KnownKeys(range, KNOWN_VALUES.includes(kind));
     for (const [key, { value, write }] of this.unlanded) if (write > this.landedWrite && key[this.kindAt] === kind) set.changed(key, value);
     return set;
   }
