@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
-import { Client, round, sleep } from './benchKit';
+import { Client, Probe, round, sleep } from './benchKit';
 import { LatencyRecorder } from './LatencyRecorder';
 import { measureLimits, type RawLimits } from './limits';
 import { clusterCpuMeter, hostLoad } from './cpu';
@@ -48,6 +48,8 @@ interface Options {
   limitsMs: number;
   profileDir?: string;
   stagesDir?: string;
+  /** Per-process time series (250 ms rows: loop delay, pool round trip, CPU, level-0 files, slowest fsync, GC). */
+  traceDir?: string;
   keepData: boolean;
   /** Writes phase 2's latencies, one CSV row per event, to this file (to line bursts up with logs). */
   seriesFile?: string;
@@ -59,7 +61,7 @@ interface Options {
 
 const USAGE = `Usage: npm run bench -- triggered [--no-sync] [--recipients N] [--fans N] [--tweets N] [--producers N]
   [--batch N] [--inflight N] [--duration S] [--warmup S] [--rate N] [--latency-duration S] [--frame-events N] [--limits-ms MS]
-  [--profile DIR | --stages DIR] [--keep-data] [--series FILE] [--config FILE] [--probe-phase 1|2]          (docs/benchmarks.md)`;
+  [--profile DIR | --stages DIR | --trace DIR] [--keep-data] [--series FILE] [--config FILE] [--probe-phase 1|2]          (docs/benchmarks.md)`;
 
 function options(args: string[]): Options {
   try {
@@ -89,6 +91,7 @@ function parseOptions(args: string[]): Options {
       'limits-ms': { type: 'string' },
       profile: { type: 'string' },
       stages: { type: 'string' },
+      trace: { type: 'string' },
       'keep-data': { type: 'boolean' },
       series: { type: 'string' },
       config: { type: 'string' },
@@ -116,6 +119,7 @@ function parseOptions(args: string[]): Options {
     limitsMs: num(values['limits-ms'], 1500),
     profileDir: values.profile,
     stagesDir: values.stages,
+    traceDir: values.trace,
     keepData: !!values['keep-data'],
     seriesFile: values.series,
     config: values.config,
@@ -136,18 +140,7 @@ export async function main(args: string[]): Promise<void> {
   const sockets: WebSocket[] = [];
   try {
     const clusterArgs = ['--data', dataDir, '--port', '0', '--nodes', '3', ...(o.sync ? [] : ['--no-sync']), ...(o.config ? ['--config', resolvePath(o.config)] : [])];
-    const probe = o.profileDir ? 'profile' : o.stagesDir ? 'stages' : undefined;
-    const probeDir = o.profileDir ?? o.stagesDir;
-    let env: NodeJS.ProcessEnv | undefined;
-    if (probe && probeDir) {
-      mkdirSync(probeDir, { recursive: true });
-      env = {
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'probe.js')}`.trim(),
-        HERALD_BENCH_PROBE: probe,
-        HERALD_BENCH_PROBE_DIR: resolvePath(probeDir),
-      };
-    }
-    cluster = await ClusterProcess.start(clusterArgs, { env });
+    cluster = await ClusterProcess.start(clusterArgs, { env: Probe.from(o.profileDir, o.stagesDir, o.traceDir)?.env() });
     log(`cluster up: ${cluster.info.ws}, gateway pid ${cluster.pid}, nodes ${JSON.stringify(cluster.info.nodes)}, sync=${o.sync}`);
     const { events_per_s: events, p50_ms, p99_ms, p999_ms, ...rest } = await runPhases(o, cluster, dataDir, sockets);
     const leveldbBasis = o.sync ? limits.raw_leveldb_sync_batch_ops_per_s : limits.raw_leveldb_batch_ops_per_s;
@@ -357,7 +350,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   };
   log(`phase 1: ${o.producers} producers x ${o.inflight} publishes in flight x ${o.batch} events, ${o.warmupS}s of warm-up, then ${o.durationS}s measured`);
   const profiled = [cluster.pid, ...Object.values(cluster.info.nodes)];
-  const probing = o.profileDir ?? o.stagesDir;
+  const probing = o.profileDir ?? o.stagesDir ?? o.traceDir;
   const probing1 = o.probePhase === 1 ? probing : undefined;
   const probing2 = o.probePhase === 2 ? probing : undefined;
   const t0 = performance.now();
@@ -451,7 +444,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   }
   if (probing2) {
     for (const pid of profiled) process.kill(pid, 'SIGUSR2');
-    log(`phase-2 ${o.profileDir ? 'CPU profiles' : 'stage timings'} written to ${probing2}`);
+    log(`phase-2 ${o.profileDir ? 'CPU profiles' : o.traceDir ? 'traces' : 'stage timings'} written to ${probing2}`);
   }
   const phase2 = {
     p50_ms: round(latency.percentile(50)),
