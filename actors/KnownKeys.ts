@@ -13,11 +13,11 @@ export const ABSENT = Symbol('absent');
 export const READ = Symbol('read');
 
 /**
- * The complete set of one user's keys of one kind (affinities, followings or aggregates; dedupe keys have their
- * own set, actors/DedupeFilter.ts), so that a lookup of a key that does not exist, the usual case for a new event,
- * costs no LevelDB read; with `values`, also their values once read or written, so a hit costs none either. Loaded
- * by one key scan of the user's range of that kind; every change the user's actor commits is applied to it,
- * including those made before and while the scan runs. Only the actor writes these keys.
+ * The complete set of one user's keys of one kind, affinities or followings (small values, written only by the
+ * actor; kinds whose values are not kept have actors/KeyFilter.ts), so that a lookup of a key that does not exist,
+ * the usual case for a new event, costs no LevelDB read, with their values once read or written, so a hit costs
+ * none either. Loaded by one key scan of the user's range of that kind; every change the user's actor commits is
+ * applied to it, including those made before and while the scan runs.
  */
 export class KnownKeys {
   private state: 'idle' | 'loading' | 'complete' | 'overflow' = 'idle';
@@ -28,8 +28,6 @@ export class KnownKeys {
   constructor(
     /** The user's range of this kind. */
     private readonly range: { gt: string; lt: string },
-    /** Keep values too (small ones, written only by the actor). */
-    private readonly values: boolean,
   ) {}
 
   /** ABSENT: the key certainly does not exist; READ: read it from LevelDB; else its value. */
@@ -39,16 +37,16 @@ export class KnownKeys {
     return value === undefined ? ABSENT : value === UNREAD ? READ : value;
   }
 
-  /** The key was read from LevelDB: keep its value if values are kept. */
+  /** The key was read from LevelDB: keep its value. */
   read(key: string, value: unknown): void {
-    if (this.values && this.state === 'complete' && value !== undefined) this.keys.set(key, value);
+    if (this.state === 'complete' && value !== undefined) this.keys.set(key, value);
   }
 
   /** The actor committed a put of `value`, or a delete (undefined), of `key`. */
   changed(key: string, value: unknown): void {
     if (this.state === 'complete') {
       if (value === undefined) this.keys.delete(key);
-      else this.keys.set(key, this.values ? value : UNREAD);
+      else this.keys.set(key, value);
       if (this.keys.size > KNOWN_MAX) this.giveUp();
     } else if (this.state !== 'overflow') {
       this.delta.push([key, value]);

@@ -7,20 +7,19 @@ import { targetOf, type HeraldEvent, type Notification, type UserId } from './Ev
 import { DEFAULT_PROFILE, InterestProfile, WEIGHTS, addAffinity, type ProfileData, type ProfileOptions } from './InterestProfile';
 import { aggregate, type AggregateSource } from './Aggregation';
 import { DeliveryPlanner, type DeliveryPolicy } from './DeliveryPlanner';
-import { DedupeFilter } from './DedupeFilter';
+import { KeyFilter } from './KeyFilter';
 import { ABSENT, KnownKeys, READ } from './KnownKeys';
 import { Mailbox } from './Mailbox';
 import { indexChanges, termsOf, type IndexTerms } from './CandidateIndex';
 import { describe } from './NotificationText';
 
 /**
- * Kinds of keys whose complete set an active actor keeps, once it has had a few events (KNOWN_AFTER): dedupe (as
- * fingerprints: actors/DedupeFilter.ts), affinity, followings, aggregates.
+ * Kinds of keys whose complete set an active actor keeps, once it has had a few events (KNOWN_AFTER): dedupe and
+ * aggregates as fingerprints (actors/KeyFilter.ts), affinities and followings with their values (KnownKeys).
  */
 type KnownKind = 'd' | 'a' | 'f' | 'g';
-/** Of the KnownKeys kinds, those whose values it keeps too: small ones. */
-const KNOWN_VALUES = 'af';
 const KNOWN_KINDS = 'dafg';
+const FILTERED_KINDS = 'dg';
 /**
  * Kinds this actor reads back through `read` (dedupe, affinity, following, aggregate, timeline entry): only their
  * writes in flight are kept in `unlanded`. Engagements are never read back; the meta and profile live in memory.
@@ -136,7 +135,7 @@ export class UserActor {
   /** `unlanded` is pruned of landed writes' entries past this size. */
   private pruneAt = UNLANDED_PRUNE;
   /** Which dedupe, affinity, following and aggregate keys exist (each set made and loaded when first needed): a miss costs no read. */
-  private readonly known: Partial<Record<KnownKind, KnownKeys | DedupeFilter>> = {};
+  private readonly known: Partial<Record<KnownKind, KnownKeys | KeyFilter>> = {};
   /** The character position of the kind in this user's keys. */
   private readonly kindAt: number;
   /** Events applied since activation, and when the first of them was. */
@@ -307,7 +306,7 @@ export class UserActor {
   }
 
   /** The key set of the key's kind, if the actor keeps one for it (made yet). */
-  private knownOf(key: string): KnownKeys | DedupeFilter | undefined {
+  private knownOf(key: string): KnownKeys | KeyFilter | undefined {
     return this.known[key[this.kindAt] as KnownKind];
   }
 
@@ -315,12 +314,12 @@ export class UserActor {
    * Makes the set of a kind on first need (most actors, woken for one event, never need one). Writes of that kind
    * still in flight go into it as changes made before its scan, as if it had been tracking them from the start.
    */
-  private knownSet(kind: string): KnownKeys | DedupeFilter | undefined {
+  private knownSet(kind: string): KnownKeys | KeyFilter | undefined {
     if (kind.length !== 1 || !KNOWN_KINDS.includes(kind)) return undefined;
     let set = this.known[kind as KnownKind];
     if (set) return set;
     const range = userRange(this.shard, kind as KnownKind, this.id);
-    set = this.known[kind as KnownKind] = kind === 'd' ? new DedupeFilter(range) : new KnownKeys(range, KNOWN_VALUES.includes(kind));
+    set = this.known[kind as KnownKind] = FILTERED_KINDS.includes(kind) ? new KeyFilter(range) : new KnownKeys(range);
     for (const [key, { value, write }] of this.unlanded) if (write > this.landedWrite && key[this.kindAt] === kind) set.changed(key, value);
     return set;
   }

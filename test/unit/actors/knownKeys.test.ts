@@ -18,7 +18,7 @@ describe('KnownKeys', () => {
 
   it('answers READ until loaded; then ABSENT, READ or the value, with changes made before and during the load', async () => {
     await box.store.db.put(key('stored'), pack([1, 2]));
-    const set = new KnownKeys(userRange(3, 'a', 'bob'), true);
+    const set = new KnownKeys(userRange(3, 'a', 'bob'));
     expect(set.lookup(key('stored'))).toBe(READ);
     set.changed(key('early'), [3, 4]); // before the load
     set.load(box.store);
@@ -31,26 +31,21 @@ describe('KnownKeys', () => {
     expect(set.lookup(key('during'))).toEqual([5, 6]);
   });
 
-  it('keeps only existence without values; a key read from LevelDB then answers its value when values are kept', async () => {
+  it('keeps the value of a key read from LevelDB: the next lookup answers it without a read', async () => {
     await box.store.db.put(key('x'), pack(1));
-    const bare = new KnownKeys(userRange(3, 'a', 'bob'), false);
-    const full = new KnownKeys(userRange(3, 'a', 'bob'), true);
-    bare.load(box.store);
-    full.load(box.store);
+    const set = new KnownKeys(userRange(3, 'a', 'bob'));
+    set.load(box.store);
     await settle();
-    expect(bare.lookup(key('x'))).toBe(READ);
-    expect(full.lookup(key('x'))).toBe(READ);
-    bare.read(key('x'), 1);
-    full.read(key('x'), 1);
-    expect(bare.lookup(key('x'))).toBe(READ);
-    expect(full.lookup(key('x'))).toBe(1);
+    expect(set.lookup(key('x'))).toBe(READ);
+    set.read(key('x'), 1);
+    expect(set.lookup(key('x'))).toBe(1);
   });
 
   it('gives up past its bound: every lookup reads again', async () => {
     const batch = box.store.db.batch();
     for (let i = 0; i < 1100; i++) batch.put(key(`u${i}`), pack(i));
     await batch.write();
-    const set = new KnownKeys(userRange(3, 'a', 'bob'), true);
+    const set = new KnownKeys(userRange(3, 'a', 'bob'));
     set.load(box.store);
     await settle();
     expect(set.lookup(key('nobody'))).toBe(READ);

@@ -1,28 +1,30 @@
 import type { NodeStore } from '../storage/NodeStore';
 import { ABSENT, READ } from './KnownKeys';
 
-/** Fingerprints one user's filter holds at most (a table of 64 KB); past this it gives up and every lookup reads. */
+/** Fingerprints one filter holds at most (a table of 64 KB); past this it gives up and every lookup reads. */
 const FILTER_MAX = 8192;
 /** The table's first size; it doubles while more than half full. */
 const FIRST_SLOTS = 64;
 
 /**
- * The set of one user's dedupe keys, kept as 32-bit fingerprints, so that the usual new event (its key absent)
- * costs no LevelDB read: a fingerprint not in the set means the key certainly does not exist; one in it means read
- * it (a duplicate, or, about once in 500,000 lookups of a full table, another key with the same fingerprint).
+ * The set of one user's keys of one kind whose values are not kept in memory (dedupe keys, aggregate keys), as
+ * 32-bit fingerprints, so that the usual new event (its key absent) costs no LevelDB read: a fingerprint not in the
+ * set means the key certainly does not exist; one in it means read it (a duplicate, a liked tweet's aggregate, or,
+ * about once in 500,000 lookups of a full table, another key with the same fingerprint).
  *
- * Why not KnownKeys: every event adds a dedupe key, and a Map of key strings keeps each one, with its Map table
- * regrowing behind it, alive through the scavenges: ~40 % of what survived a node's scavenges at 5,000 events/s
- * (docs/benchmarks.md, sixth session). Here a key adds one number to a typed array outside V8's heap. Deletes
- * (the dedupe sweep's, behind the actor's back) leave the fingerprint: a lookup then reads and finds nothing.
+ * Why not KnownKeys: every event adds a dedupe key (and, for a like of a new tweet, an aggregate key), and a Map of
+ * key strings keeps each one, with its Map table regrowing behind it, alive through the scavenges: ~40 % of what
+ * survived a node's scavenges at 5,000 events/s (docs/benchmarks.md, sixth session). Here a key adds one number to
+ * a typed array outside V8's heap. Deletes (the actor's, or the dedupe sweep's behind its back) leave the
+ * fingerprint: a lookup then reads and finds nothing.
  */
-export class DedupeFilter {
+export class KeyFilter {
   private state: 'idle' | 'loading' | 'complete' | 'overflow' = 'idle';
   private table = new Uint32Array(FIRST_SLOTS);
   private size = 0;
 
   constructor(
-    /** The user's range of dedupe keys. */
+    /** The user's range of that kind. */
     private readonly range: { gt: string; lt: string },
   ) {}
 

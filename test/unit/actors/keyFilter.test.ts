@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DedupeFilter, fingerprint } from '../../../actors/DedupeFilter';
+import { KeyFilter, fingerprint } from '../../../actors/KeyFilter';
 import { ABSENT, READ } from '../../../actors/KnownKeys';
 import { pack } from '../../../storage/Codec';
 import { userKey, userRange } from '../../../storage/Keyspace';
@@ -7,7 +7,7 @@ import { tempStore } from './helpers';
 
 const settle = () => new Promise((r) => setTimeout(r, 20));
 
-describe('DedupeFilter', () => {
+describe('KeyFilter', () => {
   let box: Awaited<ReturnType<typeof tempStore>>;
   beforeEach(async () => {
     box = await tempStore();
@@ -19,7 +19,7 @@ describe('DedupeFilter', () => {
 
   it('answers READ until loaded; then ABSENT for a new key and READ for a stored one or one put before or during the load', async () => {
     await box.store.db.put(key('stored'), pack({ at: 1, offset: 0 }));
-    const filter = new DedupeFilter(userRange(3, 'd', 'bob'));
+    const filter = new KeyFilter(userRange(3, 'd', 'bob'));
     expect(filter.lookup(key('stored'))).toBe(READ);
     expect(filter.lookup(key('nobody'))).toBe(READ);
     filter.changed(key('early'), { at: 2, offset: 1 }); // before the load
@@ -33,7 +33,7 @@ describe('DedupeFilter', () => {
   });
 
   it('keeps a deleted key as READ (a read then finds nothing): it never answers ABSENT for a key that may exist', async () => {
-    const filter = new DedupeFilter(userRange(3, 'd', 'bob'));
+    const filter = new KeyFilter(userRange(3, 'd', 'bob'));
     filter.load(box.store);
     await settle();
     filter.changed(key('x'), { at: 1, offset: 0 });
@@ -42,7 +42,7 @@ describe('DedupeFilter', () => {
   });
 
   it('holds thousands of keys through its growth with no false ABSENT, and answers ABSENT for nearly every other key', async () => {
-    const filter = new DedupeFilter(userRange(3, 'd', 'bob'));
+    const filter = new KeyFilter(userRange(3, 'd', 'bob'));
     filter.load(box.store);
     await settle();
     for (let i = 0; i < 5000; i++) filter.changed(key(`in${i}`), { at: i, offset: i });
@@ -56,12 +56,12 @@ describe('DedupeFilter', () => {
     const batch = box.store.db.batch();
     for (let i = 0; i < 8200; i++) batch.put(key(`s${i}`), pack(i));
     await batch.write();
-    const loaded = new DedupeFilter(userRange(3, 'd', 'bob'));
+    const loaded = new KeyFilter(userRange(3, 'd', 'bob'));
     loaded.load(box.store);
     await settle();
     expect(loaded.lookup(key('nobody'))).toBe(READ);
 
-    const put = new DedupeFilter(userRange(4, 'd', 'bob'));
+    const put = new KeyFilter(userRange(4, 'd', 'bob'));
     put.load(box.store);
     await settle();
     expect(put.lookup(key('nobody'))).toBe(ABSENT);
