@@ -44,6 +44,8 @@ interface Options {
   warmupS: number;
   rate: number;
   latencyS: number;
+  /** Seconds at the offered rate before phase 2's window opens: the cluster settles from phase 1's saturation. */
+  latencyWarmupS: number;
   frameEvents: number;
   limitsMs: number;
   profileDir?: string;
@@ -60,7 +62,7 @@ interface Options {
 }
 
 const USAGE = `Usage: npm run bench -- triggered [--no-sync] [--recipients N] [--fans N] [--tweets N] [--producers N]
-  [--batch N] [--inflight N] [--duration S] [--warmup S] [--rate N] [--latency-duration S] [--frame-events N] [--limits-ms MS]
+  [--batch N] [--inflight N] [--duration S] [--warmup S] [--rate N] [--latency-duration S] [--latency-warmup S] [--frame-events N] [--limits-ms MS]
   [--profile DIR | --stages DIR | --trace DIR] [--keep-data] [--series FILE] [--config FILE] [--probe-phase 1|2]          (docs/benchmarks.md)`;
 
 function options(args: string[]): Options {
@@ -87,6 +89,7 @@ function parseOptions(args: string[]): Options {
       warmup: { type: 'string' },
       rate: { type: 'string' },
       'latency-duration': { type: 'string' },
+      'latency-warmup': { type: 'string' },
       'frame-events': { type: 'string' },
       'limits-ms': { type: 'string' },
       profile: { type: 'string' },
@@ -115,6 +118,7 @@ function parseOptions(args: string[]): Options {
     warmupS: values.warmup === '0' ? 0 : num(values.warmup, 2),
     rate: num(values.rate, 5000),
     latencyS: num(values['latency-duration'], 8),
+    latencyWarmupS: values['latency-warmup'] === '0' ? 0 : num(values['latency-warmup'], 2),
     frameEvents: num(values['frame-events'], 10),
     limitsMs: num(values['limits-ms'], 1500),
     profileDir: values.profile,
@@ -220,9 +224,13 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
 
   // Phase-2 bookkeeping.
   const latency = new LatencyRecorder();
+  const warmupLatency = new LatencyRecorder();
   const ackLatency = new LatencyRecorder();
   let delivered2 = 0;
-  const seen2 = new Uint8Array(Math.ceil(o.rate * o.latencyS) + 1024);
+  const warmupFrames = Math.round((o.rate * o.latencyWarmupS) / o.frameEvents);
+  /** Phase-2 events before this one are the warm-up's: delivered and checked, not in the window's percentiles. */
+  const measuredFrom = warmupFrames * o.frameEvents;
+  const seen2 = new Uint8Array(Math.ceil(o.rate * (o.latencyWarmupS + o.latencyS)) + 1024);
   /** With --series: intended send time, latency (ms), per event delivered in phase 2. */
   const series = o.seriesFile ? ([] as number[]) : undefined;
 
@@ -258,8 +266,11 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
             if (seen2[seq]) break;
             seen2[seq] = 1;
             const intended = Number(id.slice(dot + 1)) / 1000;
-            latency.record(now - intended);
-            series?.push(intended, now - intended);
+            if (seq < measuredFrom) warmupLatency.record(now - intended);
+            else {
+              latency.record(now - intended);
+              series?.push(intended, now - intended);
+            }
             delivered2++;
           }
         }
@@ -313,7 +324,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
           for (let s = pub.first; s < pub.first + pub.count; s++) mark(s, ACKED);
         } else {
           const ms = performance.now() - pub.intended;
-          for (let i = 0; i < pub.count; i++) ackLatency.record(ms);
+          if (pub.first >= measuredFrom) for (let i = 0; i < pub.count; i++) ackLatency.record(ms);
         }
       } else {
         errors[m.code ?? '?'] = (errors[m.code ?? '?'] ?? 0) + 1;
@@ -398,19 +409,23 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   log(`phase 1: ${phase1.events_per_s} events/s complete (acked + delivered) in the window; after drain: acked ${acked1}, delivered ${delivered1}, complete ${complete}; cpu ${JSON.stringify(cpuPhase1)}`);
 
   // ---- Phase 2: fixed offered rate, open loop, latency from the intended send time.
-  const frames = Math.round((o.rate * o.latencyS) / o.frameEvents);
+  const frames = warmupFrames + Math.round((o.rate * o.latencyS) / o.frameEvents);
   const intervalMs = (1000 * o.frameEvents) / o.rate;
-  log(`phase 2: ${o.rate} events/s offered as ${o.frameEvents}-event frames every ${intervalMs.toFixed(2)} ms for ${o.latencyS}s (${frames} frames)`);
+  log(`phase 2: ${o.rate} events/s offered as ${o.frameEvents}-event frames every ${intervalMs.toFixed(2)} ms, ${o.latencyWarmupS}s of warm-up, then ${o.latencyS}s measured (${frames} frames)`);
   let seq2 = 0;
   let maxLagMs = 0;
-  if (probing2) for (const pid of profiled) process.kill(pid, 'SIGUSR2');
-  const cpu2 = clusterCpuMeter(cluster);
+  let cpu2: ReturnType<typeof clusterCpuMeter> | undefined;
   const t2 = performance.now() + 20;
   await new Promise<void>((resolve) => {
     let k = 0;
     const tick = () => {
       const now = performance.now();
       while (k < frames && t2 + k * intervalMs <= now) {
+        if (k === warmupFrames) {
+          // The window opens: CPU and the probes count from here.
+          if (probing2) for (const pid of profiled) process.kill(pid, 'SIGUSR2');
+          cpu2 = clusterCpuMeter(cluster);
+        }
         const intended = t2 + k * intervalMs;
         maxLagMs = Math.max(maxLagMs, now - intended);
         const intendedUs = Math.round(intended * 1000);
@@ -434,7 +449,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   const sendSecs = (performance.now() - t2) / 1000;
   const drain2 = performance.now() + 5_000;
   while ((pending.size > 0 || delivered2 < seq2) && performance.now() < drain2) await sleep(10);
-  const cpuPhase2 = cpu2();
+  const cpuPhase2 = cpu2!();
   if (series && o.seriesFile) {
     // Wall-clock times (ms since the epoch, UTC) so rows line up with other logs, e.g. LevelDB's LOG files.
     const rows = ['intended_unix_ms,latency_ms'];
@@ -455,9 +470,12 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
     ack_p50_ms: round(ackLatency.percentile(50)),
     ack_p99_ms: round(ackLatency.percentile(99)),
     ack_p999_ms: round(ackLatency.percentile(99.9)),
-    latency_events_offered: seq2,
+    latency_events_offered: seq2 - measuredFrom,
     latency_samples: latency.count,
+    // Missing counts the warm-up's events too: every event offered must be delivered.
     latency_missing: seq2 - delivered2,
+    latency_warmup_s: o.latencyWarmupS,
+    latency_warmup_p99_ms: round(warmupLatency.percentile(99)),
     achieved_offered_per_s: Math.round(seq2 / sendSecs),
     sender_max_lag_ms: round(maxLagMs),
     cpu_cores_phase2: cpuPhase2,
