@@ -127,9 +127,11 @@ export class UserActor {
   readonly delivery: DeliveryPlanner;
   /**
    * Keys written and not landed yet → their value: what a read of them must see (pipelined writes). May also hold
-   * entries of writes that have landed (write <= landedWrite), which mean nothing: they go in bulk.
+   * entries of writes that have landed (write <= landedWrite), which mean nothing: they go in bulk. Made by the
+   * first write after all have landed, dropped when all have: an idle actor holds no Map (one per landing, kept
+   * until the actor's next event, survived the scavenges).
    */
-  private unlanded = new Map<string, Unlanded>();
+  private unlanded?: Map<string, Unlanded>;
   /** The last of this actor's writes that has landed. */
   private landedWrite = 0;
   /** `unlanded` is pruned of landed writes' entries past this size. */
@@ -245,7 +247,7 @@ export class UserActor {
       const { key, value, packed } = changes[i];
       ops[i] = value === undefined ? { type: 'del', key } : { type: 'put', key, value: packed ?? pack(value) };
       const kind = key[this.kindAt];
-      if (READ_KINDS.includes(kind)) this.unlanded.set(key, { value, write });
+      if (READ_KINDS.includes(kind)) (this.unlanded ??= new Map()).set(key, { value, write });
       this.known[kind as KnownKind]?.changed(key, value);
     }
     if (extra) for (const op of extra) ops.push(op);
@@ -254,14 +256,14 @@ export class UserActor {
     this.lastWritten = written;
     // Writes land in the order they were queued (GroupCommit is FIFO): an entry of this write or an earlier one
     // is stale from now on. Entries are dropped all at once, not key by key (a Map shrinks and regrows on that),
-    // with a new Map, not `clear()`: V8 clears a Map by giving it a new table (in the old generation once the old
+    // with the Map, not by `clear()`: V8 clears a Map by giving it a new table (in the old generation once the old
     // table is there) and leaves the entries in the old one, and every scavenge until the next full GC took that
     // dead table's entries as live, copying and promoting each value written since (in process, small batches:
     // 2.75 → 1.7 MB surviving each scavenge, pauses 10.5 → 6–7 ms).
     const landed = () => {
       this.landedWrite = write;
-      if (--this.inFlight === 0) this.unlanded = new Map();
-      else if (this.unlanded.size > this.pruneAt) this.pruneLanded();
+      if (--this.inFlight === 0) this.unlanded = undefined;
+      else if (this.unlanded && this.unlanded.size > this.pruneAt) this.pruneLanded(this.unlanded);
     };
     this.lastWrite = written.then(landed, () => {
       landed();
@@ -271,15 +273,15 @@ export class UserActor {
   }
 
   /** Drops the entries of writes that have landed (an actor whose writes are never all landed at once). */
-  private pruneLanded(): void {
-    for (const [key, { write }] of this.unlanded) if (write <= this.landedWrite) this.unlanded.delete(key);
+  private pruneLanded(unlanded: Map<string, Unlanded>): void {
+    for (const [key, { write }] of unlanded) if (write <= this.landedWrite) unlanded.delete(key);
     // Many writes in flight keep many entries: scan again only once as many more have come.
-    this.pruneAt = Math.max(UNLANDED_PRUNE, 2 * this.unlanded.size);
+    this.pruneAt = Math.max(UNLANDED_PRUNE, 2 * unlanded.size);
   }
 
   /** A value this actor wrote whose write has not landed yet (a stale entry is in LevelDB already). */
   private unlandedValue(key: string): Unlanded | undefined {
-    const pending = this.unlanded.get(key);
+    const pending = this.unlanded?.get(key);
     return pending !== undefined && pending.write > this.landedWrite ? pending : undefined;
   }
 
@@ -320,7 +322,7 @@ export class UserActor {
     if (set) return set;
     const range = userRange(this.shard, kind as KnownKind, this.id);
     set = this.known[kind as KnownKind] = FILTERED_KINDS.includes(kind) ? new KeyFilter(range) : new KnownKeys(range);
-    for (const [key, { value, write }] of this.unlanded) if (write > this.landedWrite && key[this.kindAt] === kind) set.changed(key, value);
+    if (this.unlanded) for (const [key, { value, write }] of this.unlanded) if (write > this.landedWrite && key[this.kindAt] === kind) set.changed(key, value);
     return set;
   }
 
