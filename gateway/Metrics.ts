@@ -1,5 +1,4 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Notification } from '../actors/Event';
 import type { SentItem } from '../cluster/NodeChannel';
 import { Buckets } from '../storage/GroupCommit';
 
@@ -15,10 +14,9 @@ import { Buckets } from '../storage/GroupCommit';
 
 export type Channel = 'ws' | 'http';
 
-/** What the latency metric needs of a triggered delivery: its batch item, or its notification to find it by. */
+/** What the latency metric needs of a triggered delivery: the index of its batch item. */
 export interface TriggeredDelivery {
   item?: number;
-  notification?: Notification;
 }
 
 /** A GroupCommit writer's `stats` as a node reports it (storage/GroupCommit.ts). */
@@ -252,42 +250,16 @@ export class Metrics {
 
   /**
    * The notifications of one ingest batch: hands each to `deliver` (which answers how many live subscriptions
-   * took it) and, for those with one, counts receipt → send. A delivery names its batch item (`item`, as nodes
-   * answer now); one without is matched by event id: deliveries usually come in the order of the batch's items,
-   * so a forward walk finds each one's item; the first that is not ahead indexes the batch by event id once.
+   * took it) and, for those with one, counts receipt → send from the receipt of the batch item it names (`item`,
+   * as nodes answer ingests); one without an item counts from the batch's oldest receipt, an upper bound.
    */
   deliveredTriggered<D extends TriggeredDelivery>(deliveries: readonly D[], sent: readonly SentItem[], deliver: (d: D) => number): void {
-    let j = 0;
     let now = 0;
     let live = 0;
-    let byId: Map<string, number> | undefined;
     for (const d of deliveries) {
       if (deliver(d) === 0) continue;
       live++;
-      let at: number | undefined;
-      if (d.item !== undefined && d.item >= 0) at = sent[d.item]?.at;
-      else if (d.notification) {
-        // The event this notification is for: the newest id (an aggregated like lists earlier ones first) and the
-        // newest actor (listed first).
-        const ids = d.notification.eventIds;
-        const id = ids[ids.length - 1];
-        const actor = d.notification.actors[0];
-        // A few steps ahead at most: the items between are events this delivery's node owns no recipient of.
-        const end = byId ? j : Math.min(sent.length, j + 8);
-        let k = j;
-        while (k < end && (sent[k].item.event.id !== id || sent[k].item.event.actor !== actor)) k++;
-        if (k < end) at = sent[(j = k)].at;
-        else {
-          byId ??= indexById(sent);
-          const i = byId.get(id);
-          // Ids are unique per actor; another actor's event with the same id is not this one.
-          if (i !== undefined && sent[i].item.event.actor === actor) {
-            at = sent[(j = i)].at;
-          }
-        }
-      }
-      // Not found: the batch's oldest receipt, an upper bound.
-      at ??= sent[0]?.at;
+      const at = (d.item !== undefined && d.item >= 0 ? sent[d.item]?.at : undefined) ?? sent[0]?.at;
       if (at === undefined) continue;
       now ||= performance.now();
       this.latency.observe((now - at) / 1000);
@@ -393,11 +365,4 @@ function bucketValues(name: string, labels: Record<string, string>, h: WriterSta
   out.push({ metricName: `${name}_sum`, labels, value: h.sum });
   out.push({ metricName: `${name}_count`, labels, value: h.count });
   return out;
-}
-
-/** Event id → position in the batch (the first, if an id repeats under two actors). */
-function indexById(sent: readonly SentItem[]): Map<string, number> {
-  const byId = new Map<string, number>();
-  for (let i = sent.length - 1; i >= 0; i--) byId.set(sent[i].item.event.id, i);
-  return byId;
 }
