@@ -134,6 +134,8 @@ function parseOptions(args: string[]): Options {
 const log = (s: string) => process.stderr.write(`[triggered] ${s}\n`);
 export async function main(args: string[]): Promise<void> {
   const o = options(args);
+  // A path that cannot be written fails now, not after the run (the rows are written after phase 2).
+  if (o.seriesFile) writeFileSync(o.seriesFile, '');
   log(`options ${JSON.stringify(o)}`);
   const idleLoad = await hostLoad(1000);
   log(`machine busy before the run: ${idleLoad.toFixed(2)} cores of ${availableParallelism()}${idleLoad > 0.2 ? ' -- WARNING: something else is running, figures will be low' : ''}`);
