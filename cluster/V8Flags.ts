@@ -6,7 +6,7 @@
  * - an old generation that may reach 128 MB before V8 marks it. V8 starts incremental marking once the room left
  *   under its old-generation limit is less than the young generation's size; with a live heap of ~20 MB its limit
  *   sat at ~56 MB, so the gateway marked and compacted every 1–3 s (10–25 ms of pauses and marking steps each) at
- *   5,000 events/s. With the floor, no process marked in a 40 s run at that rate. The cost is memory: up to ~128 MB of
+ *   5,000 events/s. With the floor, no process marked in a 90 s run at that rate. The cost is memory: up to ~128 MB of
  *   garbage per process before it is collected (like a JVM's -Xms).
  * `HERALD_V8_FLAGS` (space-separated) replaces them; an empty value runs with V8's defaults.
  */
