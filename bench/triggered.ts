@@ -106,19 +106,21 @@ function parseOptions(args: string[]): Options {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`bad numeric option: ${v}`);
     return n;
   };
+  /** Like `num`, but 0 is allowed (none), and the default may be 0. */
+  const numOrZero = (v: string | undefined, d: number) => (v === '0' ? 0 : v === undefined ? d : num(v, d));
   return {
     sync: !values['no-sync'],
     recipients: num(values.recipients, 200),
     fans: num(values.fans, 2000),
-    tweets: values.tweets === undefined || values.tweets === '0' ? 0 : num(values.tweets, 0),
+    tweets: numOrZero(values.tweets, 0),
     producers: num(values.producers, 4),
     batch: num(values.batch, 100),
     inflight: num(values.inflight, 4),
     durationS: num(values.duration, 8),
-    warmupS: values.warmup === '0' ? 0 : num(values.warmup, 2),
+    warmupS: numOrZero(values.warmup, 2),
     rate: num(values.rate, 5000),
     latencyS: num(values['latency-duration'], 8),
-    latencyWarmupS: values['latency-warmup'] === '0' ? 0 : num(values['latency-warmup'], 2),
+    latencyWarmupS: numOrZero(values['latency-warmup'], 2),
     frameEvents: num(values['frame-events'], 10),
     limitsMs: num(values['limits-ms'], 1500),
     profileDir: values.profile,
