@@ -1,6 +1,6 @@
 import { createTransport } from 'nodemailer';
 import { performance } from 'node:perf_hooks';
-import { signWebhook } from '../actors/channels/WebhookSignature';
+import { signWebhook } from '../actors/delivery/channels/WebhookSignature';
 
 /**
  * The raw limits of `npm run bench -- delivery`, run in a forked child (one process, as one herald node is):

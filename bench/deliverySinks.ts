@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { SMTPServer } from 'smtp-server';
-import { verifyWebhook } from '../actors/channels/WebhookSignature';
+import { verifyWebhook } from '../actors/delivery/channels/WebhookSignature';
 
 /**
  * Local stand-ins for the providers of `npm run bench -- delivery`, adapted from the tests' ProviderServer and

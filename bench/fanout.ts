@@ -5,21 +5,21 @@ import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import type { UserId } from '../actors/Event';
-import { DEFAULT_POLICY, decide } from '../actors/FanoutPolicy';
-import { InterestProfile, type ProfileData } from '../actors/InterestProfile';
+import type { UserId } from '../core/Event';
+import { DEFAULT_POLICY, decide } from '../actors/fanout/FanoutPolicy';
+import { InterestProfile, type ProfileData } from '../actors/user/InterestProfile';
 import { ActorRuntime } from '../cluster/ActorRuntime';
 import type { NodeRef } from '../cluster/NodeRef';
 import { ShardTable } from '../cluster/ShardTable';
 import { Auth } from '../gateway/Auth';
-import { loadConfig } from '../gateway/config';
+import { loadConfig } from '../core/config';
 import { ClusterProcess } from '../scripts/ClusterProcess';
 import type { ImportResult } from '../scripts/import';
 import { shardOf } from '../storage/Keyspace';
-import { createLogger } from '../storage/logger';
+import { createLogger } from '../core/logger';
 import { NodeStore } from '../storage/NodeStore';
-import { pack, unpack } from '../storage/Codec';
-import { NodeActor } from '../actors/NodeActor';
+import { pack, unpack } from '../core/Codec';
+import { NodeActor } from '../actors/node/NodeActor';
 import { cpuMeterOf, cpuSeconds, hostLoad } from './cpu';
 import { Client, Subscribers, fromTemplate, round, sleep, type Msg, type Notification } from './benchKit';
 import { LatencyRecorder } from './LatencyRecorder';
@@ -76,7 +76,7 @@ interface Options {
   inProcessOnly?: string;
   /** In-process: every chosen follower's delivery packed for the gateway, as before presence on the owner. */
   allDeliveries: boolean;
-  /** A cluster config file (gateway/config.ts options) passed to the cluster script. */
+  /** A cluster config file (core/config.ts options) passed to the cluster script. */
   config?: string;
   /** A dir keeping the imported graph between runs (bench only: saves the import, ~1 min per run). */
   template?: string;

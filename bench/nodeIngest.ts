@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { involvedUsers, type HeraldEvent } from '../actors/Event';
-import { NodeActor, type IngestItem } from '../actors/NodeActor';
-import { createLogger } from '../storage/logger';
+import { involvedUsers, type HeraldEvent } from '../core/Event';
+import { NodeActor, type IngestItem } from '../actors/node/NodeActor';
+import { createLogger } from '../core/logger';
 import { NodeStore } from '../storage/NodeStore';
 import { hostLoad, round } from './benchKit';
 

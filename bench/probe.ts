@@ -83,10 +83,10 @@ if (dir && mode === 'stages') {
   timeAsync(load('gateway/Router.js').Router?.prototype, 'publish', () => 'gw.publish', (_s, [events]) => events.length);
   timeAsync(load('cluster/NodeRef.js').NodeRef?.prototype, 'call', (_s, [op]) => `gw.call.${op}`, (_s, [op, a]) => (op === 'ingest' && Array.isArray(a.items) ? a.items.length : 0));
   // Node: an ingest (log write, every mailbox task, effects written), each group-commit write as its caller waits.
-  timeAsync(load('actors/NodeActor.js').NodeActor?.prototype, 'ingest', () => 'node.ingest', (_s, [b]) => b.items.length);
+  timeAsync(load('actors/node/NodeActor.js').NodeActor?.prototype, 'ingest', () => 'node.ingest', (_s, [b]) => b.items.length);
   timeAsync(load('storage/GroupCommit.js').GroupCommit?.prototype, 'write', (s) => (s.sync ? 'node.write.synced' : 'node.write.unsynced'));
   timeAsync(load('storage/GroupCommit.js').GroupCommit?.prototype, 'flush', (s) => (s.sync ? 'node.batch.synced' : 'node.batch.unsynced'), (s) => s.pending.length);
-  const Mailbox = load('actors/Mailbox.js').Mailbox ?? { prototype: {} };
+  const Mailbox = load('actors/user/Mailbox.js').Mailbox ?? { prototype: {} };
   const post = Mailbox.prototype.post;
   if (typeof post === 'function') Mailbox.prototype.post = function (this: { size: number }, task: () => unknown) {
     rec('node.mailbox.depth_at_post', this.size);
@@ -154,7 +154,7 @@ if (dir && mode === 'trace') {
     };
   };
   span(load('cluster/Coordinator.js').Coordinator?.prototype, 'move', 'move');
-  const Handoff = load('actors/ShardHandoff.js').ShardHandoff?.prototype;
+  const Handoff = load('actors/node/ShardHandoff.js').ShardHandoff?.prototype;
   for (const m of ['begin', 'freeze', 'delta', 'drop']) span(Handoff, m, m);
   span(load('storage/ShardRange.js').ShardRange?.prototype, 'persist', 'persist');
   let gc = { max: 0, sum: 0 };

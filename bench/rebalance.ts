@@ -117,7 +117,7 @@ function options(args: string[]): Options {
     concurrency: num(values.concurrency, 2),
     moveBatch: num(values['move-batch'], 2000),
     moveThrottleMs: num(values['move-throttle-ms'], 0, 0),
-    // Unset: the cluster's default (gateway/config.ts).
+    // Unset: the cluster's default (core/config.ts).
     moveKeysPerS: values['move-keys-per-s'] === undefined ? undefined : num(values['move-keys-per-s'], 0, 0),
     rawMs: num(values['raw-ms'], 3000),
     template: values.template,

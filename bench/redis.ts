@@ -8,10 +8,10 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
 import WebSocket from 'ws';
-import { NodeActor, type IngestItem } from '../actors/NodeActor';
+import { NodeActor, type IngestItem } from '../actors/node/NodeActor';
 import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
-import { createLogger } from '../storage/logger';
+import { createLogger } from '../core/logger';
 import { NodeStore } from '../storage/NodeStore';
 
 /**

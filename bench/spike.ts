@@ -5,7 +5,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import type { HeraldEvent } from '../actors/Event';
+import type { HeraldEvent } from '../core/Event';
 import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
 import { LatencyRecorder } from './LatencyRecorder';

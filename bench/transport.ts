@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { IngestItem } from '../actors/NodeActor';
+import type { IngestItem } from '../actors/node/NodeActor';
 import { ActorRuntime } from '../cluster/ActorRuntime';
 import type { NodeRef } from '../cluster/NodeRef';
-import { createLogger } from '../storage/logger';
+import { createLogger } from '../core/logger';
 import { cpuSeconds, hostLoad } from './cpu';
 
 /**

@@ -55,7 +55,7 @@ interface Options {
   keepData: boolean;
   /** Writes phase 2's latencies, one CSV row per event, to this file (to line bursts up with logs). */
   seriesFile?: string;
-  /** A cluster config file (gateway/config.ts options) passed to the cluster script. */
+  /** A cluster config file (core/config.ts options) passed to the cluster script. */
   config?: string;
   /** The phase `--profile`/`--stages` observe. @defaultValue 1 */
   probePhase: 1 | 2;

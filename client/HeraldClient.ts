@@ -1,4 +1,4 @@
-import type { HeraldEvent, Notification } from '../actors/Event';
+import type { HeraldEvent, Notification } from '../core/Event';
 import { Backoff, type BackoffOptions } from './Backoff';
 import { HeraldClientError } from './HeraldClientError';
 import { Listeners } from './Listeners';

@@ -1,4 +1,4 @@
-import { ErrorCodes, type ErrorCode } from '../storage/HeraldError';
+import { ErrorCodes, type ErrorCode } from '../core/HeraldError';
 
 /**
  * Codes a client can see: every server code of docs/protocol.md, plus `HERALD_CLOSED` (the client was closed

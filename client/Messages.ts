@@ -1,6 +1,6 @@
-import type { HeraldEvent, Notification } from '../actors/Event';
+import type { HeraldEvent, Notification } from '../core/Event';
 
-export type { EventType, HeraldEvent, Notification, Tweet, UserId } from '../actors/Event';
+export type { EventType, HeraldEvent, Notification, Tweet, UserId } from '../core/Event';
 
 /** Answer of `publish`: the events were written durably by every owning node. */
 export interface PublishResult {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { isAlive } from '../storage/process';
-import type { Logger } from '../storage/logger';
+import { isAlive } from '../core/process';
+import type { Logger } from '../core/logger';
 import type { NodeParams } from './NodeHost';
 import { DEFAULT_HANDSHAKE_MS, DEFAULT_MAX_FRAME, type LinkOptions } from './NodeLink';
 import { NodeRef, answer, type ActorHandle, type Ping } from './NodeRef';

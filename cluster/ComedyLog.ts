@@ -1,4 +1,4 @@
-import { createLogger } from '../storage/logger';
+import { createLogger } from '../core/logger';
 
 /**
  * comedy's log output, routed into pino on stderr (comedy itself writes to stdout). comedy's chatty info lines

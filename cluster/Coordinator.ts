@@ -1,6 +1,6 @@
-import type { ExportedPart, PulledPart } from '../actors/ShardHandoff';
-import { HeraldError } from '../storage/HeraldError';
-import type { Logger } from '../storage/logger';
+import type { ExportedPart, PulledPart } from '../actors/node/ShardHandoff';
+import { HeraldError } from '../core/HeraldError';
+import type { Logger } from '../core/logger';
 import type { ActorRuntime } from './ActorRuntime';
 import type { PackedDelivery } from './IngestReply';
 import { NodeChannel, type ChannelOptions, type SentItem } from './NodeChannel';

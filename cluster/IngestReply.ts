@@ -1,6 +1,6 @@
-import type { UserId } from '../actors/Event';
-import type { IngestResult } from '../actors/NodeActor';
-import { pack } from '../storage/Codec';
+import type { UserId } from '../core/Event';
+import type { IngestResult } from '../actors/node/NodeActor';
+import { pack } from '../core/Codec';
 
 /**
  * A notification as its msgpack bytes (as its timeline entry stores them) with its offset: what the gateway

@@ -1,5 +1,5 @@
-import { packShared, unpack } from '../storage/Codec';
-import { HeraldError } from '../storage/HeraldError';
+import { packShared, unpack } from '../core/Codec';
+import { HeraldError } from '../core/HeraldError';
 
 /**
  * The frames of a node link: a 4-byte big-endian length, then one msgpack array. Raw bytes (Uint8Array) travel

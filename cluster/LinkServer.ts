@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:net';
-import type { Logger } from '../storage/logger';
+import type { Logger } from '../core/logger';
 import { NodeLink, type LinkHandler, type LinkOptions } from './NodeLink';
 
 /**

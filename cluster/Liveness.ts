@@ -1,5 +1,5 @@
-import type { Logger } from '../storage/logger';
-import { isAlive } from '../storage/process';
+import type { Logger } from '../core/logger';
+import { isAlive } from '../core/process';
 import type { NodeRef } from './NodeRef';
 
 export interface LivenessOptions {

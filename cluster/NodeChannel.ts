@@ -1,6 +1,6 @@
-import type { IngestItem } from '../actors/NodeActor';
-import { pack } from '../storage/Codec';
-import { HeraldError } from '../storage/HeraldError';
+import type { IngestItem } from '../actors/node/NodeActor';
+import { pack } from '../core/Codec';
+import { HeraldError } from '../core/HeraldError';
 import type { IngestReply, PackedDelivery } from './IngestReply';
 import type { NodeRef } from './NodeRef';
 

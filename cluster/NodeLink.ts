@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { HeraldError } from '../storage/HeraldError';
+import { HeraldError } from '../core/HeraldError';
 import { FrameKind, FrameReader, HANDSHAKE_MAX_FRAME, encodeFrame, type Frame } from './LinkFrame';
 
 export interface LinkOptions {

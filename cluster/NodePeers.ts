@@ -1,5 +1,5 @@
-import { HeraldError } from '../storage/HeraldError';
-import type { Logger } from '../storage/logger';
+import { HeraldError } from '../core/HeraldError';
+import type { Logger } from '../core/logger';
 import { NodeLink, type LinkHandler, type LinkOptions } from './NodeLink';
 
 /** Where a node's link listener is. */

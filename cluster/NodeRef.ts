@@ -1,5 +1,5 @@
-import { pack, unpack } from '../storage/Codec';
-import { HeraldError } from '../storage/HeraldError';
+import { pack, unpack } from '../core/Codec';
+import { HeraldError } from '../core/HeraldError';
 import { NodeLink, type LinkOptions } from './NodeLink';
 import type { LinkAddress } from './NodePeers';
 

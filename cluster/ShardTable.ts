@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { HeraldError } from '../storage/HeraldError';
+import { HeraldError } from '../core/HeraldError';
 import { ringAllocation, type AllocationStrategy } from './RingAllocation';
 
 /** A node of the cluster: forked locally, or created on a `comedy-node` listener at `host` (h:port). */

@@ -1,6 +1,6 @@
 import type { Coordinator } from '../cluster/Coordinator';
-import { HeraldError } from '../storage/HeraldError';
-import type { Logger } from '../storage/logger';
+import { HeraldError } from '../core/HeraldError';
+import type { Logger } from '../core/logger';
 
 /** One admin route's answer: status and body. */
 export type AdminReply = [number, object];

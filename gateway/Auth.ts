@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
-import { HeraldError } from '../storage/HeraldError';
+import { HeraldError } from '../core/HeraldError';
 
 export type Role = 'user' | 'producer' | 'admin';
 export const ROLES: readonly Role[] = ['user', 'producer', 'admin'];

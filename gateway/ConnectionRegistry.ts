@@ -1,4 +1,4 @@
-import type { UserId } from '../actors/Event';
+import type { UserId } from '../core/Event';
 import type { LiveNotification } from './WireCodec';
 
 /** A live subscription of one socket to its user's notifications. */

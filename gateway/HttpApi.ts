@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { encode } from '@msgpack/msgpack';
-import type { HeraldEvent } from '../actors/Event';
-import { HeraldError } from '../storage/HeraldError';
-import type { Logger } from '../storage/logger';
+import type { HeraldEvent } from '../core/Event';
+import { HeraldError } from '../core/HeraldError';
+import type { Logger } from '../core/logger';
 import { tokenFrom, type Auth, type Principal } from './Auth';
-import type { HeraldConfig } from './config';
+import type { HeraldConfig } from '../core/config';
 import type { Metrics } from './Metrics';
 import type { Router } from './Router';
 import type { AdminApi } from './AdminApi';

@@ -28,7 +28,7 @@ export interface WriterStats {
   batchOps: Pick<Buckets, 'bounds' | 'counts' | 'sum' | 'count'>;
 }
 
-/** What a node's `stats` op answers (cluster/NodeHost.ts, actors/NodeActor.ts `stats()`); every field optional. */
+/** What a node's `stats` op answers (cluster/NodeHost.ts, actors/node/NodeActor.ts `stats()`); every field optional. */
 export interface NodeStats {
   nodeId: string;
   error?: string;

@@ -2,7 +2,7 @@
  * A live notification as one ready WebSocket message: the frame header (binary, final, unmasked: server to
  * client) and the msgpack payload in one buffer, sent straight to the socket when ws's sender is idle. The live
  * path sends one message per notification; ws's framing per send and msgpack's generic encoder were ~10 % of the
- * gateway's CPU. The payload comes from storage/Codec's plain-value writer (the library's bytes, without its
+ * gateway's CPU. The payload comes from core/Codec's plain-value writer (the library's bytes, without its
  * per-value dispatch).
  */
 import type WebSocket from 'ws';

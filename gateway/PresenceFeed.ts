@@ -1,9 +1,9 @@
-import { PRESENCE_MAX, type PresenceEntry, type PresenceUpdate } from '../actors/Presence';
-import type { UserId } from '../actors/Event';
+import { PRESENCE_MAX, type PresenceEntry, type PresenceUpdate } from '../actors/node/Presence';
+import type { UserId } from '../core/Event';
 import type { Coordinator } from '../cluster/Coordinator';
 import type { NodeRef } from '../cluster/NodeRef';
 import { shardOf } from '../storage/Keyspace';
-import type { Logger } from '../storage/logger';
+import type { Logger } from '../core/logger';
 
 /** A subscription's hold on its user's presence. Both ends are idempotent. */
 export interface PresenceHold {
@@ -25,7 +25,7 @@ interface UserState {
 }
 
 /**
- * Tells the owning nodes which users have a live subscription on this gateway (actors/Presence), so a node sends
+ * Tells the owning nodes which users have a live subscription on this gateway (actors/node/Presence), so a node sends
  * the gateway only what it can deliver. Present: the subscribe's own `since` read marks it, on the node that serves
  * it. Absent: once the user's last subscription has ended and every one of its first reads has settled (a mark in
  * flight never lands after its user's absence). States a node's shards in full when the node starts or respawns

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { unpack } from '../storage/Codec';
-import { HeraldError } from '../storage/HeraldError';
+import { unpack } from '../core/Codec';
+import { HeraldError } from '../core/HeraldError';
 
 export const MSGPACK = 'application/msgpack';
 

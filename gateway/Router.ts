@@ -1,8 +1,8 @@
-import { involvedUsers, type HeraldEvent, type UserId } from '../actors/Event';
-import type { IngestItem } from '../actors/NodeActor';
+import { involvedUsers, type HeraldEvent, type UserId } from '../core/Event';
+import type { IngestItem } from '../actors/node/NodeActor';
 import type { Coordinator } from '../cluster/Coordinator';
 import type { NodeChannel } from '../cluster/NodeChannel';
-import { HeraldError, type ErrorCode } from '../storage/HeraldError';
+import { HeraldError, type ErrorCode } from '../core/HeraldError';
 import { shardOf } from '../storage/Keyspace';
 
 /** Attempts for work a node refused as not its own (the table changed under it): the router re-routes it. */

@@ -1,10 +1,10 @@
 import type WebSocket from 'ws';
-import type { HeraldEvent, Notification } from '../actors/Event';
-import { HeraldError } from '../storage/HeraldError';
-import type { Logger } from '../storage/logger';
+import type { HeraldEvent, Notification } from '../core/Event';
+import { HeraldError } from '../core/HeraldError';
+import type { Logger } from '../core/logger';
 import type { Principal } from './Auth';
 import type { ConnectionRegistry, Subscriber } from './ConnectionRegistry';
-import type { HeraldConfig } from './config';
+import type { HeraldConfig } from '../core/config';
 import type { Metrics } from './Metrics';
 import type { PresenceFeed, PresenceHold } from './PresenceFeed';
 import type { Router } from './Router';
@@ -165,7 +165,7 @@ export class Session implements Subscriber {
     const presence = (this.presence = this.deps.presence?.open(this.principal.sub));
     try {
       // Without `since` there is nothing to replay: ask from the top only for the counters. The read marks the
-      // user present on its owner (the mark is set as the owner serves it: actors/Presence.ts).
+      // user present on its owner (the mark is set as the owner serves it: actors/node/Presence.ts).
       let first: State;
       try {
         first = await this.readSince(since ?? Number.MAX_SAFE_INTEGER, presence?.seq);

@@ -1,6 +1,6 @@
-import { pack, packShared, unpack } from '../storage/Codec';
-import { HeraldError } from '../storage/HeraldError';
-import type { Notification } from '../actors/Event';
+import { pack, packShared, unpack } from '../core/Codec';
+import { HeraldError } from '../core/HeraldError';
+import type { Notification } from '../core/Event';
 import type { PackedNotification } from '../cluster/IngestReply';
 import { frameBinary, frameBinaryAfter } from './NotificationFrame';
 

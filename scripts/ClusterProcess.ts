@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { V8_FLAGS } from '../cluster/V8Flags';
 import { join } from 'node:path';
-import { isAlive } from '../storage/process';
+import { isAlive } from '../core/process';
 
 export { isAlive };
 

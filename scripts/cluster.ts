@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { Gateway } from '../gateway/Gateway';
-import { loadConfig, type HeraldConfig } from '../gateway/config';
+import { loadConfig, type HeraldConfig } from '../core/config';
 import { readFileSync } from 'node:fs';
-import { createLogger } from '../storage/logger';
+import { createLogger } from '../core/logger';
 
 const HELP = `herald cluster: a gateway (the comedy root) and its node actors.
 

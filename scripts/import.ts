@@ -8,10 +8,10 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import type { UserId } from '../actors/Event';
-import { INDEX_COMPLETE_KEY, PRESENT as INDEX_ENTRY, indexKeys, termsOf } from '../actors/CandidateIndex';
-import { DEFAULT_POLICY, decide } from '../actors/FanoutPolicy';
-import { DEFAULT_PROFILE, InterestProfile, WEIGHTS, type ProfileOptions } from '../actors/InterestProfile';
+import type { UserId } from '../core/Event';
+import { INDEX_COMPLETE_KEY, PRESENT as INDEX_ENTRY, indexKeys, termsOf } from '../actors/fanout/CandidateIndex';
+import { DEFAULT_POLICY, decide } from '../actors/fanout/FanoutPolicy';
+import { DEFAULT_PROFILE, InterestProfile, WEIGHTS, type ProfileOptions } from '../actors/user/InterestProfile';
 import { ShardTable } from '../cluster/ShardTable';
 import { shardPrefix } from '../storage/Keyspace';
 
@@ -132,7 +132,7 @@ export interface ImportResult {
   followers: number;
   edges: number;
   keys: number;
-  /** Of `keys`: the fanout candidate index entries (actors/CandidateIndex.ts) of the profiles written. */
+  /** Of `keys`: the fanout candidate index entries (actors/fanout/CandidateIndex.ts) of the profiles written. */
   index_keys: number;
   keys_per_node: Record<string, number>;
   seconds: number;
@@ -249,7 +249,7 @@ type WorkerMessage =
   | { type: 'error'; message: string };
 
 /**
- * storage/Codec's `pack`, byte for byte (same library, same options), with one reused encoder: `pack` builds a
+ * core/Codec's `pack`, byte for byte (same library, same options), with one reused encoder: `pack` builds a
  * new Encoder (and its 2 KB buffer) per value, which at millions of values was a fifth of the import's CPU.
  */
 const encoder = new Encoder({ ignoreUndefined: true });

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { ClassicLevel } from 'classic-level';
-import { HeraldError } from './HeraldError';
+import { HeraldError } from '../core/HeraldError';
 
 export type Op =
   | { type: 'put'; key: string; value: Uint8Array }

@@ -2,9 +2,9 @@ import { ClassicLevel } from 'classic-level';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { pack, unpack } from './Codec';
+import { pack, unpack } from '../core/Codec';
 import { GroupCommit } from './GroupCommit';
-import { HeraldError } from './HeraldError';
+import { HeraldError } from '../core/HeraldError';
 import { META_PREFIX } from './Keyspace';
 
 const INCARNATION_KEY = META_PREFIX + 'incarnation';

@@ -1,7 +1,7 @@
 import { readdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { unpack } from './Codec';
-import { HeraldError } from './HeraldError';
+import { unpack } from '../core/Codec';
+import { HeraldError } from '../core/HeraldError';
 import { HIGH, META_PREFIX, kindRange, shardPrefix } from './Keyspace';
 import type { NodeStore } from './NodeStore';
 import { decodeFrame, encodeFrame, type FrameRow } from './ShardFrame';

@@ -1,4 +1,4 @@
-import { pack } from './Codec';
+import { pack } from '../core/Codec';
 import type { Op } from './GroupCommit';
 import { seqKey, userKey, userRange } from './Keyspace';
 import type { NodeStore } from './NodeStore';

@@ -18,7 +18,7 @@ const CI = !!process.env.CI;
 const RATE = Number(process.env.FAULT_RATE) || (CI ? 200 : 300);
 /** Load between two faults. */
 const DWELL_MS = CI ? 600 : 1500;
-/** Default livenessTimeoutMs (gateway/config.ts). */
+/** Default livenessTimeoutMs (core/config.ts). */
 const LIVENESS_TIMEOUT_MS = 5_000;
 const RECIPIENTS = Array.from({ length: 30 }, (_, i) => `r${String(i).padStart(2, '0')}`);
 const ACTORS = Array.from({ length: 10 }, (_, i) => `a${i}`);

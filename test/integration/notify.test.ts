@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterProcess, TestData } from '../support/cluster';
 import { TestClient } from '../support/TestClient';
-import { ProviderServer } from '../unit/channels/ProviderServer';
-import { SmtpSink } from '../unit/channels/SmtpSink';
+import { ProviderServer } from '../unit/actors/delivery/channels/ProviderServer';
+import { SmtpSink } from '../unit/actors/delivery/channels/SmtpSink';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until<T>(what: string, f: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {

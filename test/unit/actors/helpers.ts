@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HeraldEvent, Tweet } from '../../../actors/Event';
+import type { HeraldEvent, Tweet } from '../../../core/Event';
 import { NodeStore } from '../../../storage/NodeStore';
 
 export const SHARDS = 16;

@@ -5,8 +5,8 @@ import { FrameKind, FrameReader, encodeFrame } from '../../../cluster/LinkFrame'
 import { LinkServer } from '../../../cluster/LinkServer';
 import { NodeLink, type LinkHandler, type LinkOptions } from '../../../cluster/NodeLink';
 import { NodePeers } from '../../../cluster/NodePeers';
-import { HeraldError } from '../../../storage/HeraldError';
-import { createLogger } from '../../../storage/logger';
+import { HeraldError } from '../../../core/HeraldError';
+import { createLogger } from '../../../core/logger';
 
 const log = createLogger('test', 'silent');
 const opts: LinkOptions = { secret: randomBytes(32).toString('base64'), maxFrame: 64 * 1024, handshakeMs: 1000 };

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { PRESENCE_MAX, type PresenceUpdate } from '../../../actors/Presence';
+import { PRESENCE_MAX, type PresenceUpdate } from '../../../actors/node/Presence';
 import type { Coordinator } from '../../../cluster/Coordinator';
 import type { NodeRef } from '../../../cluster/NodeRef';
 import { PresenceFeed } from '../../../gateway/PresenceFeed';
 import { shardOf } from '../../../storage/Keyspace';
-import { createLogger } from '../../../storage/logger';
+import { createLogger } from '../../../core/logger';
 
 const SHARDS = 8;
 const log = createLogger('test', 'silent');

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { HeraldEvent } from '../../../actors/Event';
-import type { IngestItem } from '../../../actors/NodeActor';
+import type { HeraldEvent } from '../../../core/Event';
+import type { IngestItem } from '../../../actors/node/NodeActor';
 import { Router } from '../../../gateway/Router';
 import { ShardTable } from '../../../cluster/ShardTable';
-import { HeraldError } from '../../../storage/HeraldError';
+import { HeraldError } from '../../../core/HeraldError';
 import { shardOf } from '../../../storage/Keyspace';
 
 /** Channels that record what they were sent and answer with `answer(item, attempt)`. */

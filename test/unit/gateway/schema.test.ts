@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { HeraldEvent } from '../../../actors/Event';
+import type { HeraldEvent } from '../../../core/Event';
 import { clientSchemas, EventSchema, httpPublishSchema, normalizeEvent, validator } from '../../../gateway/Schema';
 
 const checkEvent = validator(EventSchema);

@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { payloadOf, sendMessage } from '../../../gateway/NotificationFrame';
 import { decodeFrame, encodeFrame, notificationMessage } from '../../../gateway/WireCodec';
-import { pack } from '../../../storage/Codec';
+import { pack } from '../../../core/Codec';
 
 const msg = { op: 'publish', id: 'p1', events: [{ id: 'e1', type: 'tweet', actor: 'ünïcødé', tweet: { text: '🚀 héllo 世界 مرحبا 👩‍👩‍👧', n: 3.5, ok: true } }] };
 

@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decide } from '../../../actors/FanoutPolicy';
-import { InterestProfile, type ProfileData } from '../../../actors/InterestProfile';
-import { UserActor } from '../../../actors/UserActor';
+import { decide } from '../../../actors/fanout/FanoutPolicy';
+import { InterestProfile, type ProfileData } from '../../../actors/user/InterestProfile';
+import { UserActor } from '../../../actors/user/UserActor';
 import { ShardTable } from '../../../cluster/ShardTable';
 import {
   Generator,
@@ -17,7 +17,7 @@ import {
   shardOfUser,
   type ImportOptions,
 } from '../../../scripts/import';
-import { pack, unpack } from '../../../storage/Codec';
+import { pack, unpack } from '../../../core/Codec';
 import { shardOf } from '../../../storage/Keyspace';
 import { NodeStore } from '../../../storage/NodeStore';
 import { ev, tweet } from '../actors/helpers';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pack, unpack } from '../../../storage/Codec';
+import { pack, unpack } from '../../../core/Codec';
 import { GroupCommit } from '../../../storage/GroupCommit';
 import { NodeStore } from '../../../storage/NodeStore';
 

@@ -1,0 +1,133 @@
+import type { Logger } from '../../core/logger';
+import { DeliveryQueue } from './DeliveryQueue';
+import type { DeliveryJob, OutboundChannel } from './Settings';
+
+/** What a sender needs of a channel implementation (actors/channels). */
+export interface ChannelPort {
+  send(job: DeliveryJob, signal?: AbortSignal): Promise<void>;
+}
+
+export interface SenderOptions {
+  /** Sends in flight per channel. @defaultValue 8 */
+  concurrency: number;
+  /** Attempts before a job goes to the dead letters. @defaultValue 5 */
+  maxAttempts: number;
+  /** First retry delay; doubles each attempt, with full jitter, up to maxBackoffMs. @defaultValue 1000 */
+  baseBackoffMs: number;
+  /** @defaultValue 300000 */
+  maxBackoffMs: number;
+}
+
+export const DEFAULT_SENDER: SenderOptions = { concurrency: 8, maxAttempts: 5, baseBackoffMs: 1000, maxBackoffMs: 300_000 };
+
+/**
+ * The sender workers of a node: separate from the actors that decide, one pool per channel, so a dead or slow
+ * provider only fills its own queue (on disk) and never delays the in-app path or the other channels. Retries
+ * with exponential backoff and full jitter; after `maxAttempts`, or at once for a non-retryable refusal, the
+ * job goes to the dead letters. Delivery to providers is at-least-once (a crash mid-send repeats the send);
+ * each payload carries a stable id so providers can drop repeats.
+ */
+export class Sender {
+  private readonly claimed = new Set<string>();
+  /** Idle workers by channel, waiting to be woken. */
+  private readonly wakers = new Map<OutboundChannel, Set<() => void>>();
+  private stopped = false;
+  readonly counters: Record<string, { sent: number; retried: number; dead: number; inFlight: number }> = {};
+
+  constructor(
+    private readonly queue: DeliveryQueue,
+    private readonly channels: ReadonlyMap<OutboundChannel, ChannelPort>,
+    private readonly opts: SenderOptions,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    for (const channel of this.channels.keys()) {
+      this.counters[channel] = { sent: 0, retried: 0, dead: 0, inFlight: 0 };
+      for (let i = 0; i < this.opts.concurrency; i++) void this.work(channel);
+    }
+  }
+
+  /**
+   * New jobs may be queued: wake one idle worker per channel (not all of them: each woken worker scans its
+   * queue). A worker that finds more than one due job wakes the next, so a burst still fans out.
+   */
+  kick(): void {
+    for (const channel of this.wakers.keys()) this.wakeOne(channel);
+  }
+
+  private wakeOne(channel: OutboundChannel): void {
+    const idle = this.wakers.get(channel);
+    const first = idle?.values().next().value;
+    if (first) first();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const idle of this.wakers.values()) for (const wake of [...idle]) wake();
+  }
+
+  private async work(channel: OutboundChannel): Promise<void> {
+    const port = this.channels.get(channel)!;
+    while (!this.stopped) {
+      const next = await this.claim(channel).catch(() => undefined);
+      if (!next) {
+        await this.idle(channel);
+        continue;
+      }
+      const [key, job] = next;
+      const c = this.counters[channel];
+      c.inFlight++;
+      try {
+        await port.send(job);
+        await this.queue.done(key);
+        c.sent++;
+      } catch (err) {
+        const e = err as Error & { retryable?: boolean; retryAfterMs?: number };
+        const message = String(e?.message ?? err).slice(0, 500);
+        if (e?.retryable === false || job.attempts + 1 >= this.opts.maxAttempts) {
+          await this.queue.bury(key, job, message, Date.now()).catch(() => undefined);
+          c.dead++;
+          this.log.warn({ channel, user: job.user, attempts: job.attempts + 1, error: message }, 'send failed for good: dead letter');
+        } else {
+          const ceiling = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** job.attempts);
+          // A provider that said when to come back (429 Retry-After) is not asked sooner.
+          const wait = Math.max(Math.floor(Math.random() * ceiling), e?.retryAfterMs ?? 0);
+          await this.queue.retry(key, job, Date.now() + wait, message).catch(() => undefined);
+          c.retried++;
+        }
+      } finally {
+        c.inFlight--;
+        this.claimed.delete(key);
+      }
+    }
+  }
+
+  private async claim(channel: OutboundChannel): Promise<[string, DeliveryJob] | undefined> {
+    const due = await this.queue.due(channel, Date.now(), this.opts.concurrency * 2 + 1);
+    // The scan may predate another worker finishing a job (and releasing its claim): check it is still queued.
+    const free = due.filter(([key]) => !this.claimed.has(key) && this.queue.has(key));
+    if (free.length === 0) return undefined;
+    this.claimed.add(free[0][0]);
+    if (free.length > 1) this.wakeOne(channel);
+    return free[0];
+  }
+
+  /** Sleeps until kicked, until the next job is due, or at most a second. */
+  private async idle(channel: OutboundChannel): Promise<void> {
+    const next = await this.queue.nextDue(channel).catch(() => undefined);
+    const ms = Math.max(10, Math.min(1000, next === undefined ? 1000 : next - Date.now()));
+    let idle = this.wakers.get(channel);
+    if (!idle) this.wakers.set(channel, (idle = new Set()));
+    const waiting = idle;
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        waiting.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      waiting.add(wake);
+    });
+  }
+}

@@ -1,0 +1,101 @@
+import type { ChannelName } from './channels/Channel';
+import type { NotificationType } from './channels/Locales';
+import type { UserId } from '../../core/Event';
+
+/** The channels besides in-app: one list, kept by actors/channels. */
+export type OutboundChannel = ChannelName;
+
+/** A user's own choices: where to reach them, what on which channel, when not to, in which language. */
+export interface Settings {
+  /** IANA time zone of the user (quiet hours). @defaultValue 'UTC' */
+  tz?: string;
+  /** Language of push, SMS and email texts. @defaultValue the node's default locale */
+  locale?: string;
+  devices?: { push?: string[]; sms?: string; email?: string };
+  /** Per notification type and channel: on or off (see DEFAULT_CHANNELS). In-app is always on. */
+  channels?: Partial<Record<NotificationType, Partial<Record<OutboundChannel, boolean>>>>;
+  /** Local times `HH:MM` (or `HH:MM:SS`); push, SMS and email wait until `end` (in-app stays immediate). */
+  quietHours?: { start: string; end: string };
+}
+
+/**
+ * Defaults when a user said nothing: push for what is about them personally (follow, mention, reply) and for
+ * tweets chosen by fanout; likes and retweets stay in-app (aggregated there); SMS and email only when asked.
+ */
+export const DEFAULT_CHANNELS: Record<NotificationType, Record<OutboundChannel, boolean>> = {
+  follow: { push: true, sms: false, email: false },
+  mention: { push: true, sms: false, email: false },
+  reply: { push: true, sms: false, email: false },
+  tweet: { push: true, sms: false, email: false },
+  like: { push: false, sms: false, email: false },
+  retweet: { push: false, sms: false, email: false },
+};
+
+export function wants(settings: Settings, type: string, channel: OutboundChannel): boolean {
+  const t = type as NotificationType;
+  return settings.channels?.[t]?.[channel] ?? DEFAULT_CHANNELS[t]?.[channel] ?? false;
+}
+
+/** Where to send on `channel`: every push device, or the SMS number / email address. */
+export function addressesOf(settings: Settings, channel: OutboundChannel): string[] {
+  const d = settings.devices ?? {};
+  if (channel === 'push') return d.push ?? [];
+  const one = d[channel];
+  return one ? [one] : [];
+}
+
+/** Seconds since local midnight of `HH:MM` or `HH:MM:SS`. */
+const secondsOf = (t: string) => Number(t.slice(0, 2)) * 3600 + Number(t.slice(3, 5)) * 60 + (t.length > 5 ? Number(t.slice(6, 8)) : 0);
+const DAY = 24 * 3600;
+
+/** `now` if outside the user's quiet hours, else the moment they end (in the user's time zone). */
+export function deferUntil(settings: Settings, now: number): number {
+  const q = settings.quietHours;
+  if (!q) return now;
+  const parts = new Intl.DateTimeFormat('en-GB', { timeZone: settings.tz ?? 'UTC', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).formatToParts(new Date(now));
+  const part = (type: string) => Number(parts.find((p) => p.type === type)!.value);
+  const local = part('hour') * 3600 + part('minute') * 60 + part('second');
+  const start = secondsOf(q.start);
+  const end = secondsOf(q.end);
+  const inside = start <= end ? local >= start && local < end : local >= start || local < end;
+  if (!inside) return now;
+  return now - (now % 1000) + ((end - local + DAY) % DAY) * 1000;
+}
+
+/** Push fatigue limits. */
+export interface PushCap {
+  /** Pushes per user in `windowMs`. @defaultValue 5 */
+  max: number;
+  /** @defaultValue 24 h */
+  windowMs: number;
+  /** Least time between two pushes to a user. @defaultValue 30 min */
+  minGapMs: number;
+}
+
+export const DEFAULT_PUSH_CAP: PushCap = { max: 5, windowMs: 24 * 3600_000, minGapMs: 30 * 60_000 };
+
+/**
+ * Takes a push slot at `at` if the caps allow: at most `max` pushes in the window and `minGapMs` apart.
+ * `slots` are the times of pushes already taken. Called inside the user's mailbox, so two sends can never both
+ * take the last slot. Returns the new slot list, or undefined when capped.
+ */
+export function takePushSlot(slots: number[], at: number, cap: PushCap): number[] | undefined {
+  const recent = slots.filter((t) => t > at - cap.windowMs && t < at + cap.windowMs);
+  if (recent.filter((t) => t > at - cap.windowMs && t <= at).length >= cap.max) return undefined;
+  if (recent.some((t) => Math.abs(at - t) < cap.minGapMs)) return undefined;
+  return [...recent, at].sort((a, b) => a - b);
+}
+
+/** A send waiting in a node's delivery queue: everything the sender needs, decided by the user's actor. */
+export interface DeliveryJob {
+  channel: OutboundChannel;
+  user: UserId;
+  to: string;
+  locale?: string;
+  notification: import('../../core/Event').Notification;
+  /** 1 triggered (high), 2 fanout (normal), 3 recommendations (low). */
+  priority: 1 | 2 | 3;
+  dueAt: number;
+  attempts: number;
+  lastError?: string;
+}

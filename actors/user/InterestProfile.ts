@@ -1,0 +1,114 @@
+import type { UserId } from '../../core/Event';
+
+/** A decayed score: `v` as of time `t` (ms). */
+type Scored<K> = [key: K, v: number, t: number];
+
+export interface ProfileData {
+  /** Top-N followings, best first. */
+  top: Array<Scored<UserId>>;
+  /** Recent engagements on entities. */
+  ent: Array<Scored<string>>;
+}
+
+export interface ProfileOptions {
+  /** Followings kept ranked. @defaultValue 50 */
+  topN: number;
+  /** Entities kept per user. @defaultValue 200 */
+  maxEntities: number;
+  /** An entity not engaged with for this long is forgotten. @defaultValue 7 days */
+  entityWindowMs: number;
+  /** Scores halve every this long. @defaultValue 7 days */
+  halfLifeMs: number;
+}
+
+export const DEFAULT_PROFILE: ProfileOptions = {
+  topN: 50,
+  maxEntities: 200,
+  entityWindowMs: 7 * 24 * 3600 * 1000,
+  halfLifeMs: 7 * 24 * 3600 * 1000,
+};
+
+/** Affinity earned by each kind of engagement, and by following (documented in docs/fanout.md). */
+export const WEIGHTS = { follow: 1, like: 1, retweet: 2, mention: 2, reply: 3 } as const;
+
+/**
+ * What personalized fanout knows about one user, kept on the user's own node: its Top-N followings ranked by
+ * time-decayed affinity, and its recent engagements on entities. Updated incrementally on every engagement,
+ * follow and unfollow; never recomputed from scratch. All scores decay at the same rate, so an order, once
+ * sorted, stays right until a score changes.
+ */
+export class InterestProfile {
+  constructor(
+    private readonly data: ProfileData = { top: [], ent: [] },
+    private readonly opts: ProfileOptions = DEFAULT_PROFILE,
+  ) {}
+
+  private now(s: { 1: number; 2: number }, now: number): number {
+    return s[1] * Math.pow(2, -(now - s[2]) / this.opts.halfLifeMs);
+  }
+
+  /** Brings every score to `now`, applies `change` to the entry `key` (creating it), sorts, keeps `max`. */
+  private update<K>(list: Array<Scored<K>>, key: K, change: (v: number) => number, now: number, max: number): Array<Scored<K>> {
+    const current = list.map((s) => [s[0], this.now(s, now), now] as Scored<K>);
+    const hit = current.find((s) => s[0] === key);
+    if (hit) hit[1] = change(hit[1]);
+    else current.push([key, change(0), now]);
+    current.sort((a, b) => b[1] - a[1]);
+    return current.slice(0, max);
+  }
+
+  /**
+   * An engagement of this user with a tweet of `target`. `affinity` is the user's affinity to the target after
+   * it (see addAffinity); it ranks the target among the Top-N only if the user follows the target. The tweet's
+   * entities count either way. Returns whether the profile changed (else it need not be written).
+   */
+  engage(target: UserId | undefined, followed: boolean, affinity: number, entities: readonly string[], weight: number, now: number): boolean {
+    let changed = false;
+    if (target && followed) {
+      this.data.top = this.update(this.data.top, target, () => affinity, now, this.opts.topN);
+      changed = true;
+    }
+    const cutoff = now - this.opts.entityWindowMs;
+    // Most engagements carry no entities: then only expiry can change the list, and usually nothing expired.
+    if (entities.length === 0 && this.data.ent.every((s) => s[2] >= cutoff)) return changed;
+    let ent = this.data.ent.filter((s) => s[2] >= cutoff);
+    for (const e of new Set(entities.map((x) => x.toLowerCase()))) ent = this.update(ent, e, (v) => v + weight, now, this.opts.maxEntities);
+    this.data.ent = ent;
+    return true;
+  }
+
+  /** Following someone ranks them with the affinity earned so far (including the follow's own weight). */
+  follow(target: UserId, affinity: number, now: number): void {
+    this.data.top = this.update(this.data.top, target, () => affinity, now, this.opts.topN);
+  }
+
+  unfollow(target: UserId): void {
+    this.data.top = this.data.top.filter((s) => s[0] !== target);
+  }
+
+  /** 1-based rank of `author` among the Top-N followings, or 0 if absent. */
+  rankOf(author: UserId): number {
+    return this.data.top.findIndex((s) => s[0] === author) + 1;
+  }
+
+  /** The tweet's entities this user engaged with inside the window. */
+  matching(entities: readonly string[], now: number): string[] {
+    const cutoff = now - this.opts.entityWindowMs;
+    const mine = new Set(this.data.ent.filter((s) => s[2] >= cutoff).map((s) => s[0]));
+    return [...new Set(entities.map((e) => e.toLowerCase()))].filter((e) => mine.has(e));
+  }
+
+  get topFollowings(): UserId[] {
+    return this.data.top.map((s) => s[0]);
+  }
+
+  toData(): ProfileData {
+    return this.data;
+  }
+}
+
+/** Decays a stored affinity `[v, t]` to `now` and adds `weight`: the new stored value. */
+export function addAffinity(stored: [number, number] | undefined, weight: number, now: number, halfLifeMs = DEFAULT_PROFILE.halfLifeMs): [number, number] {
+  const current = stored ? stored[0] * Math.pow(2, -(now - stored[1]) / halfLifeMs) : 0;
+  return [current + weight, now];
+}
