@@ -62,7 +62,7 @@ describe('bench report: static SVG charts render in headless Chromium', () => {
         const svg = f.querySelector('svg');
         const box = svg?.getBoundingClientRect();
         return {
-          id: f.getAttribute('data-chart'),
+          id: f.getAttribute('data-chart') ?? '',
           width: box?.width ?? 0,
           height: box?.height ?? 0,
           paths: svg?.querySelectorAll('path').length ?? 0,
@@ -72,9 +72,9 @@ describe('bench report: static SVG charts render in headless Chromium', () => {
     );
     expect(charts.map((c) => c.id)).toEqual(['throughput', 'latency', 'queues', 'redis', 'limits']);
     for (const c of charts) {
-      expect(c.width, c.id!).toBeGreaterThan(900);
-      expect(c.height, c.id!).toBeGreaterThan(200);
-      expect(c.paths, c.id!).toBeGreaterThan(5);
+      expect(c.width, c.id).toBeGreaterThan(900);
+      expect(c.height, c.id).toBeGreaterThan(200);
+      expect(c.paths, c.id).toBeGreaterThan(5);
     }
     const byId = Object.fromEntries(charts.map((c) => [c.id, c]));
     for (const name of ['offered', 'acked', 'delivered', 'rejected', 'fanout delivered']) expect(byId.throughput.texts).toContain(name);

@@ -6,6 +6,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { payloadOf, sendMessage } from '../../../gateway/NotificationFrame';
 import { decodeFrame, encodeFrame, notificationMessage } from '../../../gateway/WireCodec';
 import { pack } from '../../../core/Codec';
+import type { Notification } from '../../../core/Event';
 
 const msg = { op: 'publish', id: 'p1', events: [{ id: 'e1', type: 'tweet', actor: 'ünïcødé', tweet: { text: '🚀 héllo 世界 مرحبا 👩‍👩‍👧', n: 3.5, ok: true } }] };
 
@@ -42,8 +43,11 @@ describe('WireCodec', () => {
 
 const decodeMessage = (m: Buffer | string) => (typeof m === 'string' ? JSON.parse(m) : decodeFrame(payloadOf(m), true).msg);
 
+/** A notification as a node may send it: the named fields, and others the codec must frame all the same. */
+type WireNotification = Notification & Record<string, unknown>;
+
 describe('notificationMessage', () => {
-  const cases: Record<string, object> = {
+  const cases: Record<string, WireNotification> = {
     plain: { offset: 1, type: 'like', actors: ['fan-1'], tweetId: 't-1', text: 'b', eventIds: ['e1'], ts: 1_795_000_000_123 },
     aggregated: { offset: 70_000, type: 'like', actors: Array.from({ length: 20 }, (_, i) => `fan-${i}`), eventIds: Array.from({ length: 40 }, (_, i) => `L${i}.123456`), ts: 5, count: 40, replaces: 69_999 },
     unicode: { offset: 2, type: 'reply', actors: ['ünïcødé'], text: '🚀 héllo 世界 مرحبا 👩‍👩‍👧 '.repeat(30), eventIds: ['é'.repeat(40)], ts: 0, reason: 'x'.repeat(300) },
