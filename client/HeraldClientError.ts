@@ -1,28 +1,22 @@
-import { ErrorCodes, type ErrorCode } from '../core/HeraldError';
+import { ErrorCodes, HeraldError, isErrorCode, type ErrorCode } from '../core/HeraldError';
 
 /**
- * Codes a client can see: every server code of docs/protocol.md, plus `HERALD_CLOSED` (the client was closed
- * with `close()`; nothing more will be sent). A request that got no answer (the socket dropped after it was sent,
- * or `requestTimeoutMs` passed) fails with `HERALD_UNAVAILABLE`: it may or may not have been applied.
+ * Codes a client can see: every code of the registry (docs/protocol.md), `HERALD_CLOSED` among them (the client
+ * was closed with `close()`; nothing more will be sent). A request that got no answer (the socket dropped after it
+ * was sent, or `requestTimeoutMs` passed) fails with `HERALD_UNAVAILABLE`: it may or may not have been applied.
  */
-export type ClientErrorCode = ErrorCode | 'HERALD_CLOSED';
+export type ClientErrorCode = ErrorCode;
 
 /** The error every failed request rejects with: branch on `code` and `retryable`, never on `message`. */
-export class HeraldClientError extends Error {
-  /** A `HERALD_*` code; a code unknown to this client (a newer server) is passed through as is. */
-  readonly code: ClientErrorCode | (string & {});
-  /** True when the same request (same event ids) may succeed if retried later, with backoff. */
-  readonly retryable: boolean;
-
+export class HeraldClientError extends HeraldError<ClientErrorCode | (string & {})> {
+  /** `code` is a `HERALD_*` code; one unknown to this client (a newer server) is passed through as is. */
   constructor(code: ClientErrorCode | (string & {}), message: string, retryable?: boolean) {
-    super(message);
+    super(code, message, { retryable: retryable ?? isRetryable(code) });
     this.name = 'HeraldClientError';
-    this.code = code;
-    this.retryable = retryable ?? isRetryable(code);
   }
 }
 
-/** Retryable per docs/protocol.md; `HERALD_CLOSED` and unknown codes are not. */
+/** Retryable per the registry (docs/protocol.md); `HERALD_CLOSED` and unknown codes are not. */
 export function isRetryable(code: string): boolean {
-  return code in ErrorCodes ? ErrorCodes[code as ErrorCode].retryable : false;
+  return isErrorCode(code) ? ErrorCodes[code].retryable : false;
 }

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { isAlive } from '../core/process';
 import type { Logger } from '../core/logger';
-import type { NodeParams } from './NodeHost';
-import { DEFAULT_HANDSHAKE_MS, DEFAULT_MAX_FRAME, type LinkOptions } from './NodeLink';
+import type { NodeParams } from '../core/config';
+import { HANDSHAKE_MS, type LinkOptions } from './NodeLink';
 import { NodeRef, answer, type ActorHandle, type Ping } from './NodeRef';
 import type { NodeSpec } from './ShardTable';
 import { inheritV8Flags } from './V8Flags';
@@ -33,10 +33,10 @@ const NODE_HOST = '/' + join(__dirname, 'NodeHost.js');
 const COMEDY_LOG = '/' + join(__dirname, 'ComedyLog.js');
 
 export interface RuntimeOptions {
-  /** Deadline of every call to a node. @defaultValue 5000 */
+  /** Deadline of every call to a node. */
   callTimeoutMs: number;
-  /** Largest frame on a node link, either way. @defaultValue 64 MiB */
-  linkMaxFrame?: number;
+  /** Largest frame on a node link, either way. */
+  linkMaxFrame: number;
 }
 
 /** What the gateway does with what nodes tell it on their own. */
@@ -66,7 +66,7 @@ export class ActorRuntime {
     private readonly log: Logger,
     private readonly events: NodeEvents,
   ) {
-    this.link = { secret: randomBytes(32).toString('base64'), maxFrame: opts.linkMaxFrame ?? DEFAULT_MAX_FRAME, handshakeMs: DEFAULT_HANDSHAKE_MS };
+    this.link = { secret: randomBytes(32).toString('base64'), maxFrame: opts.linkMaxFrame, handshakeMs: HANDSHAKE_MS };
   }
 
   /**

@@ -2,26 +2,30 @@ import type { ExportedPart, PulledPart } from '../actors/node/ShardHandoff';
 import { HeraldError } from '../core/HeraldError';
 import type { Logger } from '../core/logger';
 import type { ActorRuntime } from './ActorRuntime';
+import type { AllocationStrategy } from './AllocationStrategy';
 import type { PackedDelivery } from './IngestReply';
 import { NodeChannel, type ChannelOptions, type SentItem } from './NodeChannel';
-import type { NodeParams } from './NodeHost';
+import type { NodeParams } from '../core/config';
 import type { NodeRef } from './NodeRef';
 import type { Move, NodeSpec, ShardTable } from './ShardTable';
 
+/** Parts of one move in flight at once (read in order by the old owner, written by the new). */
+const MOVE_PIPELINE = 3;
+
 export interface CoordinatorOptions {
   tableFile: string;
+  /** Where shards should live (RingAllocation: the consistent-hash ring). */
+  strategy: AllocationStrategy;
   channel: ChannelOptions;
   /** Keys per export/import message of a handoff. @defaultValue 2000 */
   moveBatchKeys: number;
   /** Pause between those messages. @defaultValue 0 */
   moveThrottleMs: number;
-  /** Parts of one move in flight at once (read in order by the old owner, written by the new). @defaultValue 3 */
-  movePipeline?: number;
   /**
    * Keys copied per second by all moves together, and deleted per second by an old owner dropping its copy: what
-   * a rebalance may take from the nodes' own work. 0 = unpaced (the gateway's config sets 65,000). @defaultValue 0
+   * a rebalance may take from the nodes' own work. 0 = unpaced.
    */
-  moveKeysPerS?: number;
+  moveKeysPerS: number;
   /** Events held for one moving shard; past it publishes get HERALD_UNAVAILABLE. @defaultValue 10000 */
   moveBufferMax: number;
   /** Parameters of a node process by spec. */
@@ -200,7 +204,7 @@ export class Coordinator {
         );
         parts.add(p);
         void p.finally(() => parts.delete(p));
-        if (parts.size >= this.movePipeline) await Promise.race(parts);
+        if (parts.size >= MOVE_PIPELINE) await Promise.race(parts);
         if (this.opts.moveThrottleMs) await new Promise((r) => setTimeout(r, this.opts.moveThrottleMs));
         await this.paced(limit);
       }
@@ -237,7 +241,7 @@ export class Coordinator {
     await Promise.all(sent);
     // The old copy goes while the next moves copy (the operation ends once every old copy is gone).
     const cleanup = from
-      .call('dropShard', { shard, keysPerS: this.opts.moveKeysPerS ?? 0 }, 600_000)
+      .call('dropShard', { shard, keysPerS: this.opts.moveKeysPerS }, 600_000)
       .catch((err) => this.log.warn({ err, shard }, 'old copy not dropped yet'))
       .then(() => {
         this.table.endMove(shard);
@@ -249,7 +253,7 @@ export class Coordinator {
 
   /** Waits until `keys` more fit in moveKeysPerS (a schedule shared by every move; no credit for idle time). */
   private async paced(keys: number): Promise<void> {
-    const rate = this.opts.moveKeysPerS ?? 0;
+    const rate = this.opts.moveKeysPerS;
     if (!rate) return;
     const now = Date.now();
     const start = Math.max(this.paceAt, now);
@@ -257,9 +261,6 @@ export class Coordinator {
     if (start > now) await new Promise((r) => setTimeout(r, start - now));
   }
 
-  private get movePipeline(): number {
-    return Math.max(1, this.opts.movePipeline ?? 3);
-  }
 
   /** Runs moves with at most `concurrency` at a time; one admin operation at a time. */
   async execute(operation: string, moves: Array<{ shard: number; to: string }>, concurrency: number): Promise<OperationProgress> {
@@ -294,9 +295,14 @@ export class Coordinator {
     return this.op;
   }
 
+  /** The moves a rebalance would make now: every shard to where the allocation strategy wants it. */
+  plan(): Array<{ shard: number; from: string; to: string }> {
+    return this.table.plan(this.opts.strategy.allocate(this.table.data));
+  }
+
   /** Rebalance: move every shard to where the allocation strategy wants it. */
   rebalance(concurrency: number, operation = 'rebalance'): Promise<OperationProgress> {
-    return this.execute(operation, this.table.plan(), concurrency);
+    return this.execute(operation, this.plan(), concurrency);
   }
 
   /** Pins a shard to a node (so rebalances keep it there) and moves it. */

@@ -1,5 +1,5 @@
 import type { UserId } from '../core/Event';
-import type { IngestResult } from '../actors/node/NodeActor';
+import type { IngestResult } from '../core/nodeProtocol';
 import { pack } from '../core/Codec';
 
 /**

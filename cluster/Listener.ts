@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { setEnvironment } from '../core/config/environment';
 import { releaseSignals } from './ActorRuntime';
 import { inheritV8Flags } from './V8Flags';
 
@@ -13,7 +14,7 @@ const comedy = require('comedy') as {
  * to all interfaces; the node processes it forks bind their own ports to COMEDY_BIND_HOST (our comedy patch).
  */
 export async function startListener(port: number, host: string): Promise<{ port: number; stop: () => Promise<void> }> {
-  process.env.COMEDY_BIND_HOST = host;
+  setEnvironment('COMEDY_BIND_HOST', host);
   // The node processes comedy forks here run with herald's V8 flags.
   inheritV8Flags();
   const system = comedy.createSystem({ logger: '/' + join(__dirname, 'ComedyLog.js') });

@@ -1,4 +1,4 @@
-import type { IngestItem } from '../actors/node/NodeActor';
+import type { IngestItem } from '../core/nodeProtocol';
 import { pack } from '../core/Codec';
 import { HeraldError } from '../core/HeraldError';
 import type { IngestReply, PackedDelivery } from './IngestReply';

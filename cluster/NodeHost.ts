@@ -1,29 +1,22 @@
-import { channelsFrom, type Channel, type ChannelConfig, type ChannelName } from '../actors/delivery/channels';
-import { NodeActor, type IngestBatch, type NodeOptions } from '../actors/node/NodeActor';
+import { channelsFrom, type Channel, type ChannelName } from '../actors/delivery/channels';
+import type { DeliveryJob } from '../actors/delivery/Settings';
+import { NodeActor } from '../actors/node/NodeActor';
 import { markOf } from '../actors/node/Presence';
-import { DEFAULT_SENDER, type SenderOptions } from '../actors/delivery/Sender';
-import { DEFAULT_PUSH_CAP, type DeliveryJob, type PushCap } from '../actors/delivery/Settings';
 import { pack, unpack } from '../core/Codec';
+import { CHANNEL_DEFAULTS, readEnvironment, type NodeParams } from '../core/config';
+import type { IngestBatch } from '../core/nodeProtocol';
 import { HeraldError } from '../core/HeraldError';
 import { META_PREFIX } from '../storage/Keyspace';
 import { createLogger } from '../core/logger';
 import { NodeStore } from '../storage/NodeStore';
 import { ingestReplyOf } from './IngestReply';
 import { LinkServer } from './LinkServer';
-import { DEFAULT_HANDSHAKE_MS, DEFAULT_MAX_FRAME, type LinkHandler, type LinkOptions } from './NodeLink';
+import { HANDSHAKE_MS, type LinkHandler, type LinkOptions } from './NodeLink';
 import { NodePeers } from './NodePeers';
 import { NodeRef, answer, type ActorHandle, type Ping } from './NodeRef';
 
 /** What the gateway hands a node actor at creation (comedy `customParameters`: plain JSON). */
-export interface NodeParams extends Omit<NodeOptions, 'delivery'> {
-  dataDir: string;
-  syncWrites: boolean;
-  writeBufferMb?: number;
-  logLevel: string;
-  channels?: ChannelConfig;
-  pushCap?: PushCap;
-  pushCapByType?: Record<string, PushCap>;
-  sender?: SenderOptions;
+export interface NodeHostParams extends NodeParams {
   /** The cluster's link secret and frame limit (ActorRuntime fills them in; without them the node has no links). */
   link?: { secret: string; maxFrame: number };
 }
@@ -56,7 +49,7 @@ class NodeHost {
   /** Work accepted and not yet answered, by priority: events of ingest batches, followers of fanout batches. */
   private readonly queued = { triggered: 0, bulk: 0 };
 
-  async initialize(selfActor: { getCustomParameters(): NodeParams; getParent(): ActorHandle }): Promise<void> {
+  async initialize(selfActor: { getCustomParameters(): NodeHostParams; getParent(): ActorHandle }): Promise<void> {
     const params = selfActor.getCustomParameters();
     const log = createLogger('node', params.logLevel).child({ node: params.nodeId });
     this.store = await NodeStore.openWhenFree(params.dataDir, { syncWrites: params.syncWrites, writeBufferMb: params.writeBufferMb });
@@ -73,15 +66,15 @@ class NodeHost {
     };
     if (params.link) {
       // The same private address comedy binds (the listener's, in remote mode), never all interfaces.
-      const host = process.env.COMEDY_BIND_HOST || '127.0.0.1';
-      const opts: LinkOptions = { secret: params.link.secret, maxFrame: params.link.maxFrame || DEFAULT_MAX_FRAME, handshakeMs: DEFAULT_HANDSHAKE_MS };
+      const host = readEnvironment().COMEDY_BIND_HOST;
+      const opts: LinkOptions = { secret: params.link.secret, maxFrame: params.link.maxFrame, handshakeMs: HANDSHAKE_MS };
       const handler: LinkHandler = (op, args, link) => this.dispatch(op, args, link.peer);
       this.links = await LinkServer.listen(host, opts, handler, log);
       this.peers = new NodePeers(params.nodeId, opts, log, handler);
     }
     const peers = this.peers;
     const channels = params.channels ? channelsFrom(params.channels, { logger: log }) : new Map<ChannelName, Channel>();
-    const delivery = { channels: new Set(channels.keys()), pushCap: params.pushCap ?? DEFAULT_PUSH_CAP, pushCapByType: params.pushCapByType ?? {} };
+    const delivery = { channels: new Set(channels.keys()), pushCap: params.pushCap, pushCapByType: params.pushCapByType };
     this.node = new NodeActor(
       this.store,
       { ...params, delivery },
@@ -92,10 +85,10 @@ class NodeHost {
       },
       async (deliveries) => this.toGateway('deliver', { deliveries }),
     );
-    const defaultLocale = params.channels?.defaultLocale ?? 'en';
+    const defaultLocale = params.channels?.defaultLocale ?? CHANNEL_DEFAULTS.defaultLocale;
     // The sender hands each queued job to its channel as an outbound message.
     const ports = new Map([...channels].map(([name, ch]) => [name, { send: (job: DeliveryJob) => ch.send({ ...job, locale: job.locale ?? defaultLocale }) }] as const));
-    this.node.startDelivery(ports, params.sender ?? DEFAULT_SENDER);
+    this.node.startDelivery(ports, params.sender);
     this.channels = channels;
     // A respawned node resumes with the table it last acknowledged, so it keeps fencing by epoch.
     const table = this.store.getSync<TableView>(TABLE_KEY);

@@ -8,12 +8,12 @@ export interface LinkOptions {
   secret: string;
   /** Largest frame sent or accepted; a peer that sends a larger one is disconnected. @defaultValue 64 MiB */
   maxFrame: number;
-  /** A connection that has not authenticated in this long is closed. @defaultValue 5000 */
+  /** A connection that has not authenticated in this long is closed (HANDSHAKE_MS, or less for a call's deadline). */
   handshakeMs: number;
 }
 
-export const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
-export const DEFAULT_HANDSHAKE_MS = 5_000;
+/** How long a new connection may take to authenticate. */
+export const HANDSHAKE_MS = 5_000;
 
 /** Answers the calls that arrive on a link (the node's dispatch), with the name the peer authenticated as. */
 export type LinkHandler = (op: string, args: any, link: NodeLink) => Promise<unknown>;

@@ -1,11 +1,5 @@
+import type { AllocationStrategy } from './AllocationStrategy';
 import { Ring } from './Ring';
-import type { ShardTableData } from './ShardTable';
-
-/** Decides where shards should live; the Coordinator moves them there. One strategy per file. */
-export interface AllocationStrategy {
-  /** The wanted owner of every shard. */
-  allocate(data: ShardTableData): string[];
-}
 
 /**
  * The default strategy: the consistent-hash ring over the nodes that are not draining, except shards pinned

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { HeraldError } from '../core/HeraldError';
-import { ringAllocation, type AllocationStrategy } from './RingAllocation';
+import type { AllocationStrategy } from './AllocationStrategy';
 
 /** A node of the cluster: forked locally, or created on a `comedy-node` listener at `host` (h:port). */
 export interface NodeSpec {
@@ -33,30 +33,31 @@ export interface ShardTableData {
 }
 
 /**
- * shard → node at an epoch: who owns each shard now, which shards are moving, and where the allocation strategy
- * wants them. The gateway persists it as JSON (written to a temp file, then renamed, so a crash never leaves
- * half a table).
+ * shard → node at an epoch: who owns each shard now and which shards are moving. Where shards should be is
+ * the allocation strategy's to say (the Coordinator holds it). The gateway persists the table as JSON (written to
+ * a temp file, then renamed, so a crash never leaves half a table).
  */
 export class ShardTable {
-  constructor(
-    readonly data: ShardTableData,
-    private readonly strategy: AllocationStrategy = ringAllocation,
-  ) {
-    data.owners ??= strategy.allocate(data);
+  constructor(readonly data: ShardTableData) {
+    if (!Array.isArray(data.owners) || data.owners.length !== data.shardCount) throw new HeraldError('HERALD_INTERNAL', 'a shard table needs an owner for every shard');
     data.moving ??= {};
   }
 
-  static create(shardCount: number, nodes: NodeSpec[]): ShardTable {
-    return new ShardTable({ shardCount, epoch: 1, nodes, pins: {} });
+  /** A new cluster's table: every shard where `strategy` puts it. */
+  static create(shardCount: number, nodes: NodeSpec[], strategy: AllocationStrategy): ShardTable {
+    const data: ShardTableData = { shardCount, epoch: 1, nodes, pins: {} };
+    return new ShardTable({ ...data, owners: strategy.allocate(data) });
   }
 
-  static load(file: string): ShardTable | undefined {
+  /** The table in `file`, if there is one. A table written before owners were stored takes them from `strategy`. */
+  static load(file: string, strategy?: AllocationStrategy): ShardTable | undefined {
     if (!existsSync(file)) return undefined;
     const data = JSON.parse(readFileSync(file, 'utf8')) as ShardTableData;
-    if (!Number.isInteger(data.shardCount) || !Array.isArray(data.nodes) || !Number.isInteger(data.epoch)) {
+    if (!Number.isInteger(data.shardCount) || !Array.isArray(data.nodes) || !Number.isInteger(data.epoch) || (!data.owners && !strategy)) {
       throw new HeraldError('HERALD_INTERNAL', `corrupt shard table: ${file}`);
     }
-    return new ShardTable({ ...data, pins: data.pins ?? {} });
+    const pins = data.pins ?? {};
+    return new ShardTable({ ...data, pins, owners: data.owners ?? strategy!.allocate({ ...data, pins }) });
   }
 
   save(file: string): void {
@@ -91,9 +92,8 @@ export class ShardTable {
     return out;
   }
 
-  /** The moves that would bring every shard to where the strategy wants it (none for shards already moving). */
-  plan(): Array<{ shard: number; from: string; to: string }> {
-    const target = this.strategy.allocate(this.data);
+  /** The moves that would bring every shard to its `target` owner (none for shards already moving). */
+  plan(target: readonly string[]): Array<{ shard: number; from: string; to: string }> {
     const out: Array<{ shard: number; from: string; to: string }> = [];
     target.forEach((to, shard) => {
       const from = this.ownerOf(shard);

@@ -1,3 +1,5 @@
+import { readEnvironment } from '../core/config/environment';
+
 /**
  * V8 flags herald's processes run with (docs/benchmarks.md, fifth and sixth sessions):
  * - a larger young generation: the gateway and the nodes allocate a few KB per event that die young, and with
@@ -8,9 +10,10 @@
  *   sat at ~56 MB, so the gateway marked and compacted every 1–3 s (10–25 ms of pauses and marking steps each) at
  *   5,000 events/s. With the floor, no process marked in a 90 s run at that rate. The cost is memory: up to ~128 MB of
  *   garbage per process before it is collected (like a JVM's -Xms).
- * `HERALD_V8_FLAGS` (space-separated) replaces them; an empty value runs with V8's defaults.
+ * They are the default of `HERALD_V8_FLAGS` (core/config/environment.ts), which replaces them; an empty value runs
+ * with V8's defaults.
  */
-export const V8_FLAGS: readonly string[] = (process.env.HERALD_V8_FLAGS ?? '--max-semi-space-size=32 --initial-old-space-size=128').split(' ').filter(Boolean);
+export const V8_FLAGS: readonly string[] = readEnvironment().HERALD_V8_FLAGS.split(' ').filter(Boolean);
 
 /**
  * Makes the processes this one forks (comedy forks a node with the parent's `execArgv`) start with `V8_FLAGS`,

@@ -23,7 +23,7 @@ export class AdminApi {
     const c = this.coordinator;
     if (method === 'GET' && path === '/v1/admin/stats') return [200, await this.stats()];
     if (method === 'GET' && path === '/v1/admin/status') return [200, await this.status()];
-    if (method === 'GET' && path === '/v1/admin/plan') return [200, { epoch: c.table.epoch, moves: c.table.plan() }];
+    if (method === 'GET' && path === '/v1/admin/plan') return [200, { epoch: c.table.epoch, moves: c.plan() }];
     if (method === 'POST' && path === '/v1/admin/rebalance') {
       const { concurrency } = await body();
       return this.launch(() => c.rebalance(concurrencyOf(concurrency)));

@@ -5,14 +5,15 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ActorRuntime } from '../cluster/ActorRuntime';
 import { Liveness } from '../cluster/Liveness';
 import { Coordinator } from '../cluster/Coordinator';
+import { ringAllocation } from '../cluster/RingAllocation';
 import type { SentItem } from '../cluster/NodeChannel';
 import type { PackedDelivery } from '../cluster/IngestReply';
-import type { Delivery } from '../actors/node/NodeActor';
+import type { Delivery } from '../core/nodeProtocol';
 import { ShardTable, type NodeSpec } from '../cluster/ShardTable';
 import { HeraldError } from '../core/HeraldError';
 import type { Logger } from '../core/logger';
 import { Auth, tokenFrom } from './Auth';
-import type { HeraldConfig } from '../core/config';
+import { nodeParamsOf, type HeraldConfig } from '../core/config';
 import { ConnectionRegistry } from './ConnectionRegistry';
 import { AdminApi } from './AdminApi';
 import { httpHandler } from './HttpApi';
@@ -91,6 +92,7 @@ export class Gateway {
       runtime,
       {
         tableFile,
+        strategy: ringAllocation,
         channel: { maxBatch: config.batchMax, maxDelayMs: config.batchDelayMs, maxPending: config.maxPendingPerNode },
         moveBatchKeys: config.moveBatchKeys,
         moveThrottleMs: config.moveThrottleMs,
@@ -98,26 +100,7 @@ export class Gateway {
         moveBufferMax: config.moveBufferMax,
         deliver,
         handOver: (shard, ref) => presence?.handOver(shard, ref) ?? Promise.resolve(),
-        nodeParams: (spec) => ({
-          nodeId: spec.id,
-          dataDir: join(config.dataDir, spec.id),
-          shardCount: table.shardCount,
-          idleMs: config.idleMs,
-          timelineMax: config.timelineMax,
-          dedupeWindowMs: config.dedupeWindowMs,
-          fanoutPageSize: config.fanoutPageSize,
-          profile: { topN: config.topN, maxEntities: config.maxEntities, entityWindowMs: config.entityWindowMs, halfLifeMs: config.affinityHalfLifeMs },
-          policy: { requireTopN: true, alwaysRank: config.alwaysRank },
-          aggregateWindowMs: config.aggregateWindowMs,
-          timelineMaxAgeMs: config.timelineMaxAgeMs,
-          channels: config.channels,
-          pushCap: config.pushCap,
-          pushCapByType: config.pushCapByType,
-          sender: config.sender,
-          syncWrites: config.syncWrites,
-          writeBufferMb: config.writeBufferMb,
-          logLevel: config.logLevel,
-        }),
+        nodeParams: (spec) => nodeParamsOf(config, spec.id, table.shardCount),
       },
       log,
     );
@@ -250,7 +233,7 @@ export class Gateway {
 
 /** Reopens the stored shard table, or creates it: the shard count and the nodes are fixed at creation. */
 function openTable(config: HeraldConfig, file: string, log: Logger): ShardTable {
-  const stored = ShardTable.load(file);
+  const stored = ShardTable.load(file, ringAllocation);
   if (stored) {
     if (stored.shardCount !== config.shards) {
       log.warn({ stored: stored.shardCount, asked: config.shards }, 'shard count is fixed at creation; using the stored one');
@@ -260,7 +243,7 @@ function openTable(config: HeraldConfig, file: string, log: Logger): ShardTable 
   const nodes: NodeSpec[] = config.hosts.length
     ? config.hosts.map((host, i) => ({ id: `node-${i + 1}`, host }))
     : Array.from({ length: config.nodes }, (_, i) => ({ id: `node-${i + 1}` }));
-  const table = ShardTable.create(config.shards, nodes);
+  const table = ShardTable.create(config.shards, nodes, ringAllocation);
   table.save(file);
   return table;
 }
@@ -268,6 +251,6 @@ function openTable(config: HeraldConfig, file: string, log: Logger): ShardTable 
 function refuse(socket: Duplex, err: HeraldError): void {
   const reasons: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests' };
   const body = JSON.stringify(err.toJSON());
-  const reason = reasons[err.status] ?? 'Error';
-  socket.end(`HTTP/1.1 ${err.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  const reason = reasons[err.httpStatus] ?? 'Error';
+  socket.end(`HTTP/1.1 ${err.httpStatus} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

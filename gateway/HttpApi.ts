@@ -124,7 +124,7 @@ export function httpHandler(deps: HttpDeps) {
       // A body left unread (or promised and never sent) must not stall a kept-alive connection: close it.
       if (!res.headersSent) {
         if (!req.complete) res.setHeader('connection', 'close');
-        reply(res, e.status, e.toJSON(), req);
+        reply(res, e.httpStatus, e.toJSON(), req);
       }
       // Drain what the client still sends, so it can read the answer; the connection then closes.
       if (!req.complete) req.resume();

@@ -1,5 +1,5 @@
 import { involvedUsers, type HeraldEvent, type UserId } from '../core/Event';
-import type { IngestItem } from '../actors/node/NodeActor';
+import type { IngestItem } from '../core/nodeProtocol';
 import type { Coordinator } from '../cluster/Coordinator';
 import type { NodeChannel } from '../cluster/NodeChannel';
 import { HeraldError, type ErrorCode } from '../core/HeraldError';

@@ -1,6 +1,6 @@
 import type WebSocket from 'ws';
 import type { HeraldEvent, Notification } from '../core/Event';
-import { HeraldError } from '../core/HeraldError';
+import { HeraldError, type ErrorCode } from '../core/HeraldError';
 import type { Logger } from '../core/logger';
 import type { Principal } from './Auth';
 import type { ConnectionRegistry, Subscriber } from './ConnectionRegistry';
@@ -73,7 +73,7 @@ export class Session implements Subscriber {
     if (principal.exp) {
       const ms = principal.exp * 1000 - Date.now();
       this.expiry = setTimeout(() => {
-        this.ws.close(CLOSE_POLICY, 'HERALD_TOKEN_EXPIRED');
+        this.ws.close(CLOSE_POLICY, 'HERALD_TOKEN_EXPIRED' satisfies ErrorCode);
         this.close();
       }, Math.min(Math.max(ms, 0), 2 ** 31 - 1));
     }
@@ -261,7 +261,7 @@ export class Session implements Subscriber {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return false;
     if (this.ws.bufferedAmount > this.deps.config.maxBufferedBytes) {
       this.deps.log.warn({ user: this.principal.sub, buffered: this.ws.bufferedAmount }, 'closing slow consumer');
-      this.ws.close(CLOSE_SLOW_CONSUMER, 'HERALD_SLOW_CONSUMER');
+      this.ws.close(CLOSE_SLOW_CONSUMER, 'HERALD_SLOW_CONSUMER' satisfies ErrorCode);
       this.close();
       return false;
     }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { V8_FLAGS } from '../cluster/V8Flags';
 import { join } from 'node:path';
+import { childEnvironment, readEnvironment } from '../core/config/environment';
 import { isAlive } from '../core/process';
 
 export { isAlive };
@@ -28,7 +29,8 @@ export class ClusterProcess {
     // Run the compiled script, whether this module was loaded from dist/ or from source (tests).
     const script = __filename.endsWith('.ts') ? join(__dirname, '..', 'dist', 'scripts', 'cluster.js') : join(__dirname, 'cluster.js');
     const child = spawn(process.execPath, [...V8_FLAGS, script, ...args], {
-      env: { ...process.env, HERALD_LOG_LEVEL: process.env.HERALD_LOG_LEVEL ?? 'warn', ...opts.env },
+      // Quiet unless the caller's environment asks for a log level.
+      env: { ...childEnvironment({ HERALD_LOG_LEVEL: readEnvironment().HERALD_LOG_LEVEL ?? 'warn' }), ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const stderr: string[] = [];

@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import { Gateway } from '../gateway/Gateway';
-import { loadConfig, type HeraldConfig } from '../core/config';
-import { readFileSync } from 'node:fs';
+import { loadConfig, readConfigFile, readEnvironment } from '../core/config';
 import { createLogger } from '../core/logger';
 
 const HELP = `herald cluster: a gateway (the comedy root) and its node actors.
@@ -42,7 +41,7 @@ async function main(): Promise<void> {
     return;
   }
   const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-  const fromFile = values.config ? (JSON.parse(readFileSync(values.config, 'utf8')) as Partial<HeraldConfig>) : {};
+  const fromFile = values.config ? readConfigFile(values.config) : {};
   const config = loadConfig({
     ...fromFile,
     nodes: int(values.nodes),
@@ -53,7 +52,7 @@ async function main(): Promise<void> {
     hosts: values.hosts ? values.hosts.split(',').filter(Boolean) : undefined,
     idleMs: int(values['idle-ms']),
     syncWrites: values['no-sync'] ? false : undefined,
-    logLevel: (process.env.HERALD_LOG_LEVEL as HeraldConfig['logLevel'] | undefined) ?? fromFile.logLevel,
+    logLevel: readEnvironment().HERALD_LOG_LEVEL ?? fromFile.logLevel,
   });
   const log = createLogger('gateway', config.logLevel);
   const gateway = await Gateway.start(config, log);

@@ -18,8 +18,8 @@ const openPaths = new Set<string>();
 export interface StoreOptions {
   /** fsync the ingest log and the effects before acking. @defaultValue true */
   syncWrites: boolean;
-  /** LevelDB's write buffer (memtable), MB. @defaultValue 4 (LevelDB's own) */
-  writeBufferMb?: number;
+  /** LevelDB's write buffer (memtable), MB (the `writeBufferMb` option). */
+  writeBufferMb: number;
 }
 
 /**
@@ -72,7 +72,7 @@ export class NodeStore {
       keyEncoding: 'utf8',
       valueEncoding: 'view',
       cacheSize: 64 * 1024 * 1024,
-      writeBufferSize: (opts.writeBufferMb ?? 4) * 1024 * 1024,
+      writeBufferSize: opts.writeBufferMb * 1024 * 1024,
     });
     try {
       await db.open();

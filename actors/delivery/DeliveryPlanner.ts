@@ -4,7 +4,8 @@ import { userKey } from '../../storage/Keyspace';
 import type { NodeStore } from '../../storage/NodeStore';
 import { DeliveryQueue } from './DeliveryQueue';
 import type { Notification, UserId } from '../../core/Event';
-import { addressesOf, deferUntil, takePushSlot, wants, type OutboundChannel, type PushCap, type Settings } from './Settings';
+import type { PushCap } from '../../core/config';
+import { addressesOf, deferUntil, takePushSlot, wants, type OutboundChannel, type Settings } from './Settings';
 
 /** What a node can send on, and its push fatigue caps. */
 export interface DeliveryPolicy {

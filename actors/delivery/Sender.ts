@@ -1,3 +1,4 @@
+import type { SenderOptions } from '../../core/config';
 import type { Logger } from '../../core/logger';
 import { DeliveryQueue } from './DeliveryQueue';
 import type { DeliveryJob, OutboundChannel } from './Settings';
@@ -6,19 +7,6 @@ import type { DeliveryJob, OutboundChannel } from './Settings';
 export interface ChannelPort {
   send(job: DeliveryJob, signal?: AbortSignal): Promise<void>;
 }
-
-export interface SenderOptions {
-  /** Sends in flight per channel. @defaultValue 8 */
-  concurrency: number;
-  /** Attempts before a job goes to the dead letters. @defaultValue 5 */
-  maxAttempts: number;
-  /** First retry delay; doubles each attempt, with full jitter, up to maxBackoffMs. @defaultValue 1000 */
-  baseBackoffMs: number;
-  /** @defaultValue 300000 */
-  maxBackoffMs: number;
-}
-
-export const DEFAULT_SENDER: SenderOptions = { concurrency: 8, maxAttempts: 5, baseBackoffMs: 1000, maxBackoffMs: 300_000 };
 
 /**
  * The sender workers of a node: separate from the actors that decide, one pool per channel, so a dead or slow

@@ -1,3 +1,4 @@
+import type { PushCap } from '../../core/config';
 import type { ChannelName } from './channels/Channel';
 import type { NotificationType } from './channels/Locales';
 import type { UserId } from '../../core/Event';
@@ -61,18 +62,6 @@ export function deferUntil(settings: Settings, now: number): number {
   if (!inside) return now;
   return now - (now % 1000) + ((end - local + DAY) % DAY) * 1000;
 }
-
-/** Push fatigue limits. */
-export interface PushCap {
-  /** Pushes per user in `windowMs`. @defaultValue 5 */
-  max: number;
-  /** @defaultValue 24 h */
-  windowMs: number;
-  /** Least time between two pushes to a user. @defaultValue 30 min */
-  minGapMs: number;
-}
-
-export const DEFAULT_PUSH_CAP: PushCap = { max: 5, windowMs: 24 * 3600_000, minGapMs: 30 * 60_000 };
 
 /**
  * Takes a push slot at `at` if the caps allow: at most `max` pushes in the window and `minGapMs` apart.

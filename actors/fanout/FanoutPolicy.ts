@@ -1,14 +1,6 @@
+import type { FanoutPolicyOptions } from '../../core/config';
 import type { UserId } from '../../core/Event';
 import type { InterestProfile } from '../user/InterestProfile';
-
-export interface FanoutPolicyOptions {
-  /** The author must rank within the follower's Top-N followings (N = the profile's topN). @defaultValue true */
-  requireTopN: boolean;
-  /** An author ranked this high is notified about even without a matching entity. @defaultValue 5 */
-  alwaysRank: number;
-}
-
-export const DEFAULT_POLICY: FanoutPolicyOptions = { requireTopN: true, alwaysRank: 5 };
 
 /** A decision with the inputs that made it, so `explain` can answer "why did (not) I get this?". */
 export interface FanoutDecision {
@@ -29,7 +21,7 @@ export type FanoutRule = 'entity' | 'rank' | null;
  * and (the tweet's entities meet the follower's recent engagements, or the author ranks in the follower's top
  * `alwaysRank`). Shared by `decide` and the bulk path, which reads the inputs from stored bytes.
  */
-export function ruleOf(rank: number, entityMatch: boolean, policy = DEFAULT_POLICY): FanoutRule {
+export function ruleOf(rank: number, entityMatch: boolean, policy: FanoutPolicyOptions): FanoutRule {
   if (policy.requireTopN && rank === 0) return null;
   if (entityMatch) return 'entity';
   if (rank > 0 && rank <= policy.alwaysRank) return 'rank';
@@ -37,14 +29,14 @@ export function ruleOf(rank: number, entityMatch: boolean, policy = DEFAULT_POLI
 }
 
 /** The reason written on the notification (and shown by explain). */
-export function reasonOf(rule: 'entity' | 'rank', matchingEntities: readonly string[], policy = DEFAULT_POLICY): string {
+export function reasonOf(rule: 'entity' | 'rank', matchingEntities: readonly string[], policy: FanoutPolicyOptions): string {
   return rule === 'entity' ? `top-following+entity:${matchingEntities.join(',')}` : `top-${policy.alwaysRank}-following`;
 }
 
 /**
  * Personalized fanout, decided per follower from the follower's own data only (see `ruleOf`), with its inputs.
  */
-export function decide(profile: InterestProfile, author: UserId, entities: readonly string[], now: number, policy = DEFAULT_POLICY): FanoutDecision {
+export function decide(profile: InterestProfile, author: UserId, entities: readonly string[], now: number, policy: FanoutPolicyOptions): FanoutDecision {
   const rank = profile.rankOf(author);
   const matchingEntities = profile.matching(entities, now);
   const rule = ruleOf(rank, matchingEntities.length > 0, policy);

@@ -28,11 +28,14 @@ export interface FanoutDeps {
   table: () => { epoch: number; owners: readonly string[]; owned: ReadonlySet<number> };
   /** Sends a batch to a node (this one included) and resolves when its chosen notifications are written. */
   send: (node: string, batch: FanoutBatch) => Promise<{ decided: number; notified: number }>;
-  /** Followers read per page. @defaultValue 5000 */
+  /** Followers read per page. */
   pageSize: number;
-  /** Pages sent and not yet confirmed by every node, at most. @defaultValue 3 */
-  pagesInFlight?: number;
+  /** Pages sent and not yet confirmed by every node, at most (PAGES_IN_FLIGHT on a node). */
+  pagesInFlight: number;
 }
+
+/** A node's fanout pages out at once: enough that the scan, the transport and every node's decisions overlap. */
+export const PAGES_IN_FLIGHT = 3;
 
 /** The start of a follower key's end: the follower's shard, 4 hex digits, and the separator (storage/Keyspace followerKey). */
 const SHARD_TAG = /^[0-9a-f]{4}!$/;
@@ -115,7 +118,7 @@ export class FanoutRunner {
 
   private async run(key: string, job: FanoutJob): Promise<void> {
     const { store, shardCount, pageSize, log } = this.deps;
-    const inFlightMax = Math.max(1, this.deps.pagesInFlight ?? 3);
+    const inFlightMax = Math.max(1, this.deps.pagesInFlight);
     const author = job.event.actor;
     const shard = shardOf(author, shardCount);
     const range = userRange(shard, 'F', author);

@@ -4,10 +4,11 @@ import { TWEET_PREFIX, userKey } from '../../storage/Keyspace';
 import type { NodeStore } from '../../storage/NodeStore';
 import type { HeraldEvent, UserId } from '../../core/Event';
 import { candidatesIn, INDEXED_RANK, indexComplete, rebuildIndex } from './CandidateIndex';
-import { decide, DEFAULT_POLICY, reasonOf, ruleOf, type FanoutPolicyOptions } from './FanoutPolicy';
+import type { FanoutPolicyOptions, ProfileOptions } from '../../core/config';
+import { decide, reasonOf, ruleOf } from './FanoutPolicy';
 import type { FanoutBatch } from './FanoutRunner';
-import { DEFAULT_PROFILE, InterestProfile, type ProfileData, type ProfileOptions } from '../user/InterestProfile';
-import type { Delivery } from '../node/NodeActor';
+import { InterestProfile, type ProfileData } from '../user/InterestProfile';
+import type { Delivery } from '../../core/nodeProtocol';
 import type { ShardRegion } from '../node/ShardRegion';
 import { StoredProfileReader } from '../user/StoredProfile';
 import type { UserActor } from '../user/UserActor';
@@ -55,7 +56,7 @@ export class FollowerFanout {
   constructor(
     private readonly store: NodeStore,
     private readonly region: ShardRegion,
-    private readonly opts: { nodeId: string; shardCount: number; profile?: ProfileOptions; policy?: FanoutPolicyOptions },
+    private readonly opts: { nodeId: string; shardCount: number; profile: ProfileOptions; policy: FanoutPolicyOptions },
   ) {}
 
   /**
@@ -88,7 +89,7 @@ export class FollowerFanout {
    * nor for a policy that notifies deeper ranks than it holds, nor for too many entities to scan for.
    */
   private usesIndex(entities: readonly string[]): boolean {
-    return this.indexed && (this.opts.policy ?? DEFAULT_POLICY).alwaysRank <= INDEXED_RANK && entities.length <= INDEXED_ENTITIES;
+    return this.indexed && this.opts.policy.alwaysRank <= INDEXED_RANK && entities.length <= INDEXED_ENTITIES;
   }
 
   /** Decides and writes one batch; yields the event loop every few ms so triggered events never wait long. */
@@ -106,7 +107,7 @@ export class FollowerFanout {
     void this.store.applied.write([{ type: 'put', key: TWEET_PREFIX + tweet.id, value: pack({ id: event.id, author: event.actor, entities: tweet.entities ?? [] }) }]);
     const now = Date.now();
     const entities = tweet.entities ?? [];
-    const decider = new BulkDecider(event.actor, entities, now, this.opts.profile ?? DEFAULT_PROFILE, this.opts.policy);
+    const decider = new BulkDecider(event.actor, entities, now, this.opts.profile, this.opts.policy);
     const writes: Array<Promise<Delivery | null>> = [];
     let unsettled = 0;
     let slept = Date.now();
@@ -298,7 +299,7 @@ class BulkDecider {
     private readonly entities: readonly string[],
     private readonly now: number,
     private readonly profile: ProfileOptions,
-    private readonly policy?: FanoutPolicyOptions,
+    private readonly policy: FanoutPolicyOptions,
   ) {
     this.reader = new StoredProfileReader(author, entities);
     this.cutoff = now - profile.entityWindowMs;

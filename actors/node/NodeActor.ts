@@ -4,77 +4,24 @@ import { HIGH, LOG_PREFIX, kindRange, seqKey } from '../../storage/Keyspace';
 import type { Logger } from '../../core/logger';
 import type { NodeStore } from '../../storage/NodeStore';
 import { ShardRange } from '../../storage/ShardRange';
+import type { NodeOptions, SenderOptions } from '../../core/config';
 import type { HeraldEvent, Notification, UserId } from '../../core/Event';
+import type { Delivery, IngestBatch, IngestItem, IngestResult, Peers } from '../../core/nodeProtocol';
 import type { Applied } from '../user/UserActor';
-import type { FanoutPolicyOptions } from '../fanout/FanoutPolicy';
-import { FanoutRunner, type FanoutBatch } from '../fanout/FanoutRunner';
+import { FanoutRunner, PAGES_IN_FLIGHT, type FanoutBatch } from '../fanout/FanoutRunner';
 import { FollowerFanout, type FanoutResult } from '../fanout/FollowerFanout';
-import type { ProfileOptions } from '../user/InterestProfile';
 import { DeliveryQueue } from '../delivery/DeliveryQueue';
-import { Sender, type ChannelPort, type SenderOptions } from '../delivery/Sender';
+import { Sender, type ChannelPort } from '../delivery/Sender';
 import type { OutboundChannel, Settings } from '../delivery/Settings';
 import type { DeliveryPolicy } from '../delivery/DeliveryPlanner';
 import { Presence, type PresenceUpdate } from './Presence';
 import { ShardHandoff } from './ShardHandoff';
 import { ShardRegion } from './ShardRegion';
 
-export interface NodeOptions {
-  nodeId: string;
-  shardCount: number;
-  /** A user actor with an empty mailbox is passivated after this long without messages. @defaultValue 60000 */
-  idleMs: number;
-  /** Timeline entries kept per user (retention). @defaultValue 1000 */
-  timelineMax?: number;
-  /** Event ids are remembered this long for deduplication; older dedupe keys are swept. @defaultValue 86400000 */
-  dedupeWindowMs?: number;
-  /** Followers read per fanout page. @defaultValue 5000 */
-  fanoutPageSize?: number;
-  /** Top-N size, entity window and cap, decay. @defaultValue DEFAULT_PROFILE */
-  profile?: ProfileOptions;
-  /** Who is notified of a followed author's tweet. @defaultValue DEFAULT_POLICY */
-  policy?: FanoutPolicyOptions;
-  /** Likes/retweets of one tweet within this window collapse into one entry. @defaultValue 1 h */
-  aggregateWindowMs?: number;
-  /** Channels this node sends on and push caps (NodeHost fills the channels it could configure). */
+/** What a NodeActor is given: the node's options, and which outbound channels it has (NodeHost fills them in). */
+export interface NodeActorOptions extends NodeOptions {
+  /** Channels this node sends on and push caps; absent, in-app only. */
   delivery?: DeliveryPolicy;
-  /** Retention by age: timeline entries older than this are removed by a periodic job. @defaultValue 90 days */
-  timelineMaxAgeMs?: number;
-}
-
-/** One event and the users on this node that it touches. */
-export interface IngestItem {
-  event: HeraldEvent;
-  users: UserId[];
-}
-
-export interface IngestBatch {
-  /** Shard-table epoch the router used; work routed with another epoch is refused (fencing). */
-  epoch: number;
-  items: IngestItem[];
-  /** `items` as msgpack, as the gateway packed them: logged as they are when every item is accepted. */
-  packed?: Uint8Array;
-}
-
-export interface Delivery {
-  user: UserId;
-  notification: Notification;
-  /** Of an ingest: the index of the batch item whose event made it, and the notification's stored msgpack bytes. */
-  item?: number;
-  packed?: Uint8Array;
-}
-
-/**
- * Calls to the other nodes of the cluster, straight to them (NodeHost gives its links; a lone NodeActor, as in
- * unit tests and benchmarks, has none). Any node op; e.g. a new owner can pull a moving shard from the old one.
- */
-export interface Peers {
-  call<T>(node: string, op: string, args: unknown, timeoutMs?: number): Promise<T>;
-}
-
-export interface IngestResult {
-  /** Per item: null when applied (or already applied), else the error code. */
-  errors: Array<string | null>;
-  deliveries: Delivery[];
 }
 
 /**
@@ -100,7 +47,7 @@ export class NodeActor {
 
   constructor(
     private readonly store: NodeStore,
-    private readonly opts: NodeOptions,
+    private readonly opts: NodeActorOptions,
     private readonly log: Logger,
     /** The other nodes (fanout batches go to their owners this way). Alone, every node is this one. */
     readonly peers: Peers = { call: (_node, op, args) => (op === 'fanoutBatch' ? this.fanoutBatch(args as FanoutBatch) : Promise.reject(new HeraldError('HERALD_UNAVAILABLE', `no peers for ${op}`))) as Promise<any> },
@@ -120,7 +67,8 @@ export class NodeActor {
       store,
       shardCount: opts.shardCount,
       log,
-      pageSize: opts.fanoutPageSize ?? 5000,
+      pageSize: opts.fanoutPageSize,
+      pagesInFlight: PAGES_IN_FLIGHT,
       table: () => ({ epoch: this.region.epoch, owners: this.region.owners, owned: this.region.owned }),
       send: async (node, batch) => {
         if (node !== opts.nodeId) return this.peers.call<{ decided: number; notified: number }>(node, 'fanoutBatch', batch);
@@ -149,14 +97,14 @@ export class NodeActor {
     const every = Math.max(50, Math.min(this.opts.idleMs / 2, 10_000));
     this.sweeper = setInterval(() => this.passivateIdle(), every);
     this.sweeper.unref();
-    const window = this.opts.dedupeWindowMs ?? 24 * 3600 * 1000;
+    const window = this.opts.dedupeWindowMs;
     this.dedupeSweeper = setInterval(() => {
       this.sweepDedupe(Date.now() - window).catch((err) => this.log.warn({ err }, 'dedupe sweep failed'));
     }, Math.min(window / 4, 3600 * 1000));
     this.dedupeSweeper.unref();
     // Fanouts interrupted by a stop or crash resume where their last confirmed page ended.
     this.fanout.kick();
-    const maxAge = this.opts.timelineMaxAgeMs ?? 90 * 24 * 3600_000;
+    const maxAge = this.opts.timelineMaxAgeMs;
     this.retentionSweeper = setInterval(() => {
       this.sweepTimelines(Date.now() - maxAge).catch((err) => this.log.warn({ err }, 'retention sweep failed'));
     }, Math.min(maxAge / 4, 3600_000));

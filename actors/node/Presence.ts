@@ -1,6 +1,6 @@
 import { HeraldError } from '../../core/HeraldError';
 import type { UserId } from '../../core/Event';
-import type { Delivery } from './NodeActor';
+import type { Delivery } from '../../core/nodeProtocol';
 
 /** One user's presence as the gateway reported it: `[user, shard, seq]` (seq orders a user's marks and their end). */
 export type PresenceEntry = [UserId, number, number];

@@ -3,7 +3,7 @@ import type { NodeStore } from '../../storage/NodeStore';
 import { ShardJournal } from '../../storage/ShardJournal';
 import { ShardRange, type ShardPart, type ShardSnapshot } from '../../storage/ShardRange';
 import { indexComplete, indexRowsOf } from '../fanout/CandidateIndex';
-import type { Peers } from './NodeActor';
+import type { Peers } from '../../core/nodeProtocol';
 import type { ShardRegion } from './ShardRegion';
 
 /** Deadline of one call to the old owner while pulling (a part waits behind the others being read). */

@@ -2,8 +2,11 @@ import { HeraldError } from '../../core/HeraldError';
 import { shardOf } from '../../storage/Keyspace';
 import type { NodeStore } from '../../storage/NodeStore';
 import type { UserId } from '../../core/Event';
-import type { NodeOptions } from './NodeActor';
-import { UserActor } from '../user/UserActor';
+import type { NodeOptions } from '../../core/config';
+import { UserActor, type UserOptions } from '../user/UserActor';
+
+/** What a region needs of its node's options: who it is, when actors idle out, and what its actors are given. */
+export type RegionOptions = Pick<NodeOptions, 'nodeId' | 'shardCount' | 'idleMs'> & UserOptions;
 
 /** Shards of users without an active actor, remembered at most. */
 const SHARD_CACHE = 100_000;
@@ -27,7 +30,7 @@ export class ShardRegion {
 
   constructor(
     private readonly store: NodeStore,
-    private readonly opts: NodeOptions,
+    private readonly opts: RegionOptions,
   ) {}
 
   /** The table as this node must honour it: its epoch, the shards it owns, and every shard's owner. */

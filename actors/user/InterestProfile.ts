@@ -1,3 +1,4 @@
+import type { ProfileOptions } from '../../core/config';
 import type { UserId } from '../../core/Event';
 
 /** A decayed score: `v` as of time `t` (ms). */
@@ -9,24 +10,6 @@ export interface ProfileData {
   /** Recent engagements on entities. */
   ent: Array<Scored<string>>;
 }
-
-export interface ProfileOptions {
-  /** Followings kept ranked. @defaultValue 50 */
-  topN: number;
-  /** Entities kept per user. @defaultValue 200 */
-  maxEntities: number;
-  /** An entity not engaged with for this long is forgotten. @defaultValue 7 days */
-  entityWindowMs: number;
-  /** Scores halve every this long. @defaultValue 7 days */
-  halfLifeMs: number;
-}
-
-export const DEFAULT_PROFILE: ProfileOptions = {
-  topN: 50,
-  maxEntities: 200,
-  entityWindowMs: 7 * 24 * 3600 * 1000,
-  halfLifeMs: 7 * 24 * 3600 * 1000,
-};
 
 /** Affinity earned by each kind of engagement, and by following (documented in docs/fanout.md). */
 export const WEIGHTS = { follow: 1, like: 1, retweet: 2, mention: 2, reply: 3 } as const;
@@ -40,7 +23,7 @@ export const WEIGHTS = { follow: 1, like: 1, retweet: 2, mention: 2, reply: 3 } 
 export class InterestProfile {
   constructor(
     private readonly data: ProfileData = { top: [], ent: [] },
-    private readonly opts: ProfileOptions = DEFAULT_PROFILE,
+    private readonly opts: ProfileOptions,
   ) {}
 
   private now(s: { 1: number; 2: number }, now: number): number {
@@ -108,7 +91,7 @@ export class InterestProfile {
 }
 
 /** Decays a stored affinity `[v, t]` to `now` and adds `weight`: the new stored value. */
-export function addAffinity(stored: [number, number] | undefined, weight: number, now: number, halfLifeMs = DEFAULT_PROFILE.halfLifeMs): [number, number] {
+export function addAffinity(stored: [number, number] | undefined, weight: number, now: number, halfLifeMs: number): [number, number] {
   const current = stored ? stored[0] * Math.pow(2, -(now - stored[1]) / halfLifeMs) : 0;
   return [current + weight, now];
 }

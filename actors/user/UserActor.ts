@@ -4,7 +4,8 @@ import { SEP, followerKey, seqKey, shardOf, shardPrefix, userKey, userRange } fr
 import type { NodeStore } from '../../storage/NodeStore';
 import { Timeline, type TimelineMeta } from '../../storage/Timeline';
 import { targetOf, type HeraldEvent, type Notification, type UserId } from '../../core/Event';
-import { DEFAULT_PROFILE, InterestProfile, WEIGHTS, addAffinity, type ProfileData, type ProfileOptions } from './InterestProfile';
+import type { ProfileOptions } from '../../core/config';
+import { InterestProfile, WEIGHTS, addAffinity, type ProfileData } from './InterestProfile';
 import { aggregate, type AggregateSource } from './Aggregation';
 import { DeliveryPlanner, type DeliveryPolicy } from '../delivery/DeliveryPlanner';
 import { KeyFilter } from './KeyFilter';
@@ -162,12 +163,12 @@ export class UserActor {
     readonly id: UserId,
     readonly shard: number,
     private readonly store: NodeStore,
-    opts: Partial<UserOptions> = {},
+    opts: UserOptions,
   ) {
-    this.timelineMax = opts.timelineMax ?? 1000;
-    this.profileOpts = opts.profile ?? DEFAULT_PROFILE;
-    this.aggregateWindowMs = opts.aggregateWindowMs ?? 3600_000;
-    this.shardCount = opts.shardCount ?? 256;
+    this.timelineMax = opts.timelineMax;
+    this.profileOpts = opts.profile;
+    this.aggregateWindowMs = opts.aggregateWindowMs;
+    this.shardCount = opts.shardCount;
     this.delivery = new DeliveryPlanner(store, shard, id, opts.delivery);
     this.timeline = new Timeline(store, shard, id);
     const prefixes = { d: '', t: '', a: '', f: '', e: '', g: '' };

@@ -1,29 +1,11 @@
 import { createTransport } from 'nodemailer';
+import { resolveEmail, type EmailOptions } from '../../../core/config/channels';
 import { createLogger, type Logger } from '../../../core/logger';
 import { deliveryId, maskRecipient, type Channel, type OutboundMessage } from './Channel';
 import { ChannelError, type ChannelErrorCode } from './ChannelError';
 import { Deadline } from './Deadline';
 import type { Templates } from './Templates';
 import { DELIVERY_HEADER } from './WebhookSignature';
-
-export interface EmailOptions {
-  /** SMTP server host name or address. */
-  host: string;
-  /** SMTP port. @defaultValue 465 when `secure`, else 587 */
-  port?: number;
-  /** TLS from the first byte (port 465); when false, STARTTLS is used if the server offers it. @defaultValue false */
-  secure?: boolean;
-  /** SMTP AUTH user; with `pass`, or neither. */
-  user?: string;
-  /** SMTP AUTH password. Never logged. */
-  pass?: string;
-  /** The From header, e.g. `Herald <notifications@example.com>`. */
-  from: string;
-  /** Deadline of one send, from taking a pooled connection to the server's answer to the message. @defaultValue 15000 */
-  timeoutMs?: number;
-  /** Most SMTP connections open at once (the pool is shared by every send). @defaultValue 2 */
-  maxConnections?: number;
-}
 
 export interface EmailDeps {
   templates: Templates;
@@ -47,20 +29,20 @@ export class EmailChannel implements Channel {
   #closed = false;
 
   /** Opens nothing yet: the pool connects on the first send. */
-  constructor(options: EmailOptions, deps: EmailDeps) {
-    this.#timeoutMs = options.timeoutMs ?? 15_000;
+  constructor(given: EmailOptions, deps: EmailDeps) {
+    const options = resolveEmail(given);
+    this.#timeoutMs = options.timeoutMs;
     this.#from = options.from;
     this.#domain = /@([^\s<>@]+)>?\s*$/.exec(options.from)?.[1] ?? 'herald.invalid';
     this.#templates = deps.templates;
     this.#logger = deps.logger ?? createLogger('channel.email');
-    const secure = options.secure ?? false;
     this.#transport = createTransport({
       pool: true,
       host: options.host,
-      port: options.port ?? (secure ? 465 : 587),
-      secure,
+      port: options.port,
+      secure: options.secure,
       ...(options.user !== undefined ? { auth: { user: options.user, pass: options.pass ?? '' } } : {}),
-      maxConnections: options.maxConnections ?? 2,
+      maxConnections: options.maxConnections,
       connectionTimeout: this.#timeoutMs,
       greetingTimeout: this.#timeoutMs,
       // A pooled connection idles between sends: the pool closes it after idleTimeout, before the socket timeout.

@@ -1,3 +1,4 @@
+import { CHANNEL_DEFAULTS } from '../../../core/config/channels';
 import type { OutboundNotification } from './Channel';
 import { excerpt } from './Excerpt';
 import { LOCALES, NOTIFICATION_TYPES, type LocaleStrings, type NotificationType, type PartialLocaleStrings, type PluralForms } from './Locales';
@@ -79,7 +80,7 @@ export class Templates {
 
   /** Merges the configured locales over the built-in ones; throws at once if the default locale has no strings. */
   constructor(options: TemplatesOptions = {}) {
-    this.defaultLocale = normalizeTag(options.defaultLocale ?? 'en');
+    this.defaultLocale = normalizeTag(options.defaultLocale ?? CHANNEL_DEFAULTS.defaultLocale);
     const configured = new Map(Object.entries(options.locales ?? {}).map(([k, v]) => [normalizeTag(k), v]));
     const builtin = new Map(Object.entries(LOCALES).map(([k, v]) => [normalizeTag(k), v]));
     const defaultBase = builtin.get(this.defaultLocale) ?? builtin.get('en')!;

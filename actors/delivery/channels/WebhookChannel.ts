@@ -1,3 +1,4 @@
+import { resolveWebhook, type WebhookOptions } from '../../../core/config/channels';
 import { createLogger, type Logger } from '../../../core/logger';
 import { deliveryId, maskRecipient, type Channel, type OutboundMessage } from './Channel';
 import { ChannelError, type ChannelErrorCode } from './ChannelError';
@@ -5,15 +6,6 @@ import { Deadline } from './Deadline';
 import { excerpt } from './Excerpt';
 import type { Templates } from './Templates';
 import { DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook } from './WebhookSignature';
-
-export interface WebhookOptions {
-  /** The provider endpoint that receives the POSTs (http or https). */
-  url: string;
-  /** HMAC-SHA256 key shared with the provider (at least 16 characters). Never logged. */
-  secret: string;
-  /** Deadline of one POST, answer body included. @defaultValue 5000 */
-  timeoutMs?: number;
-}
 
 /** The JSON body of a push or SMS webhook (docs/channels.md). Fields without a value are left out. */
 export interface WebhookPayload {
@@ -60,11 +52,12 @@ export class WebhookChannel implements Channel {
   #closed = false;
 
   /** One channel per provider endpoint; options are taken as validated (see resolveChannelConfig). */
-  constructor(name: 'push' | 'sms', options: WebhookOptions, deps: WebhookDeps) {
+  constructor(name: 'push' | 'sms', given: WebhookOptions, deps: WebhookDeps) {
+    const options = resolveWebhook(name, given);
     this.name = name;
     this.#url = options.url;
     this.#secret = options.secret;
-    this.#timeoutMs = options.timeoutMs ?? 5_000;
+    this.#timeoutMs = options.timeoutMs;
     this.#templates = deps.templates;
     this.#logger = deps.logger ?? createLogger(`channel.${name}`);
     this.#now = deps.now ?? Date.now;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { IngestItem } from '../../../actors/node/NodeActor';
+import type { IngestItem } from '../../../core/nodeProtocol';
 import { parsePromText, sumOf } from '../../../bench/promText';
 import { Metrics } from '../../../gateway/Metrics';
 

@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { HeraldEvent } from '../../../core/Event';
-import type { IngestItem } from '../../../actors/node/NodeActor';
+import type { IngestItem } from '../../../core/nodeProtocol';
 import { Router } from '../../../gateway/Router';
 import { ShardTable } from '../../../cluster/ShardTable';
+import { ringAllocation } from '../../../cluster/RingAllocation';
 import { HeraldError } from '../../../core/HeraldError';
 import { shardOf } from '../../../storage/Keyspace';
 
 /** Channels that record what they were sent and answer with `answer(item, attempt)`. */
 function cluster(answer: (node: string, item: IngestItem, sends: number) => string | null | 'overloaded') {
-  const table = ShardTable.create(64, [{ id: 'n1' }, { id: 'n2' }, { id: 'n3' }]);
+  const table = ShardTable.create(64, [{ id: 'n1' }, { id: 'n2' }, { id: 'n3' }], ringAllocation);
   const sent: Array<{ node: string; item: IngestItem }> = [];
   const channels = new Map(
     ['n1', 'n2', 'n3'].map((node) => [

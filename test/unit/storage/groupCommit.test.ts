@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pack, unpack } from '../../../core/Codec';
 import { GroupCommit } from '../../../storage/GroupCommit';
 import { NodeStore } from '../../../storage/NodeStore';
+import { STORE_OPTIONS } from '../actors/helpers';
 
 describe('GroupCommit', () => {
   let dir: string;
@@ -13,7 +14,7 @@ describe('GroupCommit', () => {
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'herald-gc-'));
-    store = await NodeStore.open(dir, { syncWrites: false });
+    store = await NodeStore.open(dir, STORE_OPTIONS);
     gc = new GroupCommit(store.db, false);
   });
   afterEach(async () => {

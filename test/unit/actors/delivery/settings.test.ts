@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PUSH_CAP, addressesOf, deferUntil, takePushSlot, wants } from '../../../../actors/delivery/Settings';
+import { addressesOf, deferUntil, takePushSlot, wants } from '../../../../actors/delivery/Settings';
+import { DEFAULT_CONFIG } from '../../../../core/config';
+
+const DEFAULT_PUSH_CAP = DEFAULT_CONFIG.pushCap;
 
 describe('Settings', () => {
   it('defaults: push for follow/mention/reply/tweet, not likes; sms and email only when asked', () => {

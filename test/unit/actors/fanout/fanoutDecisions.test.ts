@@ -1,7 +1,8 @@
 import { Encoder } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_POLICY, decide, reasonOf, ruleOf } from '../../../../actors/fanout/FanoutPolicy';
-import { DEFAULT_PROFILE, InterestProfile, type ProfileData } from '../../../../actors/user/InterestProfile';
+import { decide, reasonOf, ruleOf } from '../../../../actors/fanout/FanoutPolicy';
+import { InterestProfile, type ProfileData } from '../../../../actors/user/InterestProfile';
+import { DEFAULT_POLICY, DEFAULT_PROFILE } from '../../../../core/config';
 import { StoredProfileReader } from '../../../../actors/user/StoredProfile';
 import { pack } from '../../../../core/Codec';
 
@@ -22,7 +23,7 @@ describe('fanout decisions from stored bytes', () => {
     const reader = new StoredProfileReader(author, entities);
     expect(reader.read(bytes, now - DEFAULT_PROFILE.entityWindowMs)).toBe(true);
     const rule = ruleOf(reader.rank, reader.matched !== 0, DEFAULT_POLICY);
-    return rule ? reasonOf(rule, reader.entities.filter((_, i) => reader.matched & (1 << i))) : undefined;
+    return rule ? reasonOf(rule, reader.entities.filter((_, i) => reader.matched & (1 << i)), DEFAULT_POLICY) : undefined;
   }
 
   it('agrees with decide() on profiles built by InterestProfile', () => {
@@ -44,7 +45,7 @@ describe('fanout decisions from stored bytes', () => {
       const bytes = pack(profile.toData());
       const author = users[Math.floor(random() * users.length)];
       const entities = topics.filter(() => random() < 0.4).map((e) => (random() < 0.5 ? e.toUpperCase() : e));
-      const expected = decide(new InterestProfile(profile.toData()), author, entities, NOW);
+      const expected = decide(new InterestProfile(profile.toData(), DEFAULT_PROFILE), author, entities, NOW, DEFAULT_POLICY);
       const reader = new StoredProfileReader(author, entities);
       expect(reader.read(bytes, NOW - DEFAULT_PROFILE.entityWindowMs)).toBe(true);
       expect({ rank: reader.rank, topLength: reader.topLength }).toEqual({ rank: expected.rank, topLength: expected.topN });

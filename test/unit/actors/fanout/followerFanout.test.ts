@@ -3,7 +3,7 @@ import { involvedUsers, type HeraldEvent } from '../../../../core/Event';
 import { NodeActor } from '../../../../actors/node/NodeActor';
 import { shardOf } from '../../../../storage/Keyspace';
 import { createLogger } from '../../../../core/logger';
-import { ev, SHARDS, tempStore, tweet } from '../helpers';
+import { ev, nodeOptions, SHARDS, tempStore, tweet } from '../helpers';
 
 const log = createLogger('test', 'silent');
 const ALL = Array.from({ length: SHARDS }, (_, i) => i);
@@ -17,7 +17,7 @@ describe('FollowerFanout', () => {
 
   beforeEach(async () => {
     box = await tempStore();
-    node = new NodeActor(box.store, { nodeId: 'node-1', shardCount: SHARDS, idleMs: 60_000 }, log);
+    node = new NodeActor(box.store, nodeOptions(), log);
     await node.start();
     node.setTable(1, ALL);
   });
@@ -115,7 +115,7 @@ describe('FollowerFanout', () => {
     await node.stop();
     await box.reopen();
     for (const k of [...incremental, '~meta!candidateIndex']) await box.store.db.del(k);
-    node = new NodeActor(box.store, { nodeId: 'node-1', shardCount: SHARDS, idleMs: 60_000 }, log);
+    node = new NodeActor(box.store, nodeOptions(), log);
     await node.start();
     node.setTable(1, ALL);
     // Built in the background from the stored profiles.

@@ -1,10 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { involvedUsers, type HeraldEvent } from '../../../../core/Event';
-import { NodeActor, type IngestItem } from '../../../../actors/node/NodeActor';
+import { NodeActor } from '../../../../actors/node/NodeActor';
+import type { IngestItem } from '../../../../core/nodeProtocol';
 import { pack, unpack } from '../../../../core/Codec';
 import { LOG_PREFIX, HIGH, seqKey, shardOf } from '../../../../storage/Keyspace';
 import { createLogger } from '../../../../core/logger';
-import { ev, SHARDS, tempStore, tweet } from '../helpers';
+import { ev, nodeOptions, SHARDS, tempStore, tweet } from '../helpers';
 
 const log = createLogger('test', 'silent');
 const ALL = Array.from({ length: SHARDS }, (_, i) => i);
@@ -15,7 +16,7 @@ describe('NodeActor', () => {
   const nodes: NodeActor[] = [];
 
   async function startNode(shards = ALL, epoch = 1) {
-    const node = new NodeActor(box.store, { nodeId: 'node-1', shardCount: SHARDS, idleMs: 60_000 }, log);
+    const node = new NodeActor(box.store, nodeOptions(), log);
     nodes.push(node);
     await node.start();
     node.setTable(epoch, shards);

@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { involvedUsers, type HeraldEvent } from '../../../../core/Event';
 import type { FanoutBatch } from '../../../../actors/fanout/FanoutRunner';
-import { NodeActor, type Delivery } from '../../../../actors/node/NodeActor';
+import { NodeActor } from '../../../../actors/node/NodeActor';
+import type { Delivery } from '../../../../core/nodeProtocol';
 import { markOf, Presence } from '../../../../actors/node/Presence';
 import { shardOf } from '../../../../storage/Keyspace';
 import { createLogger } from '../../../../core/logger';
-import { ev, SHARDS, tempStore, tweet } from '../helpers';
+import { ev, nodeOptions, SHARDS, tempStore, tweet } from '../helpers';
 
 const log = createLogger('test', 'silent');
 const ALL = Array.from({ length: SHARDS }, (_, i) => i);
@@ -76,7 +77,7 @@ describe('NodeActor with presence', () => {
 
   beforeEach(async () => {
     box = await tempStore();
-    node = new NodeActor(box.store, { nodeId: 'node-1', shardCount: SHARDS, idleMs: 60_000 }, log);
+    node = new NodeActor(box.store, nodeOptions(), log);
     await node.start();
     node.setTable(1, ALL);
     node.updatePresence({ known: ALL });

@@ -2,11 +2,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { involvedUsers, type HeraldEvent } from '../../../../core/Event';
 import { INDEX_COMPLETE_KEY, indexKeys, termsOf } from '../../../../actors/fanout/CandidateIndex';
 import type { ProfileData } from '../../../../actors/user/InterestProfile';
-import { NodeActor, type IngestItem, type Peers } from '../../../../actors/node/NodeActor';
+import { NodeActor } from '../../../../actors/node/NodeActor';
+import type { IngestItem, Peers } from '../../../../core/nodeProtocol';
 import { unpack } from '../../../../core/Codec';
 import { HIGH, shardOf, shardPrefix } from '../../../../storage/Keyspace';
 import { createLogger } from '../../../../core/logger';
-import { ev, SHARDS, tempStore, tweet } from '../helpers';
+import { ev, nodeOptions, SHARDS, tempStore, tweet } from '../helpers';
 
 const log = createLogger('test', 'silent');
 const item = (event: HeraldEvent): IngestItem => ({ event, users: involvedUsers(event) });
@@ -31,7 +32,7 @@ describe('ShardHandoff', () => {
   });
 
   async function node(box: typeof a, id: string, shards: number[], peers?: Peers) {
-    const n = new NodeActor(box.store, { nodeId: id, shardCount: SHARDS, idleMs: 60_000 }, log, peers);
+    const n = new NodeActor(box.store, nodeOptions(id), log, peers);
     nodes.push(n);
     await n.start();
     n.setTable(1, shards);

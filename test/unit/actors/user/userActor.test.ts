@@ -3,7 +3,8 @@ import { ShardRegion } from '../../../../actors/node/ShardRegion';
 import { KNOWN_AFTER, KNOWN_HOT_MS, UserActor } from '../../../../actors/user/UserActor';
 import { pack } from '../../../../core/Codec';
 import { followerKey, shardOf, userKey } from '../../../../storage/Keyspace';
-import { ev, SHARDS, tempStore, tweet } from '../helpers';
+import { ev, nodeOptions, SHARDS, tempStore, tweet } from '../helpers';
+import { keyScans } from '../keyScans';
 
 type Box = Awaited<ReturnType<typeof tempStore>>;
 
@@ -16,7 +17,7 @@ describe('UserActor', () => {
     await box.dispose();
   });
 
-  const actor = (id: string) => new UserActor(id, shardOf(id, SHARDS), box.store, { shardCount: SHARDS });
+  const actor = (id: string) => new UserActor(id, shardOf(id, SHARDS), box.store, nodeOptions());
   const has = (user: string, kind: 'f' | 'F' | 'w', other: string) =>
     box.store.db.getSync(kind === 'F' ? followerKey(shardOf(user, SHARDS), user, shardOf(other, SHARDS), other) : userKey(shardOf(user, SHARDS), kind, user, other)) !== undefined;
   /** Applies an event to each user's actor and waits for the writes. */
@@ -151,12 +152,12 @@ describe('UserActor', () => {
         },
       },
     });
-    const bob = new UserActor('bob', shardOf('bob', SHARDS), flaky);
+    const bob = new UserActor('bob', shardOf('bob', SHARDS), flaky, nodeOptions());
     const e = ev('like', 'alice', { tweet: tweet('bob') });
     await expect(bob.apply(e)!.written).rejects.toThrow('EIO');
     await Promise.resolve();
     expect(bob.failed).toBe(true);
-    const region = new ShardRegion(box.store, { nodeId: 'n', shardCount: SHARDS, idleMs: 60_000 });
+    const region = new ShardRegion(box.store, nodeOptions('n'));
     region.actors.set('bob', bob);
     const reloaded = region.activate('bob');
     expect(reloaded).not.toBe(bob);
@@ -212,6 +213,7 @@ describe('UserActor', () => {
   });
 
   it('loads its key sets after a few events: then new events read nothing, keys from before and during the load count', async () => {
+    const scans = keyScans(box.store);
     const old = ev('like', 'alice', { target: 'bob', tweet: tweet('bob') });
     await Promise.all([actor('alice').apply(old)!.written, actor('bob').apply(old)!.written]);
     const [alice, bob] = [actor('alice'), actor('bob')]; // reactivated: nothing in memory
@@ -222,7 +224,7 @@ describe('UserActor', () => {
       pending.push(alice.apply(ev('like', 'alice', { target: 'bob', tweet: tweet('bob') }))!.written);
     }
     await Promise.all(pending);
-    await new Promise((r) => setTimeout(r, 20)); // the key scans
+    await scans.ended();
     expect(bob.apply({ ...old })?.notification?.offset).toBe(1); // stored before the activation: still a duplicate
     expect(alice.apply({ ...old })).toBeNull();
     const reads = vi.spyOn(box.store, 'getSync');
@@ -239,6 +241,7 @@ describe('UserActor', () => {
   it('loads its key sets from the second event when events come faster than one per KNOWN_HOT_MS, not when slower', async () => {
     const T0 = Date.parse('2030-01-01T00:00:00Z');
     vi.useFakeTimers({ toFake: ['Date'], now: T0 });
+    const scans = keyScans(box.store);
     try {
       const [busy, slow] = [actor('bob'), actor('carol')];
       for (const [a, gap] of [[busy, 10], [slow, KNOWN_HOT_MS * 2]] as const) {
@@ -246,7 +249,7 @@ describe('UserActor', () => {
         vi.setSystemTime(Date.now() + gap);
         await a.apply(ev('like', 'x1', { tweet: tweet(a.id) }))!.written;
       }
-      await new Promise((r) => setTimeout(r, 20)); // the key scans
+      await scans.ended();
       const reads = vi.spyOn(box.store, 'getSync');
       busy.apply(ev('like', 'x2', { tweet: tweet('bob') }));
       expect(reads).not.toHaveBeenCalled(); // its sets: a new event's dedupe and aggregate keys are certainly absent
@@ -272,18 +275,18 @@ describe('UserActor', () => {
   });
 
   it('retention keeps the newest timelineMax entries and moves first (and read) up', async () => {
-    const bob = new UserActor('bob', shardOf('bob', SHARDS), box.store, { timelineMax: 3 });
+    const bob = new UserActor('bob', shardOf('bob', SHARDS), box.store, nodeOptions('node-1', { timelineMax: 3 }));
     for (let i = 0; i < 5; i++) bob.apply(ev('like', `u${i}`, { tweet: tweet('bob') }));
     expect((await bob.page(undefined, 10)).items.map((n) => n.offset)).toEqual([5, 4, 3]);
     expect(bob.recovery.first).toBe(3);
     expect(bob.state).toEqual({ offset: 5, unread: 3, read: 2 });
-    expect(new UserActor('bob', shardOf('bob', SHARDS), box.store, { timelineMax: 3 }).recovery).toEqual(bob.recovery);
+    expect(new UserActor('bob', shardOf('bob', SHARDS), box.store, nodeOptions('node-1', { timelineMax: 3 })).recovery).toEqual(bob.recovery);
   });
 
   // BUG (actors/user/UserActor.ts page): `next` is offered while the oldest item is above 1, not above `first`, so
   // with retention the page that ends on the oldest kept entry still has a `next` leading to an empty page.
   it('with retention, the page ending on the oldest kept entry has no next', async () => {
-    const bob = new UserActor('bob', shardOf('bob', SHARDS), box.store, { timelineMax: 3 });
+    const bob = new UserActor('bob', shardOf('bob', SHARDS), box.store, nodeOptions('node-1', { timelineMax: 3 }));
     for (let i = 0; i < 5; i++) bob.apply(ev('like', `u${i}`, { tweet: tweet('bob') }));
     const page = await bob.page(undefined, 3);
     expect(page.items.map((n) => n.offset)).toEqual([5, 4, 3]);

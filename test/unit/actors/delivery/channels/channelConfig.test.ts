@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { CHANNEL_DEFAULTS, channelsFrom, resolveChannelConfig } from '../../../../../actors/delivery/channels/ChannelConfig';
+import { channelsFrom } from '../../../../../actors/delivery/channels/ChannelConfig';
 import { EmailChannel } from '../../../../../actors/delivery/channels/EmailChannel';
 import { WebhookChannel } from '../../../../../actors/delivery/channels/WebhookChannel';
+import { CHANNEL_DEFAULTS, resolveChannelConfig } from '../../../../../core/config';
 import { HeraldError } from '../../../../../core/HeraldError';
 import { SECRET, capturedLogger } from './fixtures';
 
@@ -13,7 +14,7 @@ function invalidOption(fn: () => unknown): string {
     fn();
   } catch (err) {
     expect(err).toBeInstanceOf(HeraldError);
-    expect((err as HeraldError).code).toBe('HERALD_INVALID_MESSAGE');
+    expect((err as HeraldError).code).toBe('HERALD_INVALID_CONFIG');
     return (err as Error).message;
   }
   throw new Error('expected the configuration to be refused');

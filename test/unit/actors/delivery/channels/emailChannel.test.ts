@@ -2,7 +2,8 @@ import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deliveryId } from '../../../../../actors/delivery/channels/Channel';
 import { ChannelError } from '../../../../../actors/delivery/channels/ChannelError';
-import { EmailChannel, type EmailOptions } from '../../../../../actors/delivery/channels/EmailChannel';
+import { EmailChannel } from '../../../../../actors/delivery/channels/EmailChannel';
+import type { EmailOptions } from '../../../../../core/config';
 import { Templates } from '../../../../../actors/delivery/channels/Templates';
 import { capturedLogger, message, notification } from './fixtures';
 import { SmtpSink } from './SmtpSink';
@@ -138,8 +139,11 @@ describe('EmailChannel', () => {
     const email = make({ timeoutMs: 5_000 });
     sink.mode = 'hang';
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 100);
-    const err = await rejection(email.send(message('email', { to: TO }), ac.signal));
+    const sending = rejection(email.send(message('email', { to: TO }), ac.signal));
+    // Aborted mid-send: once the server holds the message unanswered.
+    await waitFor('the message held by the server', () => sink.hanging === 1);
+    ac.abort();
+    const err = await sending;
     expect(err.code).toBe('HERALD_SEND_ABORTED');
     expect(err.retryable).toBe(true);
   });
