@@ -1,5 +1,6 @@
 import { decode, encode } from '@msgpack/msgpack';
 import WebSocket from 'ws';
+import { waitFor } from './waitFor';
 
 type Msg = Record<string, any>;
 
@@ -81,7 +82,8 @@ export class TestClient {
     const seen = this.received.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out; received: ${JSON.stringify(this.received).slice(-2000)}`)), timeoutMs);
+      const what = `a message matching ${pred.toString()}`;
+      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received: ${JSON.stringify(this.received).slice(-2000)}`)), timeoutMs);
       this.waiters.push({ pred, resolve: (m) => (clearTimeout(timer), resolve(m)) });
     });
   }
@@ -97,13 +99,8 @@ export class TestClient {
   }
 
   /** Waits until `n` notifications have arrived. */
-  async waitNotifications(n: number, timeoutMs = 10_000): Promise<Msg[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.notifications().length < n) {
-      if (Date.now() > deadline) throw new Error(`expected ${n} notifications, got ${JSON.stringify(this.notifications())}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return this.notifications();
+  waitNotifications(n: number, timeoutMs = 10_000): Promise<Msg[]> {
+    return waitFor(`${n} notifications`, () => this.notifications(), (got) => got.length >= n, timeoutMs);
   }
 
   close(): void {

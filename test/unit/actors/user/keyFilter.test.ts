@@ -4,13 +4,15 @@ import { ABSENT, READ } from '../../../../actors/user/KnownKeys';
 import { pack } from '../../../../core/Codec';
 import { userKey, userRange } from '../../../../storage/Keyspace';
 import { tempStore } from '../helpers';
+import { keyScans } from '../keyScans';
 
-const settle = () => new Promise((r) => setTimeout(r, 20));
 
 describe('KeyFilter', () => {
   let box: Awaited<ReturnType<typeof tempStore>>;
+  let scans: ReturnType<typeof keyScans>;
   beforeEach(async () => {
     box = await tempStore();
+    scans = keyScans(box.store);
   });
   afterEach(async () => {
     await box.dispose();
@@ -25,7 +27,7 @@ describe('KeyFilter', () => {
     filter.changed(key('early'), { at: 2, offset: 1 }); // before the load
     filter.load(box.store);
     filter.changed(key('during'), { at: 3, offset: 2 });
-    await settle();
+    await scans.ended();
     expect(filter.lookup(key('nobody'))).toBe(ABSENT);
     for (const id of ['stored', 'early', 'during']) expect(filter.lookup(key(id))).toBe(READ);
     filter.changed(key('after'), { at: 4, offset: 3 });
@@ -35,7 +37,7 @@ describe('KeyFilter', () => {
   it('keeps a deleted key as READ (a read then finds nothing): it never answers ABSENT for a key that may exist', async () => {
     const filter = new KeyFilter(userRange(3, 'd', 'bob'));
     filter.load(box.store);
-    await settle();
+    await scans.ended();
     filter.changed(key('x'), { at: 1, offset: 0 });
     filter.changed(key('x'), undefined);
     expect(filter.lookup(key('x'))).toBe(READ);
@@ -44,7 +46,7 @@ describe('KeyFilter', () => {
   it('holds thousands of keys through its growth with no false ABSENT, and answers ABSENT for nearly every other key', async () => {
     const filter = new KeyFilter(userRange(3, 'd', 'bob'));
     filter.load(box.store);
-    await settle();
+    await scans.ended();
     for (let i = 0; i < 5000; i++) filter.changed(key(`in${i}`), { at: i, offset: i });
     for (let i = 0; i < 5000; i++) expect(filter.lookup(key(`in${i}`))).toBe(READ);
     let absent = 0;
@@ -58,12 +60,12 @@ describe('KeyFilter', () => {
     await batch.write();
     const loaded = new KeyFilter(userRange(3, 'd', 'bob'));
     loaded.load(box.store);
-    await settle();
+    await scans.ended();
     expect(loaded.lookup(key('nobody'))).toBe(READ);
 
     const put = new KeyFilter(userRange(4, 'd', 'bob'));
     put.load(box.store);
-    await settle();
+    await scans.ended();
     expect(put.lookup(key('nobody'))).toBe(ABSENT);
     for (let i = 0; i < 8193; i++) put.changed(key(`p${i}`), 1);
     expect(put.lookup(key('nobody'))).toBe(READ);

@@ -3,13 +3,15 @@ import { ABSENT, KnownKeys, READ } from '../../../../actors/user/KnownKeys';
 import { pack } from '../../../../core/Codec';
 import { userKey, userRange } from '../../../../storage/Keyspace';
 import { tempStore } from '../helpers';
+import { keyScans } from '../keyScans';
 
-const settle = () => new Promise((r) => setTimeout(r, 20));
 
 describe('KnownKeys', () => {
   let box: Awaited<ReturnType<typeof tempStore>>;
+  let scans: ReturnType<typeof keyScans>;
   beforeEach(async () => {
     box = await tempStore();
+    scans = keyScans(box.store);
   });
   afterEach(async () => {
     await box.dispose();
@@ -24,7 +26,7 @@ describe('KnownKeys', () => {
     set.load(box.store);
     set.changed(key('stored'), undefined); // deleted while the scan runs
     set.changed(key('during'), [5, 6]);
-    await settle();
+    await scans.ended();
     expect(set.lookup(key('nobody'))).toBe(ABSENT);
     expect(set.lookup(key('stored'))).toBe(ABSENT);
     expect(set.lookup(key('early'))).toEqual([3, 4]);
@@ -35,7 +37,7 @@ describe('KnownKeys', () => {
     await box.store.db.put(key('x'), pack(1));
     const set = new KnownKeys(userRange(3, 'a', 'bob'));
     set.load(box.store);
-    await settle();
+    await scans.ended();
     expect(set.lookup(key('x'))).toBe(READ);
     set.read(key('x'), 1);
     expect(set.lookup(key('x'))).toBe(1);
@@ -47,7 +49,7 @@ describe('KnownKeys', () => {
     await batch.write();
     const set = new KnownKeys(userRange(3, 'a', 'bob'));
     set.load(box.store);
-    await settle();
+    await scans.ended();
     expect(set.lookup(key('nobody'))).toBe(READ);
   });
 });

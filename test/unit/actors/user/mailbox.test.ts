@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Mailbox } from '../../../../actors/user/Mailbox';
+import { waitFor } from '../../../support/waitFor';
 
+/** A task that takes time: the behaviour under test (a slow task holds the ones behind it). */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('Mailbox', () => {
@@ -54,20 +56,20 @@ describe('Mailbox', () => {
     expect(mb.size).toBe(0);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const p1 = mb.post(() => gate);
+    let firstRunning = false;
+    const p1 = mb.post(() => ((firstRunning = true), gate));
     const p2 = mb.post(() => 2);
     const p3 = mb.post(async () => {
       throw new Error('x');
     });
     p3.catch(() => {});
     expect(mb.size).toBe(3);
-    await sleep(5);
-    expect(mb.size).toBe(3); // all blocked behind the gate
+    await waitFor('the first task running', () => firstRunning);
+    expect(mb.size).toBe(3); // the first runs, the others are blocked behind the gate
     release();
     await p1;
     await p2;
     await p3.catch(() => {});
-    await sleep(0);
-    expect(mb.size).toBe(0);
+    await waitFor('the mailbox empty', () => mb.size, (n) => n === 0);
   });
 });

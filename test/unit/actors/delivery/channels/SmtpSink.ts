@@ -18,6 +18,8 @@ export class SmtpSink {
   readonly received: ReceivedMail[] = [];
   mode: SinkMode = 'accept';
   connections = 0;
+  /** Messages whose DATA arrived and is held unanswered ('hang'). */
+  hanging = 0;
   port = 0;
   #server: SMTPServer;
 
@@ -45,7 +47,7 @@ export class SmtpSink {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
         stream.on('end', () => {
-          if (this.mode === 'hang') return; // never answers the DATA
+          if (this.mode === 'hang') return void this.hanging++; // never answers the DATA
           const raw = Buffer.concat(chunks).toString('utf8');
           PostalMime.parse(raw).then(
             (parsed) => {

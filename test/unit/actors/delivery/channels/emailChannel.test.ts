@@ -7,6 +7,7 @@ import type { EmailOptions } from '../../../../../core/config';
 import { Templates } from '../../../../../actors/delivery/channels/Templates';
 import { capturedLogger, message, notification } from './fixtures';
 import { SmtpSink } from './SmtpSink';
+import { waitFor } from '../../../../support/waitFor';
 
 const templates = new Templates();
 const FROM = 'Herald <notify@herald.test>';

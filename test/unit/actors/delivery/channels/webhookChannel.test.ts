@@ -8,6 +8,7 @@ import { WebhookChannel, parseRetryAfter, type WebhookPayload } from '../../../.
 import { signWebhook, verifyWebhook } from '../../../../../actors/delivery/channels/WebhookSignature';
 import { SECRET, TOKEN, capturedLogger, message, notification } from './fixtures';
 import { ProviderServer } from './ProviderServer';
+import { waitFor } from '../../../../support/waitFor';
 
 const templates = new Templates();
 
@@ -161,8 +162,12 @@ describe('WebhookChannel', () => {
     make(5_000);
     provider.mode = 'hang';
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 100);
-    const err = await rejection(push.send(message('push'), ac.signal));
+    const asked = provider.requests.length;
+    const sending = rejection(push.send(message('push'), ac.signal));
+    // Aborted mid-send: once the provider holds the request unanswered.
+    await waitFor('the request held by the provider', () => provider.requests.length > asked);
+    ac.abort();
+    const err = await sending;
     expect(err.code).toBe('HERALD_SEND_ABORTED');
     expect(err.retryable).toBe(true);
     // Already aborted: not even sent.
