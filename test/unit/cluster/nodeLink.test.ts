@@ -7,6 +7,7 @@ import { NodeLink, type LinkHandler, type LinkOptions } from '../../../cluster/N
 import { NodePeers } from '../../../cluster/NodePeers';
 import { HeraldError } from '../../../core/HeraldError';
 import { createLogger } from '../../../core/logger';
+import { waitFor } from '../../support/waitFor';
 
 const log = createLogger('test', 'silent');
 const opts: LinkOptions = { secret: randomBytes(32).toString('base64'), maxFrame: 64 * 1024, handshakeMs: 1000 };
@@ -62,7 +63,7 @@ describe('node link', () => {
     const notices: unknown[] = [];
     link.onNotice = (op, args) => notices.push([op, args]);
     await link.call('push', null, 1000);
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the notice', () => notices.length > 0);
     expect(notices).toEqual([['deliver', { n: 1 }]]);
     expect(calls.at(-1)![2]).toBe('gateway'); // the server knows who called
     expect(server.received.gateway).toMatchObject({ echo: 1, fail: 1, push: 1 });

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pack, unpack } from '../../../core/Codec';
-import { GroupCommit } from '../../../storage/GroupCommit';
+import { GroupCommit, LATER_MS } from '../../../storage/GroupCommit';
 import { NodeStore } from '../../../storage/NodeStore';
 import { STORE_OPTIONS } from '../actors/helpers';
 
@@ -109,8 +109,17 @@ describe('GroupCommit', () => {
 
   it('a later op makes no batch of its own: it rides on the next one, or drain (or the timer) writes it', async () => {
     await gc.write([{ type: 'put', key: 'l0', value: pack(0) }]);
-    gc.later([{ type: 'del', key: 'l0' }]);
-    await new Promise((r) => setTimeout(r, 20));
+    // Timers stopped just short of LATER_MS: a batch of its own would have been started by then (on a timer, or
+    // on the next turn, as writes are) and flushed() would wait for it.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      gc.later([{ type: 'del', key: 'l0' }]);
+      vi.advanceTimersByTime(LATER_MS - 1);
+      await new Promise((r) => setImmediate(r));
+      await gc.flushed();
+    } finally {
+      vi.useRealTimers();
+    }
     expect(gc.stats.batches).toBe(1);
     expect(read('l0')).toBe(0);
     await gc.write([{ type: 'put', key: 'l1', value: pack(1) }]);
