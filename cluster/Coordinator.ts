@@ -17,16 +17,16 @@ export interface CoordinatorOptions {
   /** Where shards should live (RingAllocation: the consistent-hash ring). */
   strategy: AllocationStrategy;
   channel: ChannelOptions;
-  /** Keys per export/import message of a handoff. @defaultValue 2000 */
+  /** Keys per export/import message of a handoff (`moveBatchKeys`). */
   moveBatchKeys: number;
-  /** Pause between those messages. @defaultValue 0 */
+  /** Pause between those messages (`moveThrottleMs`). */
   moveThrottleMs: number;
   /**
    * Keys copied per second by all moves together, and deleted per second by an old owner dropping its copy: what
    * a rebalance may take from the nodes' own work. 0 = unpaced.
    */
   moveKeysPerS: number;
-  /** Events held for one moving shard; past it publishes get HERALD_UNAVAILABLE. @defaultValue 10000 */
+  /** Events held for one moving shard; past it publishes get HERALD_UNAVAILABLE (`moveBufferMax`). */
   moveBufferMax: number;
   /** Parameters of a node process by spec. */
   nodeParams: (spec: NodeSpec) => NodeParams;

@@ -3,9 +3,9 @@ import { isAlive } from '../core/process';
 import type { NodeRef } from './NodeRef';
 
 export interface LivenessOptions {
-  /** How often every node is pinged. @defaultValue 1000 */
+  /** How often every node is pinged (`livenessIntervalMs`). */
   intervalMs: number;
-  /** A local node that has not answered for this long is killed (SIGKILL) so comedy respawns it. @defaultValue 5000 */
+  /** A local node that has not answered for this long is killed (SIGKILL) so comedy respawns it (`livenessTimeoutMs`). */
   timeoutMs: number;
 }
 

@@ -5,11 +5,11 @@ import type { IngestReply, PackedDelivery } from './IngestReply';
 import type { NodeRef } from './NodeRef';
 
 export interface ChannelOptions {
-  /** Flush a batch once it holds this many events. @defaultValue 500 */
+  /** Flush a batch once it holds this many events (`batchMax`). */
   maxBatch: number;
-  /** ...or once its oldest event has waited this long. @defaultValue 2 */
+  /** ...or once its oldest event has waited this long (`batchDelayMs`). */
   maxDelayMs: number;
-  /** Events queued or in flight to one node before publishes are refused with HERALD_OVERLOADED. @defaultValue 5000 */
+  /** Events queued or in flight to one node before publishes are refused with HERALD_OVERLOADED (`maxPendingPerNode`). */
   maxPending: number;
 }
 

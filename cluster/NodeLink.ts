@@ -6,7 +6,7 @@ import { FrameKind, FrameReader, HANDSHAKE_MAX_FRAME, encodeFrame, type Frame } 
 export interface LinkOptions {
   /** The per-cluster link secret (the gateway makes one at start; nodes get it in NodeParams). Never logged. */
   secret: string;
-  /** Largest frame sent or accepted; a peer that sends a larger one is disconnected. @defaultValue 64 MiB */
+  /** Largest frame sent or accepted; a peer that sends a larger one is disconnected (`linkMaxFrame`). */
   maxFrame: number;
   /** A connection that has not authenticated in this long is closed (HANDSHAKE_MS, or less for a call's deadline). */
   handshakeMs: number;

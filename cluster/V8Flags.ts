@@ -13,14 +13,16 @@ import { readEnvironment } from '../core/config/environment';
  * They are the default of `HERALD_V8_FLAGS` (core/config/environment.ts), which replaces them; an empty value runs
  * with V8's defaults.
  */
-export const V8_FLAGS: readonly string[] = readEnvironment().HERALD_V8_FLAGS.split(' ').filter(Boolean);
+export function v8Flags(): string[] {
+  return readEnvironment().HERALD_V8_FLAGS.split(' ').filter(Boolean);
+}
 
 /**
- * Makes the processes this one forks (comedy forks a node with the parent's `execArgv`) start with `V8_FLAGS`,
+ * Makes the processes this one forks (comedy forks a node with the parent's `execArgv`) start with `v8Flags()`,
  * unless this process was started with its own value of a flag.
  */
 export function inheritV8Flags(): void {
-  for (const flag of V8_FLAGS) {
+  for (const flag of v8Flags()) {
     const name = flag.split('=')[0];
     if (!process.execArgv.some((a) => a.split('=')[0] === name)) process.execArgv.push(flag);
   }

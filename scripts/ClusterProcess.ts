@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { V8_FLAGS } from '../cluster/V8Flags';
+import { v8Flags } from '../cluster/V8Flags';
 import { join } from 'node:path';
 import { childEnvironment, readEnvironment } from '../core/config/environment';
 import { isAlive } from '../core/process';
@@ -28,7 +28,7 @@ export class ClusterProcess {
   static start(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ClusterProcess> {
     // Run the compiled script, whether this module was loaded from dist/ or from source (tests).
     const script = __filename.endsWith('.ts') ? join(__dirname, '..', 'dist', 'scripts', 'cluster.js') : join(__dirname, 'cluster.js');
-    const child = spawn(process.execPath, [...V8_FLAGS, script, ...args], {
+    const child = spawn(process.execPath, [...v8Flags(), script, ...args], {
       // Quiet unless the caller's environment asks for a log level.
       env: { ...childEnvironment({ HERALD_LOG_LEVEL: readEnvironment().HERALD_LOG_LEVEL ?? 'warn' }), ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],

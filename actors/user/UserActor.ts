@@ -43,14 +43,14 @@ export const KNOWN_HOT_MS = 1000;
 const UNLANDED_PRUNE = 64;
 
 export interface UserOptions {
-  /** Retention: entries kept per user; older ones are dropped as new ones come. @defaultValue 1000 */
+  /** Retention: entries kept per user; older ones are dropped as new ones come (`timelineMax`). */
   timelineMax: number;
   profile: ProfileOptions;
-  /** Likes/retweets of one tweet within this window collapse into one entry (0 = never). @defaultValue 1 h */
+  /** Likes/retweets of one tweet within this window collapse into one entry (0 = never; `aggregateWindowMs`). */
   aggregateWindowMs: number;
   /** Push, SMS and email: which channels this node can send on, and push fatigue caps. Absent = in-app only. */
   delivery?: DeliveryPolicy;
-  /** The cluster's shard count (a follower's shard is part of its follower key). @defaultValue 256 */
+  /** The cluster's shard count (a follower's shard is part of its follower key). */
   shardCount: number;
 }
 
