@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterProcess, TestData } from '../support/cluster';
 import { TestClient } from '../support/TestClient';
+import { waitFor } from '../support/waitFor';
 
 // Delivery guarantees at the edge: resume with since/epoch, retention, slow consumers.
 describe('delivery: resume, retention, slow consumers', () => {
@@ -66,9 +67,12 @@ describe('delivery: resume, retention, slow consumers', () => {
     ok.send({ op: 'subscribe', since: 5, epoch: sub.epoch });
     expect(await ok.waitFor((m) => m.op === 'subscribed')).toMatchObject({ recovered: true });
     expect((await ok.waitNotifications(10)).map((n) => n.offset)).toEqual([6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(wrongEpoch.notifications()).toEqual([]);
-    expect(tooOld.notifications()).toEqual([]);
+    // A later entry reaches every live socket after any replay it would have had: none had one before it.
+    await producer.request({ op: 'publish', id: 'p4', events: follows('ben', 16, 1) });
+    for (const c of [wrongEpoch, tooOld]) {
+      await c.waitFor((m) => m.op === 'notification' && m.notification.offset === 16);
+      expect(c.notifications().map((n) => n.offset)).toEqual([16]);
+    }
   });
 
   it('closes a reader that stops reading with 4008, and other users keep their latency', async () => {
@@ -91,8 +95,7 @@ describe('delivery: resume, retention, slow consumers', () => {
     await brisk.waitNotifications(1);
     expect(Date.now() - sent).toBeLessThan(1000);
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
-    for (let i = 0; i < 200 && !slow.closed; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(slow.closed).toEqual({ code: 4008, reason: 'HERALD_SLOW_CONSUMER' });
+    expect(await waitFor('the slow reader closed', () => slow.closed)).toEqual({ code: 4008, reason: 'HERALD_SLOW_CONSUMER' });
   });
 
   it('delivers live an entry whose first answer was lost (deadline passed), when the producer retries', async () => {
@@ -110,8 +113,10 @@ describe('delivery: resume, retention, slow consumers', () => {
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    // The node applies the event after the gateway stopped waiting; the retry is a duplicate, and delivers it.
-    await new Promise((r) => setTimeout(r, 300));
+    // The node applies the event after the gateway stopped waiting (gwen's timeline has it); the retry is then a
+    // duplicate, and delivers it.
+    const timeline = async () => (await fetch(`${cluster.info.http}/v1/users/gwen/timeline`, { headers: { authorization: `Bearer ${data.token('gwen')}` } })).json();
+    await waitFor('the first try applied', timeline, (t) => t.items?.some((n: { eventIds: string[] }) => n.eventIds.includes('lost-answer')));
     expect(await producer.request({ op: 'publish', id: 'try2', events: [like] })).toMatchObject({ op: 'ack' });
     const [n] = await sub.waitNotifications(1, 3000);
     expect(n).toMatchObject({ offset: 1, eventIds: ['lost-answer'] });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../scripts/ClusterProcess';
 import { ClusterProcess, TestData } from '../support/cluster';
 import { TestClient } from '../support/TestClient';
+import { waitFor } from '../support/waitFor';
 
 // Personalized fanout on the real cluster: the seeds' example, followers on every node, a restart mid-fanout.
 describe('personalized fanout', () => {
@@ -28,16 +29,9 @@ describe('personalized fanout', () => {
   };
   const timeline = async (user: string) => (await get(`/v1/users/${user}/timeline?limit=100`)).body.items as any[];
   const stats = async () => (await get('/v1/admin/stats')).body;
-  const waitFanoutDone = async (timeoutMs = 30_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const s = await stats();
-      // `running` too: a respawned node scans for its jobs before one is `active` again.
-      if (s.nodes.every((x: any) => x.fanout && x.fanout.active === '' && !x.fanout.running)) return s;
-      if (Date.now() > deadline) throw new Error(`fanout not done: ${JSON.stringify(s)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  // `running` too: a respawned node scans for its jobs before one is `active` again.
+  const waitFanoutDone = (timeoutMs = 30_000) =>
+    waitFor('fanout done on every node', stats, (s) => s.nodes.every((x: any) => x.fanout && x.fanout.active === '' && !x.fanout.running), timeoutMs);
 
   beforeAll(async () => {
     const config = join(data.dir, 'config.json');
@@ -119,19 +113,12 @@ describe('personalized fanout', () => {
     const owner = data.ownerOf(author);
     await publish([{ id: 'celeb-tweet', type: 'tweet', actor: author, tweet: { id: 'ct1', author, text: 'big news', entities: [] } }]);
     // Kill the author's node once the fanout is under way.
-    const deadline = Date.now() + 20_000;
-    let killed = 0;
-    while (!killed && Date.now() < deadline) {
-      const s = await stats();
-      const node = s.nodes.find((x: any) => x.nodeId === owner);
-      if (node?.fanout?.followers > 0 && node.fanout.active) {
-        process.kill(node.pid, 'SIGKILL');
-        killed = node.pid;
-      }
-    }
-    expect(killed).toBeGreaterThan(0);
-    for (let i = 0; i < 200 && isAlive(killed); i++) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 1500));
+    const busy = await waitFor('the fanout under way on its node', async () => (await stats()).nodes.find((x: any) => x.nodeId === owner), (node) => node?.fanout?.followers > 0 && !!node.fanout.active, 20_000);
+    const killed = busy.pid as number;
+    process.kill(killed, 'SIGKILL');
+    await waitFor(`killed node pid ${killed} gone`, () => !isAlive(killed));
+    // The respawned node has started (and so kicked its runner, `running`) before it answers for its new pid.
+    await waitFor('the author\'s node respawned', async () => (await stats()).nodes.find((x: any) => x.nodeId === owner), (node) => !!node?.fanout && node.pid !== killed, 20_000);
     await waitFanoutDone();
     let missing = 0;
     let twice = 0;

@@ -6,6 +6,7 @@ import { isAlive } from '../../scripts/ClusterProcess';
 import { ClusterProcess, TestData } from '../support/cluster';
 import { listeningAddresses } from '../support/listening';
 import { TestClient } from '../support/TestClient';
+import { waitFor } from '../support/waitFor';
 
 // The direct links (gateway ↔ node, node ↔ node) on a real cluster: they carry the data, they authenticate,
 // they listen on the private address only, and they come back after a node is killed and respawned.
@@ -82,14 +83,9 @@ describe('node links', () => {
     await publish([{ id: `f${++n}`, type: 'follow', actor: follower, target: author }]);
     const old = await nodeStats(victim);
     process.kill(old.pid, 'SIGKILL');
-    for (let i = 0; i < 200 && isAlive(old.pid); i++) await new Promise((r) => setTimeout(r, 20));
-    let now: any;
-    const deadline = Date.now() + 15_000;
-    do {
-      await new Promise((r) => setTimeout(r, 100));
-      now = await nodeStats(victim).catch(() => undefined);
-      // Answered over the gateway's new link (it counts as a call from 'gateway'), not comedy's fallback.
-    } while ((!now || now.error || now.pid === old.pid || !now.links.received.gateway) && Date.now() < deadline);
+    await waitFor(`killed node pid ${old.pid} gone`, () => !isAlive(old.pid));
+    // Answered over the gateway's new link (it counts as a call from 'gateway'), not comedy's fallback.
+    const now = await waitFor(`${victim} respawned and answering over a new link`, () => nodeStats(victim), (s) => !!s && !s.error && s.pid !== old.pid && !!s.links.received.gateway, 15_000);
     expect(now.pid).not.toBe(old.pid);
     expect(now.links.address.port).not.toBe(old.links.address.port);
     // The gateway's calls (stats, ingest) come over the new link of the new process...
@@ -98,9 +94,8 @@ describe('node links', () => {
     // ...and the author's node sends its fanout batch straight to the new port.
     const tweetId = `kt${++n}`;
     await publish([{ id: `tw${n}`, type: 'tweet', actor: author, tweet: { id: tweetId, author, text: 'news', entities: [] } }]);
-    const until = Date.now() + 10_000;
-    while (!(await timeline(follower)).some((x) => x.tweetId === tweetId) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    expect((await timeline(follower)).filter((x) => x.tweetId === tweetId)).toHaveLength(1);
+    const got = await waitFor('the tweet in the follower\'s timeline', () => timeline(follower), (items) => items.some((x) => x.tweetId === tweetId));
+    expect(got.filter((x) => x.tweetId === tweetId)).toHaveLength(1);
     expect((await nodeStats(victim)).links.received[data.ownerOf(author)]?.fanoutBatch).toBe(1);
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { byLabel, parsePromText, sumOf, type PromSample } from '../../bench/promText';
 import { ClusterProcess, TestData } from '../support/cluster';
 import { TestClient } from '../support/TestClient';
+import { waitFor } from '../support/waitFor';
 
 // GET /metrics on a real cluster: gateway counters and histograms, and every node's figures with a `node` label.
 describe('metrics: GET /metrics in Prometheus text format', () => {
@@ -77,15 +78,13 @@ describe('metrics: GET /metrics in Prometheus text format', () => {
     expect(got.map((n) => n.type).sort()).toEqual(['follow', 'like', 'retweet', 'tweet']);
 
     // The fanout job's counters reach the node a moment after its last batch.
-    let samples: PromSample[] = [];
-    for (let i = 0; i < 100; i++) {
+    const scraped = async () => {
       const r = await scrape(data.token('ops', 'admin'));
       expect(r.status).toBe(200);
       expect(r.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-      samples = parsePromText(await r.text());
-      if (sumOf(samples, 'herald_node_fanout_jobs_done_total') >= 1) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+      return parsePromText(await r.text());
+    };
+    const samples: PromSample[] = await waitFor('the fanout job counted', scraped, (ss) => sumOf(ss, 'herald_node_fanout_jobs_done_total') >= 1);
     const v = (name: string, labels: Record<string, string> = {}) => sumOf(samples, name, labels);
 
     // Gateway: events in / acked / rejected by code, per channel.

@@ -3,19 +3,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterProcess, TestData } from '../support/cluster';
 import { TestClient } from '../support/TestClient';
+import { waitFor } from '../support/waitFor';
 import { ProviderServer } from '../unit/actors/delivery/channels/ProviderServer';
 import { SmtpSink } from '../unit/actors/delivery/channels/SmtpSink';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, f: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 // Notification infrastructure with real parts: a local HTTP server as the push/SMS provider, a real SMTP server.
 describe('channels, queues, preferences, fatigue, aggregation', () => {
@@ -41,6 +31,18 @@ describe('channels, queues, preferences, fatigue, aggregation', () => {
   };
   const publish = async (events: object[]) => expect(await producer.request({ op: 'publish', id: `p${++n}`, events })).toMatchObject({ op: 'ack' });
   const follow = (actor: string, target: string) => ({ id: `f-${++n}`, type: 'follow', actor, target });
+  /**
+   * A push queued after everything `user`'s node queued so far, to another user of that node: once it is sent,
+   * any push queued before it (same queue, same priority, due earlier) has been sent too.
+   */
+  const pushAfter = async (user: string) => {
+    const node = data.ownerOf(user);
+    let neighbour = '';
+    for (let i = 0; !neighbour; i++) if (data.ownerOf(`${user}-nb${i}`) === node) neighbour = `${user}-nb${i}`;
+    await settings(neighbour, { devices: { push: [`tok-${neighbour}`] } });
+    await publish([follow('marker', neighbour)]);
+    await waitFor(`a later push from ${user}'s node`, () => pushesTo(`tok-${neighbour}`).length === 1);
+  };
 
   beforeAll(async () => {
     push = await ProviderServer.start('push-secret-0123456789');
@@ -74,11 +76,11 @@ describe('channels, queues, preferences, fatigue, aggregation', () => {
   it('sends on the channels a user wants, with templates in the user\'s locale, and not on those turned off', async () => {
     await settings('ana', { locale: 'fr', devices: { push: ['tok-ana'], email: 'ana@example.test', sms: '+33612345678' }, channels: { follow: { push: false, email: true, sms: true } } });
     await publish([follow('bruno', 'ana')]);
-    const mail = await until('email', () => smtp.received.find((m) => m.envelope.to.includes('ana@example.test')));
+    const mail = await waitFor('email', () => smtp.received.find((m) => m.envelope.to.includes('ana@example.test')));
     expect(mail.parsed.subject).toMatch(/bruno/);
-    const text = await until('sms', () => sms.requests.find((r) => JSON.parse(r.body).to === '+33612345678'));
+    const text = await waitFor('sms', () => sms.requests.find((r) => JSON.parse(r.body).to === '+33612345678'));
     expect(text.signed).toBe(true);
-    await sleep(300);
+    await pushAfter('ana');
     expect(pushesTo('tok-ana')).toEqual([]);
   });
 
@@ -88,17 +90,16 @@ describe('channels, queues, preferences, fatigue, aggregation', () => {
     await settings('cleo', { tz: 'UTC', devices: { push: ['tok-cleo'] }, quietHours: { start: hhmmss(new Date(now.getTime() - 60_000)), end: hhmmss(new Date(now.getTime() + 2500)) } });
     const sent = Date.now();
     await publish([follow('dan', 'cleo')]);
-    await sleep(1000);
-    expect(pushesTo('tok-cleo')).toEqual([]);
-    await until('deferred push', () => pushesTo('tok-cleo').length === 1, 10_000);
+    // Sent only once quiet hours end (~2.5 s from now): a push sent at once would be seen here well before 1.5 s.
+    await waitFor('deferred push', () => pushesTo('tok-cleo').length === 1, 10_000);
     expect(Date.now() - sent).toBeGreaterThanOrEqual(1500);
   });
 
   it('caps pushes: the 6th in 24 h is not sent, and the timeline still has all 6', async () => {
     await settings('eve', { devices: { push: ['tok-eve'] } });
     await publish(Array.from({ length: 6 }, (_, i) => follow(`fan${i}`, 'eve')));
-    await until('5 pushes', () => pushesTo('tok-eve').length === 5);
-    await sleep(500);
+    await waitFor('5 pushes', () => pushesTo('tok-eve').length === 5);
+    await pushAfter('eve');
     expect(pushesTo('tok-eve')).toHaveLength(5);
     const eve = await TestClient.connect(cluster.info.ws, data.token('eve'));
     clients.push(eve);
@@ -118,12 +119,7 @@ describe('channels, queues, preferences, fatigue, aggregation', () => {
     expect(Date.now() - sent).toBeLessThan(500);
     const letters = async () =>
       ((await (await fetch(`${cluster.info.http}/v1/admin/dead-letters`, { headers: { authorization: `Bearer ${admin()}` } })).json()).nodes as any[]).flatMap((x) => x.letters);
-    let dead: any[] = [];
-    for (let i = 0; i < 100 && !dead.some((l) => l.job.to === 'tok-finn'); i++) {
-      await sleep(50);
-      dead = await letters();
-    }
-    const letter = dead.find((l) => l.job.to === 'tok-finn');
+    const letter = await waitFor('finn\'s dead letter', async () => (await letters()).find((l) => l.job.to === 'tok-finn'));
     expect(letter).toMatchObject({ job: { channel: 'push', user: 'finn', attempts: 3 } });
     expect(pushesTo('tok-finn').length).toBe(3);
     push.mode = 'ok';
@@ -133,7 +129,7 @@ describe('channels, queues, preferences, fatigue, aggregation', () => {
       body: JSON.stringify({ ids: [letter.id] }),
     });
     expect(res.status).toBe(200);
-    await until('replayed push', () => pushesTo('tok-finn').length === 4);
+    await waitFor('replayed push', () => pushesTo('tok-finn').length === 4);
     expect((await letters()).some((l) => l.id === letter.id)).toBe(false);
   });
 

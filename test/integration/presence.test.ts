@@ -3,6 +3,7 @@ import { isAlive } from '../../scripts/ClusterProcess';
 import { shardOf } from '../../storage/Keyspace';
 import { ClusterProcess, TestData } from '../support/cluster';
 import { TestClient } from '../support/TestClient';
+import { waitFor } from '../support/waitFor';
 
 /**
  * Presence on the owner nodes, on a real cluster: a node sends the gateway the fanout notifications of subscribed
@@ -29,15 +30,7 @@ describe('presence on the owner nodes', () => {
   const stats = async () => (await api('GET', '/v1/admin/stats')).body;
   const nodeStats = async (id: string) => (await stats()).nodes.find((x: any) => x.nodeId === id);
   const table = async () => (await api('GET', '/v1/admin/status')).body;
-  const until = async <T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await get().catch(() => undefined);
-      if (v !== undefined && ok(v)) return v;
-      if (Date.now() > deadline) throw new Error(`${what}: ${JSON.stringify(v)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const until = <T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean) => waitFor(what, get, ok, 15_000);
   const fanoutDone = () => until('fanout done', stats, (s) => s.nodes.every((x: any) => x.fanout && x.fanout.active === '' && !x.fanout.running));
   const subscribe = async (user: string, since?: number) => {
     const c = await TestClient.connect(cluster.info.ws, data.token(user));
@@ -102,7 +95,7 @@ describe('presence on the owner nodes', () => {
     const node = data.ownerOf(user);
     const pid = (await nodeStats(node)).pid as number;
     process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 200 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(`killed node pid ${pid} gone`, () => !isAlive(pid));
     await until('respawned and stated', () => nodeStats(node), (x) => !!x.presence && x.pid !== pid && x.presence.users === 1 && x.presence.knownShards === x.shards);
     await tweet('t4');
     await liveTweet(user, 't4');
