@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { waitFor } from '../support/waitFor';
 
 /** Codes a producer retries with the same event ids (docs/protocol.md, "Error codes": retry yes). */
 export const RETRYABLE = new Set([
@@ -115,11 +116,9 @@ export class LoadDriver {
     return this.outstanding.size;
   }
 
-  /** Waits until every generated event is acked; false if `timeoutMs` passes first. */
-  async drain(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.outstanding.size > 0 && Date.now() < deadline) await sleep(50);
-    return this.outstanding.size === 0;
+  /** Waits until every generated event is acked; throws (with how many are not) if `timeoutMs` passes first. */
+  async drain(timeoutMs: number): Promise<void> {
+    await waitFor('every generated event acked (outstanding publishes)', () => this.outstanding.size, (n) => n === 0, { timeoutMs, everyMs: 50 });
   }
 
   /** Drops every producer socket at once (they reconnect). */
@@ -282,4 +281,5 @@ class ProducerSocket {
   }
 }
 
+/** A deliberate pause (load between faults, a fault's timing); a wait for a condition uses waitFor instead. */
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAlive } from '../../scripts/ClusterProcess';
-import { sleep } from './LoadDriver';
+import { waitFor } from '../support/waitFor';
 
 export type NodeHealth = Record<string, { ok: boolean; pid?: number }>;
 
@@ -27,34 +27,20 @@ export class Health {
   }
 
   async pidOf(node: string, timeoutMs = 30_000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const n = (await this.nodes())?.[node];
-      if (n?.ok && n.pid) return n.pid;
-      if (Date.now() > deadline) throw new Error(`node ${node} not healthy within ${timeoutMs} ms`);
-      await sleep(100);
-    }
+    const n = await waitFor(`node ${node} healthy`, async () => (await this.nodes())?.[node], (x) => !!x?.ok && !!x.pid, { timeoutMs, everyMs: 100 });
+    return n!.pid!;
   }
 
   /** Waits until `node` answers from a process other than `oldPid` (comedy respawned it); returns the new PID. */
   async waitRespawn(node: string, oldPid: number, timeoutMs = 30_000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const n = (await this.nodes())?.[node];
-      if (n?.ok && n.pid && n.pid !== oldPid) return n.pid;
-      if (Date.now() > deadline) throw new Error(`node ${node} (was pid ${oldPid}) not respawned within ${timeoutMs} ms: ${JSON.stringify(n)}`);
-      await sleep(100);
-    }
+    const what = `node ${node} (was pid ${oldPid}) respawned`;
+    const n = await waitFor(what, async () => (await this.nodes())?.[node], (x) => !!x?.ok && !!x.pid && x.pid !== oldPid, { timeoutMs, everyMs: 100 });
+    return n!.pid!;
   }
 
   async waitAllOk(count: number, timeoutMs = 30_000): Promise<NodeHealth> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const nodes = await this.nodes();
-      if (nodes && Object.keys(nodes).length === count && Object.values(nodes).every((n) => n.ok)) return nodes;
-      if (Date.now() > deadline) throw new Error(`cluster not healthy within ${timeoutMs} ms: ${JSON.stringify(nodes)}`);
-      await sleep(100);
-    }
+    const healthy = (nodes: NodeHealth | undefined) => !!nodes && Object.keys(nodes).length === count && Object.values(nodes).every((n) => n.ok);
+    return (await waitFor(`all ${count} nodes healthy`, () => this.nodes(), healthy, { timeoutMs, everyMs: 100 }))!;
   }
 }
 

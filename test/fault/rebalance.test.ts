@@ -1,9 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive, killQuietly } from '../../scripts/ClusterProcess';
 import { shardOf } from '../../storage/Keyspace';
 import { ClusterProcess, TestData } from '../support/cluster';
+import { waitFor } from '../support/waitFor';
 import { check, getJson, readTimeline, type Entry } from './Checker';
 import { LoadDriver, sleep } from './LoadDriver';
 import { Subscriber } from './Subscribers';
@@ -30,15 +31,8 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
   const api = (method: string, path: string, body?: object) => data.admin(cluster.info.http, method, path, body);
   const status = () => getJson<any>(`${cluster.info.http}/v1/admin/status`, admin());
   /** Waits for the running admin operation to end and returns it. */
-  const finished = async (timeoutMs = 60_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const op = (await status()).operation;
-      if (op && op.state !== 'running') return op;
-      if (Date.now() > deadline) throw new Error(`operation still running: ${JSON.stringify(op)}`);
-      await sleep(100);
-    }
-  };
+  const finished = (timeoutMs = 60_000) =>
+    waitFor('the admin operation to end', async () => (await status()).operation, (op) => !!op && op.state !== 'running', { timeoutMs, everyMs: 100 });
   const startCluster = async () => {
     cluster = await ClusterProcess.start(['--data', data.dir, '--port', '0', '--config', configFile], { env: { HERALD_LOG_LEVEL: 'warn' } });
     gateways.push(cluster);
@@ -49,18 +43,14 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
   /** A recipient's shard that `node` owns, and the moving state of the table. */
   const shardOwnedBy = async (node: string) => {
     const s = await status();
-    const table = JSON.parse(require('node:fs').readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
+    const table = JSON.parse(readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
     const shard = RECIPIENTS.map((u) => shardOf(u, s.shardCount)).find((sh) => table.owners[sh] === node);
     if (shard === undefined) throw new Error(`no recipient shard on ${node}`);
     return shard;
   };
-  const waitMoving = async (shard: number) => {
-    for (let i = 0; i < 400; i++) {
-      if ((await status()).moving.some((m: any) => m.shard === shard && m.phase === 'copying')) return true;
-      await sleep(10);
-    }
-    return false;
-  };
+  /** Looks often: the copying phase of one throttled shard lasts a few hundred ms. */
+  const waitMoving = (shard: number) =>
+    waitFor(`shard ${shard} copying`, status, (s) => s.moving.some((m: any) => m.shard === shard && m.phase === 'copying'), { timeoutMs: 10_000, everyMs: 10 });
 
   beforeAll(async () => {
     // Small, throttled move batches: a move lasts long enough to be interrupted on purpose.
@@ -81,7 +71,7 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
       runId: `rb${Date.now().toString(36)}`,
     });
     driver.start();
-    await sleep(1500);
+    await sleep(1500); // a deliberate stretch of load first, so the shards have data to move
   });
 
   afterAll(async () => {
@@ -112,7 +102,7 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
     expect(res.status).toBe(202);
     expect(await finished()).toMatchObject({ state: 'done', shardsDone: 1 });
     expect((await api('GET', '/v1/admin/plan')).body.moves).toEqual([]);
-    const table = JSON.parse(require('node:fs').readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
+    const table = JSON.parse(readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
     expect(table.owners[shard]).toBe('node-2');
   });
 
@@ -124,22 +114,22 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
     const shard = await shardOwnedBy(from);
     const pid = await nodePid(victim);
     await api('POST', `/v1/admin/shards/${shard}/move`, { node: to });
-    expect(await waitMoving(shard)).toBe(true);
+    await waitMoving(shard);
     process.kill(pid, 'SIGKILL');
     const op = await finished();
     // Killed before the flip: rolled back and retried below; after it: finished by the coordinator.
     expect(['done', 'failed']).toContain(op.state);
-    for (let i = 0; i < 100 && (await nodePid(victim)) === pid; i++) await sleep(100);
-    const respawned = await nodePid(victim);
-    if (respawned > 0) pids.add(respawned);
+    pids.add(await waitFor(`${victim} (was pid ${pid}) respawned`, () => nodePid(victim), (p) => p > 0 && p !== pid, { timeoutMs: 20_000, everyMs: 100 }));
     // A partial copy on the new owner is dropped before the next move to it copies the shard again.
-    const table = () => JSON.parse(require('node:fs').readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
-    for (let attempt = 0; attempt < 20 && table().owners[shard] !== to; attempt++) {
+    const table = () => JSON.parse(readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
+    // Retried until accepted and done (a move is refused while the respawned node rejoins).
+    const movedTo = async () => {
+      if (table().owners[shard] === to) return true;
       const res = await api('POST', `/v1/admin/shards/${shard}/move`, { node: to });
       if (res.status === 202) await finished();
-      else await sleep(200);
-    }
-    expect(table().owners[shard]).toBe(to);
+      return table().owners[shard] === to;
+    };
+    await waitFor(`shard ${shard} moved to ${to}`, movedTo, { timeoutMs: 30_000, everyMs: 200 });
     expect(table().moving).toEqual({});
   };
 
@@ -150,15 +140,13 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
   it('survives the coordinator being killed in the middle of a move, then drains a node to empty and removes it', async () => {
     const drain = await api('POST', '/v1/admin/nodes/node-4/drain', { concurrency: 2 });
     expect(drain.status).toBe(202);
-    const moving = (await status()).moving;
-    for (let i = 0; i < 200 && !(await status()).moving.length; i++) await sleep(10);
-    expect(moving.length + (await status()).moving.length).toBeGreaterThan(0);
+    await waitFor('a shard of the drain moving', status, (s) => s.moving.length > 0, { timeoutMs: 5_000, everyMs: 10 });
     const old = cluster;
     const oldNodes = Object.values(old.info.nodes);
     process.kill(old.pid, 'SIGKILL');
     await new Promise((r) => old.child.once('exit', r));
     // Its nodes see the gateway gone, close their databases and exit; the restart then reopens them.
-    for (let i = 0; i < 200 && oldNodes.some(isAlive); i++) await sleep(50);
+    await waitFor('the old gateway\'s nodes exited (pids alive)', () => oldNodes.filter(isAlive), (alive) => alive.length === 0, { timeoutMs: 20_000, everyMs: 50 });
     await startCluster();
     const after = await status();
     expect(after.moving).toEqual([]);
@@ -174,13 +162,14 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
   });
 
   it('then: nothing lost, duplicated or out of order; every shard has exactly one owner with all its data', async () => {
-    await sleep(1000);
+    await sleep(1000); // a deliberate second of load after the last move
     driver!.stopLoad();
-    expect(await driver!.drain(60_000)).toBe(true);
+    await driver!.drain(60_000);
     const timelines = new Map<string, Entry[]>();
     for (const user of RECIPIENTS) timelines.set(user, await readTimeline(cluster.info.http, admin(), user));
     const newest = (u: string) => timelines.get(u)?.[0]?.offset ?? 0;
-    for (let i = 0; i < 50 && subscribers.some((s) => s.log.last < newest(s.user)); i++) await sleep(100);
+    const behind = () => subscribers.filter((s) => s.log.last < newest(s.user)).map((s) => ({ ...s.describe(), newest: newest(s.user) }));
+    await waitFor('subscribers caught up with their timelines (those behind)', behind, (b) => b.length === 0, { timeoutMs: 30_000, everyMs: 100 });
     const result = check({ acked: driver!.acked, generated: driver!.generated, timelines, subscribers: subscribers.map((s) => s.log) });
     const s = await status();
     const owned = s.nodes.reduce((n: number, x: any) => n + x.shards, 0);
