@@ -218,6 +218,8 @@ function round1(v: number): number {
 
 function load(rel: string): any {
   try {
+    // A module of the build, by a path known only at run time.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(join(dist, rel));
   } catch {
     return {};

@@ -5,7 +5,7 @@ import type { Logger } from '../../core/logger';
 import type { NodeStore } from '../../storage/NodeStore';
 import { ShardRange } from '../../storage/ShardRange';
 import type { NodeOptions, SenderOptions } from '../../core/config';
-import type { HeraldEvent, Notification, UserId } from '../../core/Event';
+import type { UserId } from '../../core/Event';
 import type { Delivery, IngestBatch, IngestItem, IngestResult, Peers } from '../../core/nodeProtocol';
 import type { Applied } from '../user/UserActor';
 import { FanoutRunner, PAGES_IN_FLIGHT, type FanoutBatch } from '../fanout/FanoutRunner';
@@ -50,7 +50,7 @@ export class NodeActor {
     private readonly opts: NodeActorOptions,
     private readonly log: Logger,
     /** The other nodes (fanout batches go to their owners this way). Alone, every node is this one. */
-    readonly peers: Peers = { call: (_node, op, args) => (op === 'fanoutBatch' ? this.fanoutBatch(args as FanoutBatch) : Promise.reject(new HeraldError('HERALD_UNAVAILABLE', `no peers for ${op}`))) as Promise<any> },
+    readonly peers: Peers = { call: (_node, op, args) => (op === 'fanoutBatch' ? this.fanoutBatch(args as FanoutBatch) : Promise.reject(new HeraldError('HERALD_UNAVAILABLE', `no peers for ${op}`))) as Promise<never> },
     /** Hands notifications this node made on its own (its local fanout batches) to the gateway's sockets. */
     deliver: (deliveries: Delivery[]) => Promise<unknown> = async () => undefined,
   ) {
