@@ -13,7 +13,7 @@ export default defineConfig(
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
       // `_` names a value that is there on purpose and unused (a loop's element, a no-op method's parameters).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       // A `let` that closures read before its one assignment (wiring objects that refer to each other) cannot be const.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
@@ -23,12 +23,6 @@ export default defineConfig(
     // interfaces that only repeat docs/protocol.md.
     files: ['test/**', 'bench/**', 'scripts/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
-  },
-  {
-    // The node call path still takes untyped op arguments until its dispatch is typed against core/nodeProtocol.ts:
-    // shown, not failing, so it can become an error then.
-    files: ['cluster/**'],
-    rules: { '@typescript-eslint/no-explicit-any': 'warn' },
   },
   {
     files: ['**/*.cjs'],
