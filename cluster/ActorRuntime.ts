@@ -2,10 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { isAlive } from '../core/process';
 import type { Logger } from '../core/logger';
-import type { NodeParams } from '../core/config';
+import type { LinkAddress } from '../core/LinkAddress';
+import type { RelayCall } from '../core/nodeProtocol';
+import type { NodeHostParams } from './NodeHost';
 import { HANDSHAKE_MS, type LinkOptions } from './NodeLink';
-import { NodeRef, answer, type ActorHandle, type Ping } from './NodeRef';
-import type { NodeSpec } from './ShardTable';
+import { NodeRef, answer, type ActorHandle } from './NodeRef';
+import type { NodeSpec } from './ShardTableData';
 import { inheritV8Flags } from './V8Flags';
 
 // comedy's typings do not type createSystem's options; this folder is the only place that imports it.
@@ -41,8 +43,8 @@ export interface RuntimeOptions {
 
 /** What the gateway does with what nodes tell it on their own. */
 export interface NodeEvents {
-  /** A node's one-way message (its deliveries), over its link or, before the link is up, through comedy. */
-  fromNode: (node: string, op: string, args: any) => unknown;
+  /** A node's one-way notice (GatewayNotices: its deliveries) as it came off the wire, over its link or, before the link is up, through comedy. */
+  fromNode: (node: string, op: string, args: unknown) => unknown;
   /** A node answers from a new process (comedy respawned it): it needs the current table. */
   onNewProcess: (ref: NodeRef) => unknown;
 }
@@ -76,7 +78,7 @@ export class ActorRuntime {
   static async start(opts: RuntimeOptions, log: Logger, events: NodeEvents): Promise<ActorRuntime> {
     class GatewayRoot {
       relay(payload: string): Promise<string> {
-        return answer(payload, async (op, args) => events.fromNode(String(args?.node), op, args));
+        return answer(payload, async (op, args) => events.fromNode(String((args as Partial<RelayCall['args']> | undefined)?.node), op, args));
       }
     }
     // Forked nodes run with herald's V8 flags whether or not the gateway was started with them.
@@ -87,7 +89,7 @@ export class ActorRuntime {
   }
 
   /** Creates the actor of one node and waits until it has opened its LevelDB and replayed its ingest log. */
-  async spawn(spec: NodeSpec, params: NodeParams): Promise<NodeRef> {
+  async spawn(spec: NodeSpec, params: Omit<NodeHostParams, 'link'>): Promise<NodeRef> {
     const placement = spec.host
       ? { mode: 'remote', host: spec.host.split(':')[0], port: Number(spec.host.split(':')[1] ?? 6161) }
       : { mode: 'forked' };
@@ -99,7 +101,7 @@ export class ActorRuntime {
     });
     this.children.set(spec.id, actor);
     const ref = new NodeRef(spec.id, actor, this.opts.callTimeoutMs, 0, !spec.host);
-    ref.pid = (await ref.call<Ping>('ping', null)).pid;
+    ref.pid = (await ref.call('ping', null)).pid;
     this.refs.set(spec.id, ref);
     await ref.attach({
       opts: this.link,
@@ -122,7 +124,7 @@ export class ActorRuntime {
    * new port), so node → node calls go straight to the target. Versioned: a node keeps the newest it got.
    */
   private announcePeers(): void {
-    const peers: Record<string, { host: string; port: number }> = {};
+    const peers: Record<string, LinkAddress> = {};
     for (const [id, ref] of this.refs) if (ref.address) peers[id] = ref.address;
     const version = ++this.peersVersion;
     for (const ref of this.refs.values()) {

@@ -1,4 +1,4 @@
-import type { ShardTableData } from './ShardTable';
+import type { ShardTableData } from './ShardTableData';
 
 /** Decides where shards should live; the Coordinator moves them there. One strategy per file (RingAllocation). */
 export interface AllocationStrategy {

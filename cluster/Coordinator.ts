@@ -1,13 +1,14 @@
-import type { ExportedPart, PulledPart } from '../actors/node/ShardHandoff';
 import { HeraldError } from '../core/HeraldError';
 import type { Logger } from '../core/logger';
+import type { PackedDelivery } from '../core/nodeProtocol';
+import type { PulledPart, ShardPart } from '../core/ShardPart';
 import type { ActorRuntime } from './ActorRuntime';
 import type { AllocationStrategy } from './AllocationStrategy';
-import type { PackedDelivery } from './IngestReply';
 import { NodeChannel, type ChannelOptions, type SentItem } from './NodeChannel';
 import type { NodeParams } from '../core/config';
 import type { NodeRef } from './NodeRef';
-import type { Move, NodeSpec, ShardTable } from './ShardTable';
+import type { ShardTable } from './ShardTable';
+import type { Move, NodeSpec } from './ShardTableData';
 
 /** Parts of one move in flight at once (read in order by the old owner, written by the new). */
 const MOVE_PIPELINE = 3;
@@ -179,17 +180,18 @@ export class Coordinator {
       await target.call('dropShard', { shard }, 60_000);
       await from.call('beginHandoff', { shard }, 60_000);
       // Parts go straight from the old owner to the new one when their link is up; else they are relayed here.
-      const direct = await target.call<boolean>('reachPeer', { node: move.from }, 10_000).catch(() => false);
+      const direct = await target.call('reachPeer', { node: move.from }, 10_000).catch(() => false);
       if (direct && this.op) this.op.shardsDirect++;
       const limit = this.opts.moveBatchKeys;
-      const relay = async (op: string, args: object, last: boolean): Promise<PulledPart> => {
-        const part = await from.call<ExportedPart>(op, args, 60_000);
+      // A part of the snapshot, or the delta: the last part (it has no `done` of its own).
+      const relay = async (reading: Promise<ShardPart & { done?: boolean; indexed?: boolean }>, last: boolean): Promise<PulledPart> => {
+        const part = await reading;
         if (part.keys || last) await target.call('importShard', { shard, frame: part.frame, last, indexed: part.indexed }, 60_000);
-        return { keys: part.keys, bytes: part.bytes, done: part.done };
+        return { keys: part.keys, bytes: part.bytes, done: part.done ?? last };
       };
       const next = direct
-        ? () => target.call<PulledPart>('pullShard', { shard, from: move.from, limit }, 60_000)
-        : () => relay('exportShard', { shard, limit }, false);
+        ? () => target.call('pullShard', { shard, from: move.from, limit }, 60_000)
+        : () => relay(from.call('exportShard', { shard, limit }, 60_000), false);
       // A few parts in flight: the old owner reads them in order while the new owner writes the ones before.
       let done = false;
       while (!done && !failed) {
@@ -214,7 +216,7 @@ export class Coordinator {
       this.hold(shard);
       held = true;
       await from.call('freezeShard', { shard }, 60_000);
-      count(direct ? await target.call<PulledPart>('pullShard', { shard, from: move.from, delta: true }, 60_000) : await relay('exportDelta', { shard }, true));
+      count(direct ? await target.call('pullShard', { shard, from: move.from, delta: true }, 60_000) : await relay(from.call('exportDelta', { shard }, 60_000), true));
     } catch (err) {
       this.log.warn({ err, shard, to }, 'move failed before the flip; rolling back');
       // No part may land after the drop.

@@ -7,9 +7,9 @@ import { Liveness } from '../cluster/Liveness';
 import { Coordinator } from '../cluster/Coordinator';
 import { ringAllocation } from '../cluster/RingAllocation';
 import type { SentItem } from '../cluster/NodeChannel';
-import type { PackedDelivery } from '../cluster/IngestReply';
-import type { Delivery } from '../core/nodeProtocol';
-import { ShardTable, type NodeSpec } from '../cluster/ShardTable';
+import type { Delivery, DeliverNotice, PackedDelivery } from '../core/nodeProtocol';
+import { ShardTable } from '../cluster/ShardTable';
+import type { NodeSpec } from '../cluster/ShardTableData';
 import { HeraldError } from '../core/HeraldError';
 import type { Logger } from '../core/logger';
 import { Auth, tokenFrom } from './Auth';
@@ -17,7 +17,7 @@ import { nodeParamsOf, type HeraldConfig } from '../core/config';
 import { ConnectionRegistry } from './ConnectionRegistry';
 import { AdminApi } from './AdminApi';
 import { httpHandler } from './HttpApi';
-import { Metrics, type NodeStats } from './Metrics';
+import { Metrics } from './Metrics';
 import { PresenceFeed } from './PresenceFeed';
 import { Router } from './Router';
 import { Session, sessionValidators } from './Session';
@@ -59,7 +59,7 @@ export class Gateway {
       nodeStats: () =>
         Promise.all(
           [...(coordinator?.nodes.values() ?? [])].map((ref) =>
-            ref.call<NodeStats>('stats', null, 2000).catch((err) => ({ nodeId: ref.id, error: HeraldError.from(err).code })),
+            ref.call('stats', null, 2000).catch((err) => ({ nodeId: ref.id, error: HeraldError.from(err).code })),
           ),
         ),
       channelDepths: () => [...(coordinator?.channels ?? [])].map(([id, c]) => [id, c.depth, c.maxDepth] as [string, number, number]),
@@ -74,11 +74,13 @@ export class Gateway {
     const deliver = (ds: PackedDelivery[], sent?: readonly SentItem[]) => metrics.deliveredTriggered(ds, sent ?? [], deliverPacked);
     // What nodes hand over on their own: the notifications of fanout batches they decided (straight from the
     // node that decided them, on its link), to be delivered to live sockets here.
-    const fromNode = (node: string, op: string, args: { deliveries?: Delivery[]; fanout?: { decided: number; notified: number } }) => {
-      if (op !== 'deliver' || !Array.isArray(args?.deliveries)) throw new HeraldError('HERALD_UNKNOWN_OP', `nodes do not send ${op}`);
+    // A notice comes off the wire: its shape is checked before it is delivered.
+    const fromNode = (node: string, op: string, args: unknown) => {
+      const notice = args as Partial<DeliverNotice> | undefined;
+      if (op !== 'deliver' || !Array.isArray(notice?.deliveries)) throw new HeraldError('HERALD_UNKNOWN_OP', `nodes do not send ${op}`);
       let delivered = 0;
-      for (const d of args.deliveries) if (typeof d?.user === 'string' && d.notification && deliverOne(d)) delivered++;
-      const f = args.fanout;
+      for (const d of notice.deliveries) if (typeof d?.user === 'string' && d.notification && deliverOne(d)) delivered++;
+      const f = notice.fanout;
       if (f && Number.isFinite(f.decided) && Number.isFinite(f.notified)) metrics.relayed(node, f.decided, f.notified, delivered);
       return null;
     };
@@ -121,7 +123,7 @@ export class Gateway {
       const entries = await Promise.all(
         [...nodes].map(async ([id, ref]) => {
           try {
-            ref.observe((await ref.call<{ pid: number }>('ping', null, 1000)).pid);
+            ref.observe((await ref.call('ping', null, 1000)).pid);
             return [id, { ok: true, pid: ref.pid }] as const;
           } catch {
             return [id, { ok: false }] as const;
@@ -132,7 +134,7 @@ export class Gateway {
     };
 
     const stats = async () => {
-      const perNode = await Promise.all([...nodes.values()].map((ref) => ref.call<object>('stats', null).catch((err) => ({ nodeId: ref.id, error: HeraldError.from(err).code }))));
+      const perNode = await Promise.all([...nodes.values()].map((ref) => ref.call('stats', null).catch((err) => ({ nodeId: ref.id, error: HeraldError.from(err).code }))));
       return { nodes: perNode, connections: registry.users, liveness: liveness.kills, operation: coordinator!.progress, epoch: table.epoch };
     };
     const admin = new AdminApi(coordinator, stats, log);

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Ring } from '../../../cluster/Ring';
 import { ringAllocation } from '../../../cluster/RingAllocation';
-import { ShardTable, type ShardTableData } from '../../../cluster/ShardTable';
+import { ShardTable } from '../../../cluster/ShardTable';
+import type { ShardTableData } from '../../../cluster/ShardTableData';
 
 /** A table whose owners are where the ring puts them. */
 const placed = (data: ShardTableData) => new ShardTable({ ...data, owners: ringAllocation.allocate(data) });
