@@ -1,13 +1,26 @@
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
-import { Client, OpenLoop, Probe, Samples, Subscribers, cpuMeter, gitCommit, cpuSeconds, hostLoad, http, round, sleep, type Msg } from './benchKit';
 import { SmtpCounter, WebhookSink, type Arrivals } from './deliverySinks';
+import { parseOptions } from './harness/args';
+import { logClusterTail } from './harness/clusterLogs';
+import { dropDataDir, tempDataDir } from './harness/dataDir';
+import { GatewayClient, type Msg } from './harness/GatewayClient';
+import { http } from './harness/http';
+import { LatencyRecorder } from './harness/LatencyRecorder';
+import { gitCommit, machineBusyBefore } from './harness/machine';
+import { printResult, progressLog } from './harness/main';
+import { OpenLoop } from './harness/OpenLoop';
+import { Probe } from './harness/Probe';
+import { cpuSeconds } from './harness/procfs';
+import { round } from './harness/round';
+import { cpuMeter } from './harness/sampler';
+import { sleep } from './harness/sleep';
+import { Subscribers } from './harness/Subscribers';
 
 /**
  * `npm run bench -- delivery`: push, SMS and email through herald's persistent queues and sender workers, on a
@@ -55,61 +68,56 @@ interface Options {
   keepData: boolean;
 }
 
+/** Every count and duration must be above 0. */
+const OPTIONS = {
+  'users-a': { type: 'number', default: 500, above: 0 },
+  'events-a': { type: 'number', default: 9000, above: 0 },
+  'quiet-s': { type: 'number', default: 12, above: 0 },
+  'drain-a-s': { type: 'number', default: 40, above: 0 },
+  recipients: { type: 'number', default: 200, above: 0 },
+  fans: { type: 'number', default: 2000, above: 0 },
+  rate: { type: 'number', default: 1000, above: 0 },
+  duration: { type: 'number', default: 10, above: 0 },
+  'frame-events': { type: 'number', default: 10, above: 0 },
+  producers: { type: 'number', default: 4, above: 0 },
+  'slow-ms': { type: 'number', default: 500, above: 0 },
+  'sender-concurrency': { type: 'number', default: 8, above: 0 },
+  'email-connections': { type: 'number', default: 2, above: 0 },
+  'email-every': { type: 'number', default: 4, above: 0 },
+  'raw-ms': { type: 'number', default: 3000, above: 0 },
+  'no-baseline': { type: 'boolean' },
+  profile: { type: 'string' },
+  stages: { type: 'string' },
+  'keep-data': { type: 'boolean' },
+} as const;
+
 function options(args: string[]): Options {
-  const { values } = parseArgs({
-    args,
-    options: {
-      'users-a': { type: 'string' },
-      'events-a': { type: 'string' },
-      'quiet-s': { type: 'string' },
-      'drain-a-s': { type: 'string' },
-      recipients: { type: 'string' },
-      fans: { type: 'string' },
-      rate: { type: 'string' },
-      duration: { type: 'string' },
-      'frame-events': { type: 'string' },
-      producers: { type: 'string' },
-      'slow-ms': { type: 'string' },
-      'sender-concurrency': { type: 'string' },
-      'email-connections': { type: 'string' },
-      'email-every': { type: 'string' },
-      'raw-ms': { type: 'string' },
-      'no-baseline': { type: 'boolean' },
-      profile: { type: 'string' },
-      stages: { type: 'string' },
-      'keep-data': { type: 'boolean' },
-    },
-  });
-  const num = (v: string | undefined, d: number) => {
-    const n = v === undefined ? d : Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`bad numeric option: ${v}`);
-    return n;
-  };
+  const { values } = parseOptions(args, OPTIONS);
   return {
     nodes: 3,
-    usersA: num(values['users-a'], 500),
-    eventsA: num(values['events-a'], 9000),
-    quietS: num(values['quiet-s'], 12),
-    drainAS: num(values['drain-a-s'], 40),
-    recipients: num(values.recipients, 200),
-    fans: num(values.fans, 2000),
-    rate: num(values.rate, 1000),
-    durationS: num(values.duration, 10),
-    frameEvents: num(values['frame-events'], 10),
-    producers: num(values.producers, 4),
-    slowMs: num(values['slow-ms'], 500),
-    senderConcurrency: num(values['sender-concurrency'], 8),
-    emailConnections: num(values['email-connections'], 2),
-    emailEvery: num(values['email-every'], 4),
-    rawMs: num(values['raw-ms'], 3000),
+    usersA: values['users-a'],
+    eventsA: values['events-a'],
+    quietS: values['quiet-s'],
+    drainAS: values['drain-a-s'],
+    recipients: values.recipients,
+    fans: values.fans,
+    rate: values.rate,
+    durationS: values.duration,
+    frameEvents: values['frame-events'],
+    producers: values.producers,
+    slowMs: values['slow-ms'],
+    senderConcurrency: values['sender-concurrency'],
+    emailConnections: values['email-connections'],
+    emailEvery: values['email-every'],
+    rawMs: values['raw-ms'],
     baseline: !values['no-baseline'],
     profileDir: values.profile,
     stagesDir: values.stages,
-    keepData: !!values['keep-data'],
+    keepData: values['keep-data'],
   };
 }
 
-const log = (s: string) => process.stderr.write(`[delivery] ${s}\n`);
+const log = progressLog('delivery');
 
 /** Runs one raw measurement in a forked child (bench/deliveryRawChild.js). */
 type RawResult = { n: number; secs: number; per_s: number; cpu_ms_per_send: number };
@@ -157,7 +165,7 @@ function drainRate(a: Arrivals, from: number, expected: number, until: number) {
 }
 
 function lagSummary(a: Arrivals) {
-  const s = new Samples();
+  const s = new LatencyRecorder();
   for (const v of a.lagMs) s.record(v);
   return { n: s.count, p50_ms: round(s.percentile(50), 0), p99_ms: round(s.percentile(99), 0), max_ms: round(s.max, 0) };
 }
@@ -166,14 +174,13 @@ export async function main(args: string[]): Promise<void> {
   const o = options(args);
   const started = performance.now();
   log(`options ${JSON.stringify(o)}`);
-  const idleLoad = await hostLoad(1000);
-  log(`machine busy before the run: ${idleLoad.toFixed(2)} cores of ${availableParallelism()}${idleLoad > 0.2 ? ' -- WARNING: something else is running, figures will be low' : ''}`);
+  const idleLoad = await machineBusyBefore(log);
 
   const push = await WebhookSink.start('bench-push-secret-0123456789');
   const sms = await WebhookSink.start('bench-sms-secret-0123456789');
   const smtp = await SmtpCounter.start();
   const sinks = { push: push.arrivals, sms: sms.arrivals, email: smtp.arrivals };
-  const dataDir = mkdtempSync(join(tmpdir(), 'herald-delivery-'));
+  const dataDir = tempDataDir('delivery');
   let cluster: ClusterProcess | undefined;
   let subscribers: Subscribers | undefined;
   const sockets: Array<{ terminate(): void }> = [];
@@ -291,7 +298,7 @@ export async function main(args: string[]): Promise<void> {
 
     // ---- b. In-app latency with a fast, then a slow push provider.
     const recipients = Array.from({ length: o.recipients }, (_, i) => `r-${i}`);
-    type Phase = { t0: number; t1: number; lat: Samples };
+    type Phase = { t0: number; t1: number; lat: LatencyRecorder };
     const phases: Phase[] = [];
     subscribers = new Subscribers((intended, ms) => {
       for (const p of phases) if (intended >= p.t0 && intended < p.t1) p.lat.record(ms);
@@ -309,7 +316,7 @@ export async function main(args: string[]): Promise<void> {
         makeEvent: (seq, id) => ({ id, type: 'follow', actor: fans[(seq * 7919) % fans.length], target: recipients[seq % recipients.length] }),
       });
       sockets.push(...(await loop.connect(c.info.ws, (p) => auth.sign(`producer-${name}${p}`, 'producer', 3600), producerSockets)));
-      const phase: Phase = { t0: performance.now(), t1: Infinity, lat: new Samples() };
+      const phase: Phase = { t0: performance.now(), t1: Infinity, lat: new LatencyRecorder() };
       phases.push(phase);
       const delivered0 = subscribers!.delivered;
       const counters0 = await senders();
@@ -417,9 +424,9 @@ export async function main(args: string[]): Promise<void> {
       commit: gitCommit(),
       bench_seconds: round((performance.now() - started) / 1000, 1),
     };
-    process.stdout.write(JSON.stringify(line) + '\n');
+    printResult(line);
   } catch (err) {
-    if (cluster) log(`cluster log tail:\n${cluster.logs.slice(-3000)}`);
+    logClusterTail(cluster, log);
     throw err;
   } finally {
     subscribers?.close();
@@ -429,8 +436,7 @@ export async function main(args: string[]): Promise<void> {
       log(`cluster stopped (exit ${code})`);
     }
     await Promise.all([push.stop(), sms.stop(), smtp.stop()]);
-    if (o.keepData) log(`data kept in ${dataDir}`);
-    else rmSync(dataDir, { recursive: true, force: true });
+    dropDataDir(dataDir, o.keepData, log);
   }
 }
 
@@ -445,7 +451,7 @@ async function publishClosedLoop(url: string, token: (p: number) => string, tota
   let inflight = 0;
   let publishSeq = 0;
   const pending = new Map<string, number>();
-  const clients: Client[] = [];
+  const clients: GatewayClient[] = [];
   let wake: () => void = () => undefined;
   const onMessage = (m: Msg) => {
     const count = m.id !== undefined ? pending.get(m.id) : undefined;
@@ -456,7 +462,7 @@ async function publishClosedLoop(url: string, token: (p: number) => string, tota
     else errors[m.code ?? '?'] = (errors[m.code ?? '?'] ?? 0) + count;
     wake();
   };
-  for (let p = 0; p < SOCKETS; p++) clients.push(await Client.connect(url, token(p), onMessage));
+  for (let p = 0; p < SOCKETS; p++) clients.push(await GatewayClient.connect(url, token(p), onMessage));
   const t0 = performance.now();
   try {
     let k = 0;

@@ -1,28 +1,38 @@
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import type { UserId } from '../core/Event';
-import { DEFAULT_POLICY, decide } from '../actors/fanout/FanoutPolicy';
+import { decide } from '../actors/fanout/FanoutPolicy';
 import { InterestProfile, type ProfileData } from '../actors/user/InterestProfile';
 import { ActorRuntime } from '../cluster/ActorRuntime';
 import type { NodeRef } from '../cluster/NodeRef';
 import { ShardTable } from '../cluster/ShardTable';
 import { Auth } from '../gateway/Auth';
-import { loadConfig } from '../core/config';
+import { DEFAULT_POLICY, DEFAULT_PROFILE, defaultNodeOptions, loadConfig, nodeParamsOf } from '../core/config';
 import { ClusterProcess } from '../scripts/ClusterProcess';
-import type { ImportResult } from '../scripts/import';
+import type { ImportResult } from '../scripts/import/importGraph';
 import { shardOf } from '../storage/Keyspace';
 import { createLogger } from '../core/logger';
 import { NodeStore } from '../storage/NodeStore';
 import { pack, unpack } from '../core/Codec';
 import { NodeActor } from '../actors/node/NodeActor';
-import { cpuMeterOf, cpuSeconds, hostLoad } from './cpu';
-import { Client, Subscribers, fromTemplate, round, sleep, type Msg, type Notification } from './benchKit';
-import { LatencyRecorder } from './LatencyRecorder';
+import { parseOptions } from './harness/args';
+import { clusterWarnings, logClusterTail } from './harness/clusterLogs';
+import { fromTemplate } from './harness/DataTemplate';
+import { dropDataDir, tempDataDir } from './harness/dataDir';
+import { GatewayClient, type Msg, type Notification } from './harness/GatewayClient';
+import { runImport } from './harness/import';
+import { LatencyRecorder } from './harness/LatencyRecorder';
+import { machineBusyBefore } from './harness/machine';
+import { printResult, progressLog, runIfEntry } from './harness/main';
+import { Probe } from './harness/Probe';
+import { mainThreadCpuUs } from './harness/procfs';
+import { round } from './harness/round';
+import { cpuMeterOf, ProcessSampler } from './harness/sampler';
+import { sleep } from './harness/sleep';
+import { Subscribers } from './harness/Subscribers';
+import { intendedOf } from './harness/timedId';
 import { measureLimits, type RawLimits } from './limits';
 
 /**
@@ -82,60 +92,55 @@ interface Options {
   template?: string;
 }
 
+/** Counts are at least 1 unless `min: 0` says none is allowed. */
+const OPTIONS = {
+  followers: { type: 'number', default: 1_000_000, min: 1 },
+  'min-followings': { type: 'number', default: 5, min: 0 },
+  'avg-followings': { type: 'number', default: 6, min: 0 },
+  'entities-per-user': { type: 'number', default: 5, min: 0 },
+  rate: { type: 'number', default: 800, min: 1 },
+  'frame-events': { type: 'number', default: 4, min: 1 },
+  recipients: { type: 'number', default: 100, min: 1 },
+  producers: { type: 'number', default: 2, min: 1 },
+  warmup: { type: 'number', default: 3, min: 1 },
+  sample: { type: 'number', default: 3, min: 1 },
+  timeout: { type: 'number', default: 120, min: 1 },
+  'baseline-sample': { type: 'number', default: 20_000, min: 1 },
+  'baseline-concurrency': { type: 'number', default: 64, min: 1 },
+  'node-local': { type: 'number', default: 30_000, min: 1 },
+  'limits-ms': { type: 'number', default: 1000, min: 1 },
+  profile: { type: 'string' },
+  'profile-warmup': { type: 'boolean' },
+  'keep-data': { type: 'boolean' },
+  'all-deliveries': { type: 'boolean' },
+  'node-local-only': { type: 'string' },
+  'in-process-only': { type: 'string' },
+  config: { type: 'string' },
+  template: { type: 'string' },
+} as const;
+
 function options(args: string[]): Options {
-  const { values } = parseArgs({
-    args,
-    options: {
-      followers: { type: 'string' },
-      'min-followings': { type: 'string' },
-      'avg-followings': { type: 'string' },
-      'entities-per-user': { type: 'string' },
-      rate: { type: 'string' },
-      'frame-events': { type: 'string' },
-      recipients: { type: 'string' },
-      producers: { type: 'string' },
-      warmup: { type: 'string' },
-      sample: { type: 'string' },
-      timeout: { type: 'string' },
-      'baseline-sample': { type: 'string' },
-      'baseline-concurrency': { type: 'string' },
-      'node-local': { type: 'string' },
-      'limits-ms': { type: 'string' },
-      profile: { type: 'string' },
-      'profile-warmup': { type: 'boolean' },
-      'keep-data': { type: 'boolean' },
-      'all-deliveries': { type: 'boolean' },
-      'node-local-only': { type: 'string' },
-      'in-process-only': { type: 'string' },
-      config: { type: 'string' },
-      template: { type: 'string' },
-    },
-  });
-  const num = (v: string | undefined, d: number, min = 1) => {
-    const n = v === undefined ? d : Number(v);
-    if (!Number.isFinite(n) || n < min) throw new Error(`bad numeric option: ${v}`);
-    return n;
-  };
+  const { values } = parseOptions(args, OPTIONS);
   return {
-    followers: num(values.followers, 1_000_000),
-    minFollowings: num(values['min-followings'], 5, 0),
-    avgFollowings: num(values['avg-followings'], 6, 0),
-    entitiesPerUser: num(values['entities-per-user'], 5, 0),
-    rate: num(values.rate, 800),
-    frameEvents: num(values['frame-events'], 4),
-    recipients: num(values.recipients, 100),
-    producers: num(values.producers, 2),
-    warmupS: num(values.warmup, 3),
-    sample: num(values.sample, 3),
-    timeoutS: num(values.timeout, 120),
-    baselineSample: num(values['baseline-sample'], 20_000),
-    baselineConcurrency: num(values['baseline-concurrency'], 64),
-    nodeLocal: num(values['node-local'], 30_000),
-    limitsMs: num(values['limits-ms'], 1000),
+    followers: values.followers,
+    minFollowings: values['min-followings'],
+    avgFollowings: values['avg-followings'],
+    entitiesPerUser: values['entities-per-user'],
+    rate: values.rate,
+    frameEvents: values['frame-events'],
+    recipients: values.recipients,
+    producers: values.producers,
+    warmupS: values.warmup,
+    sample: values.sample,
+    timeoutS: values.timeout,
+    baselineSample: values['baseline-sample'],
+    baselineConcurrency: values['baseline-concurrency'],
+    nodeLocal: values['node-local'],
+    limitsMs: values['limits-ms'],
     profileDir: values.profile,
-    profileWarmup: !!values['profile-warmup'],
-    keepData: !!values['keep-data'],
-    allDeliveries: !!values['all-deliveries'],
+    profileWarmup: values['profile-warmup'],
+    keepData: values['keep-data'],
+    allDeliveries: values['all-deliveries'],
     nodeLocalOnly: values['node-local-only'],
     inProcessOnly: values['in-process-only'],
     config: values.config,
@@ -143,94 +148,7 @@ function options(args: string[]): Options {
   };
 }
 
-const log = (s: string) => process.stderr.write(`[fanout] ${s}\n`);
-
-/** Resident memory (VmRSS, bytes) of a process, from /proc (Linux); NaN elsewhere. */
-function rssBytes(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-/**
- * The cluster's processes by role (gateway, node-1.., bench), following respawns (a node comedy respawned is
- * tracked under the same role): CPU seconds and peak VmRSS, sampled every 100 ms.
- */
-class Processes {
-  private readonly pids = new Map<number, { role: string; cpu0: number; cpu: number }>();
-  private readonly peak: Record<string, number> = {};
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(roles: Record<string, number>) {
-    for (const [role, pid] of Object.entries(roles)) this.track(role, pid);
-    this.timer = setInterval(() => this.sample(), 100);
-  }
-
-  track(role: string, pid: number | undefined): void {
-    if (!pid || this.pids.has(pid)) return;
-    const cpu = cpuSeconds(pid);
-    this.pids.set(pid, { role, cpu0: cpu, cpu });
-  }
-
-  private sample(): void {
-    for (const [pid, p] of this.pids) {
-      const cpu = cpuSeconds(pid);
-      if (Number.isFinite(cpu)) p.cpu = cpu;
-      const rss = rssBytes(pid);
-      if (Number.isFinite(rss) && rss > (this.peak[p.role] ?? 0)) this.peak[p.role] = rss;
-    }
-  }
-
-  /** CPU seconds used since tracked, by role (a process that exited counts what it had used when last seen). */
-  cpu(): Record<string, number> {
-    this.sample();
-    const out: Record<string, number> = {};
-    for (const p of this.pids.values()) out[p.role] = (out[p.role] ?? 0) + (Number.isFinite(p.cpu - p.cpu0) ? p.cpu - p.cpu0 : 0);
-    return out;
-  }
-
-  /** Gateway and nodes. */
-  clusterCpu(): number {
-    return Object.entries(this.cpu()).reduce((a, [role, s]) => (role === 'bench' ? a : a + s), 0);
-  }
-
-  /** Processes seen per role beyond the first: respawns. */
-  restarts(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const p of this.pids.values()) out[p.role] = (out[p.role] ?? -1) + 1;
-    return Object.fromEntries(Object.entries(out).filter(([, n]) => n > 0));
-  }
-
-  /** Peak RSS by role, MB. */
-  stop(): Record<string, number | null> {
-    clearInterval(this.timer);
-    this.sample();
-    return Object.fromEntries(Object.entries(this.peak).map(([k, b]) => [k, round(b / 2 ** 20, 1)]));
-  }
-}
-
-/** Runs the importer as a child process (its progress to our stderr); its last stdout line is the report. */
-function runImport(args: string[]): Promise<ImportResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(__dirname, '..', 'scripts', 'import.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => process.stderr.write(d));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`import exited with ${code}`));
-      try {
-        resolve(JSON.parse(last) as ImportResult);
-      } catch {
-        reject(new Error(`import printed no report: ${last}`));
-      }
-    });
-  });
-}
+const log = progressLog('fanout');
 
 export async function main(args: string[]): Promise<void> {
   const o = options(args);
@@ -240,19 +158,18 @@ export async function main(args: string[]): Promise<void> {
     // Iterating on the follower side: one node's decisions over a graph imported once (`npm run import --
     // --generate ...` or `--keep-data`), CPU per follower, in seconds instead of minutes.
     const nodeLocal = await runNodeLocal(o, o.nodeLocalOnly, 'celeb', ['topic20', 'topic60']);
-    process.stdout.write(JSON.stringify({ bench: 'fanout', node_local: nodeLocal, nproc: availableParallelism(), node: process.version }) + '\n');
+    printResult({ bench: 'fanout', node_local: nodeLocal, nproc: availableParallelism(), node: process.version });
     return;
   }
   if (o.inProcessOnly) {
     const inProcess = await runInProcess(o.inProcessOnly, 'celeb', ['topic20', 'topic60'], o.allDeliveries);
-    process.stdout.write(JSON.stringify({ bench: 'fanout', in_process: inProcess, nproc: availableParallelism(), node: process.version }) + '\n');
+    printResult({ bench: 'fanout', in_process: inProcess, nproc: availableParallelism(), node: process.version });
     return;
   }
-  const idleLoad = await hostLoad(1000);
-  log(`machine busy before the run: ${idleLoad.toFixed(2)} cores of ${availableParallelism()}${idleLoad > 0.2 ? ' -- WARNING: something else is running, figures will be low' : ''}`);
+  const idleLoad = await machineBusyBefore(log);
   const limits: RawLimits = await measureLimits(o.limitsMs, log);
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'herald-fanout-'));
+  const dataDir = tempDataDir('fanout');
   let cluster: ClusterProcess | undefined;
   const sockets: WebSocket[] = [];
   try {
@@ -273,20 +190,12 @@ export async function main(args: string[]): Promise<void> {
       `policy will choose ${expected.chosen} of ${expected.followers} (${(expected.fraction * 100).toFixed(1)}%): ${JSON.stringify(expected.reasons)}`);
 
     // ---- 2. The cluster, subscribers, triggered load.
-    let env: NodeJS.ProcessEnv = { HERALD_LOG_LEVEL: 'info' };
-    if (o.profileDir) {
-      mkdirSync(o.profileDir, { recursive: true });
-      env = {
-        ...env,
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'probe.js')}`.trim(),
-        HERALD_BENCH_PROBE: 'profile',
-        HERALD_BENCH_PROBE_DIR: resolvePath(o.profileDir),
-      };
-    }
+    // --profile DIR: V8 CPU profiles (bench/probe.ts), written in DIR at each second signal.
+    const env: NodeJS.ProcessEnv = { HERALD_LOG_LEVEL: 'info', ...(o.profileDir ? new Probe('profile', o.profileDir).env() : {}) };
     const config = o.config ? ['--config', resolvePath(o.config)] : [];
     cluster = await ClusterProcess.start(['--data', dataDir, '--port', '0', ...config], { env, timeoutMs: 60_000 });
     log(`cluster up: gateway pid ${cluster.pid}, nodes ${JSON.stringify(cluster.info.nodes)}`);
-    const procs = new Processes({ gateway: cluster.pid, ...cluster.info.nodes, bench: process.pid });
+    const procs = new ProcessSampler({ gateway: cluster.pid, ...cluster.info.nodes, bench: process.pid });
     const result = await runFanout(o, cluster, dataDir, sockets, expected, procs);
     const peakRss = procs.stop();
     for (const ws of sockets) ws.terminate();
@@ -344,15 +253,14 @@ export async function main(args: string[]): Promise<void> {
       node: process.version,
       bench_seconds: round((performance.now() - started) / 1000, 1),
     };
-    process.stdout.write(JSON.stringify(line) + '\n');
+    printResult(line);
   } catch (err) {
-    if (cluster) log(`cluster log tail:\n${cluster.logs.slice(-3000)}`);
+    logClusterTail(cluster, log);
     throw err;
   } finally {
     for (const ws of sockets) ws.terminate();
     if (cluster) log(`cluster stopped (exit ${await cluster.stop()})`);
-    if (o.keepData) log(`data kept in ${dataDir}`);
-    else rmSync(dataDir, { recursive: true, force: true });
+    dropDataDir(dataDir, o.keepData, log);
   }
 }
 
@@ -360,24 +268,6 @@ type Stats = {
   nodes: Array<{ nodeId: string; pid?: number; fanoutDecided?: number; fanoutNotified?: number; fanout?: { active: string; jobs: number; followers: number }; error?: string }>;
   liveness?: unknown;
 };
-
-/** Warnings and errors the cluster logged (pino level >= 40), counted by message. */
-function clusterWarnings(logs: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of logs.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      const l = JSON.parse(line) as { level: number; msg: string; name?: string; node?: string };
-      if (l.level >= 40) {
-        const k = `${l.name ?? ''}${l.node ? `/${l.node}` : ''}: ${l.msg}`;
-        out[k] = (out[k] ?? 0) + 1;
-      }
-    } catch {
-      /* a line cut by the log buffer */
-    }
-  }
-  return out;
-}
 
 /** The author node's fanout log lines for one event (cluster log, info level): progress and done. */
 function fanoutLog(logs: string, eventId: string): { done?: { followers: number; ms: number }; progress: number } {
@@ -396,7 +286,7 @@ function fanoutLog(logs: string, eventId: string): { done?: { followers: number;
   return { done, progress: Math.max(progress, done?.followers ?? 0) };
 }
 
-async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, sockets: WebSocket[], expected: NonNullable<ImportResult['expected']>, procs: Processes) {
+async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, sockets: WebSocket[], expected: NonNullable<ImportResult['expected']>, procs: ProcessSampler) {
   const auth = Auth.fromDataDir(dataDir);
   const url = cluster.info.ws;
   const admin = auth.sign('bench-admin', 'admin', 3600);
@@ -414,9 +304,8 @@ async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, s
   for (const r of recipients) {
     await subscribe(r, (n) => {
       // Likes of one tweet aggregate into one entry: the newest event id is the last one.
-      const id = n.eventIds[n.eventIds.length - 1];
-      if (id?.charCodeAt(0) !== 76 /* L */) return;
-      const intended = Number(id.slice(id.indexOf('.') + 1)) / 1000;
+      const intended = intendedOf(n.eventIds[n.eventIds.length - 1] ?? '');
+      if (intended === undefined) return;
       samples.push(intended, performance.now() - intended);
       delivered++;
     });
@@ -435,9 +324,9 @@ async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, s
   // Producers: open-loop like load, one frame every frameEvents/rate s, intended send time in each event id.
   const errors: Record<string, number> = {};
   const pending = new Map<string, (m: Msg) => void>();
-  const producers: Client[] = [];
+  const producers: GatewayClient[] = [];
   for (let p = 0; p < o.producers; p++) {
-    const client = await Client.connect(url, auth.sign(`producer-${p}`, 'producer', 3600), (m) => {
+    const client = await GatewayClient.connect(url, auth.sign(`producer-${p}`, 'producer', 3600), (m) => {
       const done = m.id !== undefined ? pending.get(m.id) : undefined;
       if (done) {
         pending.delete(m.id!);
@@ -485,9 +374,7 @@ async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, s
   // The second half of the warmup: what the triggered load alone costs the cluster, per like.
   await sleep((o.warmupS * 1000) / 2);
   const profiled = [cluster.pid, ...Object.values(cluster.info.nodes)];
-  const probe = () => {
-    for (const pid of profiled) process.kill(pid, 'SIGUSR2');
-  };
+  const probe = () => Probe.signal(profiled);
   if (o.profileDir && o.profileWarmup) probe();
   const warm0 = { cpu: clusterCpu(), sent, t: performance.now() };
   const cpuWarm = cpuMeterOf(() => procs.cpu());
@@ -663,25 +550,13 @@ async function runBaseline(o: Options, dataDir: string, author: UserId, entities
   const table = ShardTable.load(join(dataDir, 'cluster.json'))!;
   const config = loadConfig({ dataDir });
   const quiet = createLogger('bench', 'warn');
-  const runtime = await ActorRuntime.start({ callTimeoutMs: 30_000 }, quiet, { fromNode: () => undefined, onNewProcess: () => undefined });
+  const runtime = await ActorRuntime.start({ callTimeoutMs: 30_000, linkMaxFrame: config.linkMaxFrame }, quiet, { fromNode: () => undefined, onNewProcess: () => undefined });
   const refs = new Map<string, NodeRef>();
   try {
     for (const spec of table.data.nodes) {
       refs.set(
         spec.id,
-        await runtime.spawn(spec, {
-          nodeId: spec.id,
-          dataDir: join(dataDir, spec.id),
-          shardCount: table.shardCount,
-          idleMs: config.idleMs,
-          timelineMax: config.timelineMax,
-          dedupeWindowMs: config.dedupeWindowMs,
-          fanoutPageSize: config.fanoutPageSize,
-          profile: { topN: config.topN, maxEntities: config.maxEntities, entityWindowMs: config.entityWindowMs, halfLifeMs: config.affinityHalfLifeMs },
-          policy: { requireTopN: true, alwaysRank: config.alwaysRank },
-          syncWrites: config.syncWrites,
-          logLevel: 'warn',
-        }),
+        await runtime.spawn(spec, nodeParamsOf(config, spec.id, table.shardCount)),
       );
     }
     // A seeded sample of the followers (u0..u<N-1> all follow the celebrity).
@@ -703,7 +578,7 @@ async function runBaseline(o: Options, dataDir: string, author: UserId, entities
           const t = performance.now();
           const data = await ref.call<ProfileData | undefined>('profileOf', { user: f });
           rtt.record(performance.now() - t);
-          if (decide(new InterestProfile(data ?? { top: [], ent: [] }), author, entities, now, DEFAULT_POLICY).notify) chosen++;
+          if (decide(new InterestProfile(data ?? { top: [], ent: [] }, DEFAULT_PROFILE), author, entities, now, DEFAULT_POLICY).notify) chosen++;
         }
       }),
     );
@@ -736,7 +611,7 @@ async function runNodeLocal(o: Options, dataDir: string, author: UserId, entitie
   const table = ShardTable.load(join(dataDir, 'cluster.json'))!;
   const node = table.data.nodes[table.data.nodes.length - 1].id;
   const store = await NodeStore.open(join(dataDir, node), { syncWrites: true, writeBufferMb: loadConfig({}).writeBufferMb });
-  const actor = new NodeActor(store, { nodeId: node, shardCount: table.shardCount, idleMs: 60_000 }, createLogger('bench', 'warn'));
+  const actor = new NodeActor(store, defaultNodeOptions(node, table.shardCount), createLogger('bench', 'warn'));
   actor.setTable(table.epoch, table.shardsOf(node), table.owners);
   try {
     // Followers this node owns, from a part of the id range the cluster's fanout reached last (colder).
@@ -819,7 +694,7 @@ async function runInProcess(dataDir: string, author: UserId, entities: string[],
   };
   for (const { id } of table.data.nodes) {
     const store = await NodeStore.open(join(dataDir, id), { syncWrites: true, writeBufferMb: loadConfig({}).writeBufferMb });
-    const actor = new NodeActor(store, { nodeId: id, shardCount: table.shardCount, idleMs: 60_000 }, logger, peers, async (ds) => pack(ds));
+    const actor = new NodeActor(store, defaultNodeOptions(id, table.shardCount), logger, peers, async (ds) => pack(ds));
     actor.setTable(table.epoch, table.shardsOf(id), table.owners);
     await actor.followers.prepare(logger);
     // As the gateway states it with nobody subscribed: no delivery goes on (--all-deliveries: all, as before).
@@ -860,24 +735,5 @@ async function runInProcess(dataDir: string, author: UserId, entities: string[],
   }
 }
 
-/** CPU time (µs) of this process's main thread, from /proc (Linux; NaN elsewhere): 100 ticks per second. */
-function mainThreadCpuUs(): number {
-  try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10_000;
-  } catch {
-    return NaN;
-  }
-}
-
 // Allows `node dist/bench/fanout.js [options]` while bench/run.ts does not list it yet.
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (err) => {
-      console.error(`bench failed: ${err?.stack ?? err}`);
-      process.exit(1);
-    },
-  );
-}
+runIfEntry(module, main);

@@ -1,13 +1,13 @@
 import { encode } from '@msgpack/msgpack';
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { Level } from 'level';
 import { WebSocketServer } from 'ws';
+import { tempDataDir } from './harness/dataDir';
 
 /**
  * Raw limits of the two things herald is built on, measured on this machine in the same run as the herald
@@ -176,7 +176,7 @@ export async function ipcMessageRate(ms: number): Promise<{ msgsPerS: number; by
 
 /** Every raw limit, ~`ms` each, on a temp dir of the same filesystem as herald's data. */
 export async function measureLimits(ms = 1500, log: (s: string) => void = () => undefined): Promise<RawLimits> {
-  const dir = mkdtempSync(join(tmpdir(), 'herald-limits-'));
+  const dir = tempDataDir('limits');
   try {
     const plain = await leveldbBatchRate(join(dir, 'plain'), false, ms);
     log(`raw leveldb, 1000-op batches, no sync: ${Math.round(plain.opsPerS)} ops/s`);

@@ -1,12 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { rmSync } from 'node:fs';
 import { involvedUsers, type HeraldEvent } from '../core/Event';
-import { NodeActor, type IngestItem } from '../actors/node/NodeActor';
+import { NodeActor } from '../actors/node/NodeActor';
+import type { IngestItem } from '../core/nodeProtocol';
 import { createLogger } from '../core/logger';
+import { DEFAULT_CONFIG, defaultNodeOptions } from '../core/config';
 import { NodeStore } from '../storage/NodeStore';
-import { hostLoad, round } from './benchKit';
+import { parseOptions } from './harness/args';
+import { tempDataDir } from './harness/dataDir';
+import { printResult } from './harness/main';
+import { round } from './harness/round';
+import { hostLoad } from './harness/sampler';
+
+const OPTIONS = {
+  events: { type: 'number', default: 60_000, min: 1, integer: true },
+  batch: { type: 'number', default: 300, min: 1, integer: true },
+  inflight: { type: 'number', default: 4, min: 1, integer: true },
+  'no-sync': { type: 'boolean' },
+} as const;
 
 /**
  * `npm run bench -- node-ingest`: the node's own CPU per event, in this process, without gateway or transport.
@@ -16,23 +26,13 @@ import { hostLoad, round } from './benchKit';
  * threads included: LevelDB, GC) per event. CPU per event is the figure: the machine may be busy.
  */
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      events: { type: 'string', default: '60000' },
-      batch: { type: 'string', default: '300' },
-      inflight: { type: 'string', default: '4' },
-      'no-sync': { type: 'boolean', default: false },
-    },
-  });
-  const total = Number(values.events);
-  const batch = Number(values.batch);
-  const inflight = Number(values.inflight);
+  const { values } = parseOptions(args, OPTIONS);
+  const { events: total, batch, inflight } = values;
   const busyBefore = await hostLoad(500);
-  const dir = mkdtempSync(join(tmpdir(), 'herald-node-ingest-'));
-  const store = await NodeStore.open(dir, { syncWrites: !values['no-sync'] });
+  const dir = tempDataDir('node-ingest');
+  const store = await NodeStore.open(dir, { syncWrites: !values['no-sync'], writeBufferMb: DEFAULT_CONFIG.writeBufferMb });
   const shardCount = 256;
-  const node = new NodeActor(store, { nodeId: 'bench', shardCount, idleMs: 60_000 }, createLogger('bench', 'silent'));
+  const node = new NodeActor(store, defaultNodeOptions('bench', shardCount), createLogger('bench', 'silent'));
   await node.start();
   node.setTable(1, Array.from({ length: shardCount }, (_, i) => i), Array.from({ length: shardCount }, () => 'bench'));
   let seq = 0;
@@ -61,20 +61,18 @@ export async function main(args: string[]): Promise<void> {
     await run(total);
     const cpu = process.cpuUsage(cpu0);
     const secs = (performance.now() - t0) / 1000;
-    console.log(
-      JSON.stringify({
-        bench: 'node-ingest',
-        events: total,
-        events_per_s: Math.round(total / secs),
-        cpu_us_per_event: round((cpu.user + cpu.system) / total, 1),
-        cpu_cores: round((cpu.user + cpu.system) / 1e6 / secs),
-        sync_writes: !values['no-sync'],
-        batch,
-        inflight,
-        machine_busy_cores_before: round(busyBefore),
-        node: process.version,
-      }),
-    );
+    printResult({
+      bench: 'node-ingest',
+      events: total,
+      events_per_s: Math.round(total / secs),
+      cpu_us_per_event: round((cpu.user + cpu.system) / total, 1),
+      cpu_cores: round((cpu.user + cpu.system) / 1e6 / secs),
+      sync_writes: !values['no-sync'],
+      batch,
+      inflight,
+      machine_busy_cores_before: round(busyBefore),
+      node: process.version,
+    });
   } finally {
     await node.stop();
     rmSync(dir, { recursive: true, force: true });

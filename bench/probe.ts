@@ -2,7 +2,7 @@ import { stat, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { LatencyRecorder } from './LatencyRecorder';
+import { LatencyRecorder } from './harness/LatencyRecorder';
 
 /**
  * Diagnostics preloaded into the cluster's processes (gateway and forked nodes) by `triggered --profile DIR` or
@@ -64,13 +64,6 @@ if (dir && mode === 'stages') {
       );
       return out;
     };
-  };
-  const load = (rel: string) => {
-    try {
-      return require(join(dist, rel));
-    } catch {
-      return {};
-    }
   };
   const delay = monitorEventLoopDelay({ resolution: 1 });
   // GC pauses by kind (V8's scavenges and mark-compacts stop the event loop: one source of latency tails).

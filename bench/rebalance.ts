@@ -1,17 +1,30 @@
-import { spawn } from 'node:child_process';
-import { hash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
-import { Level } from 'level';
 import { ShardTable } from '../cluster/ShardTable';
 import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
-import { shardPrefix } from '../storage/Keyspace';
+import { openDb } from '../scripts/import/writer';
+import { shardOf, shardPrefix } from '../storage/Keyspace';
+import { parseOptions } from './harness/args';
+import { logClusterTail } from './harness/clusterLogs';
+import { fromTemplate } from './harness/DataTemplate';
+import { dropDataDir, tempDataDir } from './harness/dataDir';
+import { http } from './harness/http';
+import { runImport } from './harness/import';
+import { LatencyRecorder } from './harness/LatencyRecorder';
+import { gitCommit, machineBusyBefore } from './harness/machine';
+import { printResult, progressLog } from './harness/main';
+import { OpenLoop } from './harness/OpenLoop';
+import { Probe } from './harness/Probe';
+import { mulberry32 } from './harness/random';
+import { round } from './harness/round';
+import { cpuMeter } from './harness/sampler';
+import { sleep } from './harness/sleep';
+import { Subscribers } from './harness/Subscribers';
+import { seqOf } from './harness/timedId';
 import { seedTimelines } from './rebalanceSeed';
-import { OpenLoop, Probe, Samples, Subscribers, cpuMeter, fromTemplate, gitCommit, hostLoad, http, round, seqOf, sleep } from './benchKit';
 
 /**
  * `npm run bench -- rebalance`: a 3-node cluster holding --users users goes to 4 nodes under a triggered load
@@ -64,71 +77,66 @@ interface Options {
   keepData: boolean;
 }
 
+/** Counts are at least 1 unless `min: 0` says none is allowed. */
+const OPTIONS = {
+  users: { type: 'number', default: 1_000_000, min: 1 },
+  shards: { type: 'number', default: 256, min: 1 },
+  'min-followings': { type: 'number', default: 2, min: 0 },
+  'avg-followings': { type: 'number', default: 3, min: 0 },
+  'entities-per-user': { type: 'number', default: 3, min: 0 },
+  'celebrity-followers': { type: 'number', default: 0, min: 0 },
+  timeline: { type: 'number', default: 3, min: 0 },
+  rate: { type: 'number', default: 500, min: 1 },
+  'frame-events': { type: 'number', default: 5, min: 1 },
+  recipients: { type: 'number', default: 200, min: 1 },
+  producers: { type: 'number', default: 2, min: 1 },
+  warmup: { type: 'number', default: 10, min: 1 },
+  after: { type: 'number', default: 3, min: 0 },
+  timeout: { type: 'number', default: 150, min: 1 },
+  concurrency: { type: 'number', default: 2, min: 1 },
+  'move-batch': { type: 'number', default: 2000, min: 1 },
+  'move-throttle-ms': { type: 'number', default: 0, min: 0 },
+  /** Unset: the cluster's default (core/config.ts). */
+  'move-keys-per-s': { type: 'number', min: 0 },
+  'raw-ms': { type: 'number', default: 3000, min: 1 },
+  template: { type: 'string' },
+  profile: { type: 'string' },
+  stages: { type: 'string' },
+  trace: { type: 'string' },
+  'keep-data': { type: 'boolean' },
+} as const;
+
 function options(args: string[]): Options {
-  const { values } = parseArgs({
-    args,
-    options: {
-      users: { type: 'string' },
-      shards: { type: 'string' },
-      'min-followings': { type: 'string' },
-      'avg-followings': { type: 'string' },
-      'entities-per-user': { type: 'string' },
-      'celebrity-followers': { type: 'string' },
-      timeline: { type: 'string' },
-      rate: { type: 'string' },
-      'frame-events': { type: 'string' },
-      recipients: { type: 'string' },
-      producers: { type: 'string' },
-      warmup: { type: 'string' },
-      after: { type: 'string' },
-      timeout: { type: 'string' },
-      concurrency: { type: 'string' },
-      'move-batch': { type: 'string' },
-      'move-throttle-ms': { type: 'string' },
-      'move-keys-per-s': { type: 'string' },
-      'raw-ms': { type: 'string' },
-      template: { type: 'string' },
-      profile: { type: 'string' },
-      stages: { type: 'string' },
-      trace: { type: 'string' },
-      'keep-data': { type: 'boolean' },
-    },
-  });
-  const num = (v: string | undefined, d: number, min = 1) => {
-    const n = v === undefined ? d : Number(v);
-    if (!Number.isFinite(n) || n < min) throw new Error(`bad numeric option: ${v}`);
-    return n;
-  };
+  const { values } = parseOptions(args, OPTIONS);
   return {
-    users: num(values.users, 1_000_000),
-    shards: num(values.shards, 256),
-    minFollowings: num(values['min-followings'], 2, 0),
-    avgFollowings: num(values['avg-followings'], 3, 0),
-    entitiesPerUser: num(values['entities-per-user'], 3, 0),
-    celebrityFollowers: num(values['celebrity-followers'], 0, 0),
-    timeline: num(values.timeline, 3, 0),
-    rate: num(values.rate, 500),
-    frameEvents: num(values['frame-events'], 5),
-    recipients: num(values.recipients, 200),
-    producers: num(values.producers, 2),
-    warmupS: num(values.warmup, 10),
-    afterS: num(values.after, 3, 0),
-    timeoutS: num(values.timeout, 150),
-    concurrency: num(values.concurrency, 2),
-    moveBatch: num(values['move-batch'], 2000),
-    moveThrottleMs: num(values['move-throttle-ms'], 0, 0),
-    // Unset: the cluster's default (core/config.ts).
-    moveKeysPerS: values['move-keys-per-s'] === undefined ? undefined : num(values['move-keys-per-s'], 0, 0),
-    rawMs: num(values['raw-ms'], 3000),
+    users: values.users,
+    shards: values.shards,
+    minFollowings: values['min-followings'],
+    avgFollowings: values['avg-followings'],
+    entitiesPerUser: values['entities-per-user'],
+    celebrityFollowers: values['celebrity-followers'],
+    timeline: values.timeline,
+    rate: values.rate,
+    frameEvents: values['frame-events'],
+    recipients: values.recipients,
+    producers: values.producers,
+    warmupS: values.warmup,
+    afterS: values.after,
+    timeoutS: values.timeout,
+    concurrency: values.concurrency,
+    moveBatch: values['move-batch'],
+    moveThrottleMs: values['move-throttle-ms'],
+    moveKeysPerS: values['move-keys-per-s'],
+    rawMs: values['raw-ms'],
     template: values.template,
     profileDir: values.profile,
     stagesDir: values.stages,
     traceDir: values.trace,
-    keepData: !!values['keep-data'],
+    keepData: values['keep-data'],
   };
 }
 
-const log = (s: string) => process.stderr.write(`[rebalance] ${s}\n`);
+const log = progressLog('rebalance');
 
 /**
  * `--trace`: the load's latency in 250 ms bins of intended send time (wall clock, as the nodes' trace rows), from
@@ -152,42 +160,15 @@ function latencySeries(samples: { intended: number[]; ms: number[] }, moveT0: nu
   return { moveStartedAt: op?.startedAt, moveFinishedAt: op?.finishedAt, rows };
 }
 
-/** Runs scripts/import.ts as a child process; its last stdout line is its JSON result. */
-function runImport(args: string[]): Promise<any> {
-  const script = join(__dirname, '..', 'scripts', 'import.js');
-  if (!existsSync(script)) throw new Error(`${script} is missing: the rebalance bench needs scripts/import.ts (npm run build)`);
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`import exited with ${code}: ${out.slice(-2000)}`));
-      try {
-        resolve(JSON.parse(last));
-      } catch {
-        reject(new Error(`import printed no JSON: ${out.slice(-2000)}`));
-      }
-    });
-  });
-}
-
-type Db = Level<string, Uint8Array>;
-const openDb = async (path: string): Promise<Db> => {
-  const db = new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
-  await db.open();
-  return db;
-};
-
 /**
  * Raw limit of a move, in one process: scan a node's DB with iterator nextv(`batch`) and write each chunk into
  * a new DB as one chained batch (fsynced or not), for `ms`. Bytes count as the coordinator counts bytesMoved.
  */
 async function rawScanWrite(source: string, dest: string, batch: number, sync: boolean, ms: number) {
-  const src = await openDb(source);
-  const dst = await openDb(dest);
+  const src = openDb(source);
+  const dst = openDb(dest);
+  await src.open();
+  await dst.open();
   let keys = 0;
   let bytes = 0;
   const t0 = performance.now();
@@ -226,29 +207,13 @@ function moveCpuPer1000(before: Record<string, number | null>, during: Record<st
   return round(((cluster(during) - cluster(before)) * seconds * 1000) / (keys / 1000));
 }
 
-/** Shard of a user, as storage/Keyspace's shardOf (md5, first 4 bytes, modulo), with the faster one-shot hash. */
-const shardOfUser = (user: string, shards: number) => hash('md5', user, 'buffer').readUInt32BE(0) % shards;
-
-/** A seeded PRNG (mulberry32): the same run offers the same events. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function main(args: string[]): Promise<void> {
   const o = options(args);
   const started = performance.now();
   log(`options ${JSON.stringify(o)}`);
-  const idleLoad = await hostLoad(1000);
-  log(`machine busy before the run: ${idleLoad.toFixed(2)} cores of ${availableParallelism()}${idleLoad > 0.2 ? ' -- WARNING: something else is running, figures will be low' : ''}`);
+  const idleLoad = await machineBusyBefore(log);
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'herald-rebalance-'));
+  const dataDir = tempDataDir('rebalance');
   let cluster: ClusterProcess | undefined;
   let subscribers: Subscribers | undefined;
   let loop: OpenLoop | undefined;
@@ -277,7 +242,7 @@ export async function main(args: string[]): Promise<void> {
     const keysBefore = imported.keys + seeded.keys;
 
     // ---- 2. Raw scan + write.
-    const rawDir = mkdtempSync(join(tmpdir(), 'herald-rebalance-raw-'));
+    const rawDir = tempDataDir('rebalance-raw');
     let rawSync: Awaited<ReturnType<typeof rawScanWrite>>;
     let rawNoSync: Awaited<ReturnType<typeof rawScanWrite>>;
     try {
@@ -327,7 +292,7 @@ export async function main(args: string[]): Promise<void> {
     });
     await subscribers.subscribe(c.info.ws, recipients, (u) => auth.sign(u, 'user', 3600), log);
     log(`${recipients.length} subscribers subscribed (users u0, u${step}, ...)`);
-    const rand = rng(7);
+    const rand = mulberry32(7);
     loop = new OpenLoop({
       rate: o.rate,
       frameEvents: o.frameEvents,
@@ -340,8 +305,8 @@ export async function main(args: string[]): Promise<void> {
           bigger.set(eventShards);
           eventShards = bigger;
         }
-        eventShards[2 * seq] = shardOfUser(actor, shardCount);
-        eventShards[2 * seq + 1] = shardOfUser(author, shardCount);
+        eventShards[2 * seq] = shardOf(actor, shardCount);
+        eventShards[2 * seq + 1] = shardOf(author, shardCount);
         // A tweet per event: no aggregation, one entry and one live notification per like.
         return { id, type: 'like', actor, tweet: { id: `tw-b${seq}`, author, text: 'b' } };
       },
@@ -409,12 +374,12 @@ export async function main(args: string[]): Promise<void> {
 
     // Unfinished (--timeout): the figures as of the last status read.
     const seconds = finished ? (op.finishedAt - op.startedAt) / 1000 : (lastPollWall - op.startedAt) / 1000;
-    const users = Array.from({ length: o.users }, (_, i) => shardOfUser(`u${i}`, statusBefore.shardCount));
+    const users = Array.from({ length: o.users }, (_, i) => shardOf(`u${i}`, statusBefore.shardCount));
     const usersMoved = users.reduce((n, s) => n + (movedShards.has(s) ? 1 : 0), 0);
     const keysPerS = op.keysMoved / seconds;
     const mbPerS = op.bytesMoved / 1e6 / seconds;
     const cut = (w: Window, keep: (seq: number) => boolean = () => true) => {
-      const out = new Samples();
+      const out = new LatencyRecorder();
       for (let i = 0; i < samples.ms.length; i++) if (samples.intended[i] >= w.t0 && samples.intended[i] < w.t1 && keep(samples.seq[i])) out.record(samples.ms[i]);
       return out.summary();
     };
@@ -510,9 +475,9 @@ export async function main(args: string[]): Promise<void> {
     };
     void addWin;
     void before;
-    process.stdout.write(JSON.stringify(line) + '\n');
+    printResult(line);
   } catch (err) {
-    if (cluster) log(`cluster log tail:\n${cluster.logs.slice(-3000)}`);
+    logClusterTail(cluster, log);
     throw err;
   } finally {
     await loop?.stop();
@@ -532,7 +497,6 @@ export async function main(args: string[]): Promise<void> {
         /* gone */
       }
     }
-    if (o.keepData) log(`data kept in ${dataDir}`);
-    else rmSync(dataDir, { recursive: true, force: true });
+    dropDataDir(dataDir, o.keepData, log);
   }
 }

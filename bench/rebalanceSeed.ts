@@ -1,10 +1,9 @@
-import { Encoder } from '@msgpack/msgpack';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { Level } from 'level';
 import { ShardTable } from '../cluster/ShardTable';
-import { HIGH, SEP, seqKey, shardPrefix } from '../storage/Keyspace';
+import { BatchWriter, openDb, packValue } from '../scripts/import/writer';
+import { SEP, kindRange, seqKey, shardPrefix, userKey } from '../storage/Keyspace';
 
 /**
  * Timelines for a graph written by scripts/import.ts, straight into the nodes' LevelDBs of a STOPPED cluster (the
@@ -24,6 +23,7 @@ interface SeedJob {
   epoch: string;
 }
 
+/** Writes the timelines of a stopped cluster's data dir (imported before), one worker thread per node; the counts. */
 export async function seedTimelines(dataDir: string, perUser: number, now: number): Promise<{ keys: number; users: number; seconds: number }> {
   const table = ShardTable.load(join(dataDir, 'cluster.json'));
   if (!table) throw new Error(`no ${join(dataDir, 'cluster.json')}: import first`);
@@ -45,28 +45,19 @@ export async function seedTimelines(dataDir: string, perUser: number, now: numbe
   return { keys: results.reduce((a, r) => a + r.keys, 0), users: results.reduce((a, r) => a + r.users, 0), seconds: (performance.now() - t0) / 1000 };
 }
 
+/** One node's timelines, from its follower keys, shard after shard; the keys written and the users with a timeline. */
 async function seedNode(job: SeedJob): Promise<{ keys: number; users: number }> {
-  const db = new Level<string, Uint8Array>(job.path, { keyEncoding: 'utf8', valueEncoding: 'view' });
+  const db = openDb(job.path);
   await db.open();
-  const encoder = new Encoder({ ignoreUndefined: true });
-  let batch = db.batch();
-  let ops = 0;
-  let keys = 0;
+  const out = new BatchWriter(db, 5000);
   let users = 0;
-  let inflight: Promise<void> | undefined;
   const put = async (key: string, value: Uint8Array) => {
-    batch.put(key, value);
-    keys++;
-    if (++ops < 5000) return;
-    if (inflight) await inflight;
-    inflight = batch.write();
-    batch = db.batch();
-    ops = 0;
+    out.put(key, value);
+    if (out.full) await out.flush();
   };
   try {
     for (const shard of job.shards) {
-      const prefix = shardPrefix(shard);
-      const base = `${prefix}F${SEP}`;
+      const range = kindRange(shard, 'F');
       const metas: Array<[string, Uint8Array]> = [];
       let user = '';
       let followers: string[] = [];
@@ -76,18 +67,18 @@ async function seedNode(job: SeedJob): Promise<{ keys: number; users: number }> 
         for (let k = 0; k < newest.length; k++) {
           const actor = newest[k];
           const entry = { offset: k + 1, type: 'follow', actors: [actor], eventIds: [`import-${actor}`], ts: job.now - (newest.length - k) * 60_000, text: `${actor} followed you` };
-          await put(`${prefix}t${SEP}${user}${SEP}${seqKey(k + 1)}`, encoder.encode(entry));
+          await put(userKey(shard, 't', user, seqKey(k + 1)), packValue(entry));
         }
-        metas.push([`${prefix}u${SEP}${user}`, encoder.encode({ last: newest.length, read: 0, first: 1, epoch: job.epoch })]);
+        metas.push([userKey(shard, 'u', user), packValue({ last: newest.length, read: 0, first: 1, epoch: job.epoch })]);
         users++;
       };
-      const it = db.keys({ gt: base, lt: base + HIGH });
+      const it = db.keys(range);
       try {
         for (;;) {
           const chunk = await it.nextv(5000);
           if (!chunk.length) break;
           for (const key of chunk) {
-            const rest = key.slice(base.length);
+            const rest = key.slice(range.gt.length);
             const sep = rest.indexOf(SEP);
             const followee = rest.slice(0, sep);
             if (followee !== user) {
@@ -105,12 +96,11 @@ async function seedNode(job: SeedJob): Promise<{ keys: number; users: number }> 
       }
       for (const [k, v] of metas) await put(k, v);
     }
-    if (inflight) await inflight;
-    if (ops) await batch.write({ sync: true });
+    await out.finish();
   } finally {
     await db.close();
   }
-  return { keys, users };
+  return { keys: out.keys, users };
 }
 
 if (!isMainThread && (workerData as SeedJob | undefined)?.heraldSeed) {

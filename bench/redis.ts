@@ -1,18 +1,21 @@
-import { decode, encode } from '@msgpack/msgpack';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
-import WebSocket from 'ws';
-import { NodeActor, type IngestItem } from '../actors/node/NodeActor';
+import { NodeActor } from '../actors/node/NodeActor';
+import type { IngestItem } from '../core/nodeProtocol';
 import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
 import { createLogger } from '../core/logger';
+import { DEFAULT_CONFIG, defaultNodeOptions } from '../core/config';
 import { NodeStore } from '../storage/NodeStore';
+import { parseOptions } from './harness/args';
+import { tempDataDir } from './harness/dataDir';
+import { GatewayClient, type Msg } from './harness/GatewayClient';
+import { printResult, progressLog, runIfEntry } from './harness/main';
+import { round } from './harness/round';
+import { sleep } from './harness/sleep';
 
 /**
  * Timeline appends side by side: the same workload (append one ~150-byte notification to the timeline of one of
@@ -59,9 +62,6 @@ export interface ComparisonOptions {
   log: (s: string) => void;
 }
 
-const round = (n: number, d = 4) => (Number.isFinite(n) ? Math.round(n * 10 ** d) / 10 ** d : null);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** A notification as herald stores one (the Redis value is its JSON). */
 function notification(offset: number, fan: string, id: string) {
   return { offset, type: 'like', actors: [fan], eventIds: [id], ts: Date.now(), text: `${fan} liked your tweet: b`, tweetId: `tw-${offset % 16}` };
@@ -84,9 +84,9 @@ export async function compareTimelineAppends(o: ComparisonOptions): Promise<Redi
     herald_node: nodeSync,
     herald_node_nosync: nodeNoSync,
     herald_gateway: gateway,
-    ratio_herald_node_vs_redis: round(nodeSync.appends_per_s / base),
-    ratio_herald_node_nosync_vs_redis: round(nodeNoSync.appends_per_s / base),
-    ratio_herald_gateway_vs_redis: gateway ? round(gateway.appends_per_s / base) : null,
+    ratio_herald_node_vs_redis: round(nodeSync.appends_per_s / base, 4),
+    ratio_herald_node_nosync_vs_redis: round(nodeNoSync.appends_per_s / base, 4),
+    ratio_herald_gateway_vs_redis: gateway ? round(gateway.appends_per_s / base, 4) : null,
   };
 }
 
@@ -212,10 +212,10 @@ async function measureRedis(o: ComparisonOptions): Promise<RedisComparison['redi
 // ---- herald, in process
 
 async function measureHeraldNode(o: ComparisonOptions, sync: boolean): Promise<AppendFigure> {
-  const dir = mkdtempSync(join(tmpdir(), 'herald-append-'));
-  const store = await NodeStore.open(dir, { syncWrites: sync });
+  const dir = tempDataDir('append');
+  const store = await NodeStore.open(dir, { syncWrites: sync, writeBufferMb: DEFAULT_CONFIG.writeBufferMb });
   const shardCount = 256;
-  const node = new NodeActor(store, { nodeId: 'bench', shardCount, idleMs: 60_000 }, createLogger('bench', 'silent'));
+  const node = new NodeActor(store, defaultNodeOptions('bench', shardCount), createLogger('bench', 'silent'));
   node.setTable(1, Array.from({ length: shardCount }, (_, i) => i), Array.from({ length: shardCount }, () => 'bench'));
   await node.start();
   try {
@@ -254,27 +254,24 @@ async function measureHeraldGateway(o: ComparisonOptions, g: NonNullable<Compari
   let appends = 0;
   let seq = 0;
   let end = 0;
-  const sockets: WebSocket[] = [];
+  const sockets: GatewayClient[] = [];
   // maxPayload is 64 KiB: publishes of at most 250 events.
   const perPublish = Math.min(o.batch, 250);
+  const handlers: Array<(m: Msg) => void> = [];
   try {
     const clients = await Promise.all(
-      g.tokens.map(
-        (token) =>
-          new Promise<WebSocket>((resolve, reject) => {
-            const ws = new WebSocket(g.url, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
-            ws.once('open', () => resolve(ws));
-            ws.once('error', reject);
-            sockets.push(ws);
-          }),
-      ),
+      g.tokens.map(async (token, c) => {
+        const client = await GatewayClient.connect(g.url, token, (m) => handlers[c]?.(m));
+        sockets.push(client);
+        return client;
+      }),
     );
     const t0 = performance.now();
     end = t0 + o.seconds * 1000;
     let settledAt = t0;
     await Promise.all(
       clients.map(
-        (ws, c) =>
+        (client, c) =>
           new Promise<void>((resolve) => {
             let inflight = 0;
             let n = 0;
@@ -287,12 +284,11 @@ async function measureHeraldGateway(o: ComparisonOptions, g: NonNullable<Compari
                   events.push({ id: `A${s}`, type: 'like', actor: `ra-fan-${s % 997}`, tweet: { id: `tw-${s % 16}`, author: user, text: 'b' } });
                 }
                 inflight++;
-                ws.send(encode({ op: 'publish', id: `a${c}-${n++}`, events }), { binary: true });
+                client.send({ op: 'publish', id: `a${c}-${n++}`, events });
               }
               if (inflight === 0) resolve();
             };
-            ws.on('message', (data: Buffer) => {
-              const m = decode(data) as { op: string; accepted?: number; code?: string };
+            handlers[c] = (m) => {
               if (m.op === 'ack') {
                 appends += m.accepted ?? 0;
                 settledAt = performance.now();
@@ -300,8 +296,8 @@ async function measureHeraldGateway(o: ComparisonOptions, g: NonNullable<Compari
               else return;
               inflight--;
               send();
-            });
-            ws.once('close', () => resolve());
+            };
+            client.ws.once('close', () => resolve());
             send();
           }),
       ),
@@ -309,28 +305,28 @@ async function measureHeraldGateway(o: ComparisonOptions, g: NonNullable<Compari
     const secs = (settledAt - t0) / 1000;
     return { appends_per_s: Math.round(appends / secs), appends, seconds: round(secs, 2)!, sync_writes: g.syncWrites, errors };
   } finally {
-    for (const ws of sockets) ws.terminate();
+    for (const client of sockets) client.ws.terminate();
   }
 }
 
 // ---- `npm run bench -- redis`
 
+const OPTIONS = {
+  seconds: { type: 'number', default: 3, above: 0 },
+  users: { type: 'number', default: 1000, min: 1, integer: true },
+  batch: { type: 'number', default: 500, min: 1, integer: true },
+  inflight: { type: 'number', default: 4, min: 1, integer: true },
+  'no-sync': { type: 'boolean' },
+  'no-gateway': { type: 'boolean' },
+} as const;
+
 /** Standalone: starts its own 3-node cluster for the gateway figure; prints one JSON line last. */
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: { seconds: { type: 'string' }, users: { type: 'string' }, batch: { type: 'string' }, inflight: { type: 'string' }, 'no-sync': { type: 'boolean' }, 'no-gateway': { type: 'boolean' } },
-  });
-  const log = (s: string) => process.stderr.write(`[redis] ${s}\n`);
-  const opts: ComparisonOptions = {
-    seconds: Number(values.seconds ?? 3),
-    users: Number(values.users ?? 1000),
-    batch: Number(values.batch ?? 500),
-    inflight: Number(values.inflight ?? 4),
-    log,
-  };
+  const { values } = parseOptions(args, OPTIONS);
+  const log = progressLog('redis');
+  const opts: ComparisonOptions = { seconds: values.seconds, users: values.users, batch: values.batch, inflight: values.inflight, log };
   const sync = !values['no-sync'];
-  const dataDir = mkdtempSync(join(tmpdir(), 'herald-redis-bench-'));
+  const dataDir = tempDataDir('redis-bench');
   let cluster: ClusterProcess | undefined;
   try {
     if (!values['no-gateway']) {
@@ -339,7 +335,7 @@ export async function main(args: string[]): Promise<void> {
       opts.gateway = { url: cluster.info.ws, tokens: Array.from({ length: 4 }, (_, i) => auth.sign(`redis-bench-${i}`, 'producer', 3600)), syncWrites: sync };
     }
     const result = await compareTimelineAppends(opts);
-    process.stdout.write(JSON.stringify({ bench: 'redis', ...result, node: process.version }) + '\n');
+    printResult({ bench: 'redis', ...result, node: process.version });
   } finally {
     if (cluster) await cluster.stop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -347,12 +343,4 @@ export async function main(args: string[]): Promise<void> {
 }
 
 // Also runnable on its own: `node dist/bench/redis.js [options]` (same as `npm run bench -- redis`).
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (err) => {
-      console.error(`bench failed: ${err?.stack ?? err}`);
-      process.exit(1);
-    },
-  );
-}
+runIfEntry(module, main);

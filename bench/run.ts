@@ -1,4 +1,5 @@
 import { main as delivery } from './delivery';
+import { runMain, type BenchMain } from './harness/main';
 import { main as fanout } from './fanout';
 import { main as nodeIngest } from './nodeIngest';
 import { main as rebalance } from './rebalance';
@@ -11,7 +12,7 @@ import { main as triggered } from './triggered';
  * Benchmark dispatcher: `npm run bench -- <name> [options]` (or `node dist/bench/run.js <name> [options]`).
  * Progress goes to stderr; the last line on stdout is one JSON object with every figure (docs/benchmarks.md).
  */
-const BENCHES: Record<string, { about: string; run: (args: string[]) => Promise<void> }> = {
+const BENCHES: Record<string, { about: string; run: BenchMain }> = {
   rebalance: {
     about: '1,000,000 imported users, 3 -> 4 nodes under a 500/s triggered load: seconds, keys/s, MB/s, share moved, p99 during the move, raw LevelDB scan+write',
     run: rebalance,
@@ -51,8 +52,9 @@ function usage(): string {
   return `Usage: npm run bench -- <name> [options]\n\nBenchmarks:\n${lines.join('\n')}\n\nSee docs/benchmarks.md for the options of each.`;
 }
 
-async function main(): Promise<void> {
-  const [name, ...rest] = process.argv.slice(2);
+/** Runs the benchmark named by the first argument with the rest; the usage for none, an unknown one or --help. */
+async function main(args: string[]): Promise<void> {
+  const [name, ...rest] = args;
   const bench = name ? BENCHES[name] : undefined;
   if (!bench) {
     if (name && name !== '-h' && name !== '--help') console.error(`unknown benchmark: ${name}\n`);
@@ -62,10 +64,4 @@ async function main(): Promise<void> {
   await bench.run(rest);
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(`bench failed: ${err?.stack ?? err}`);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -87,15 +87,3 @@ export function phaseStarts(s: Scenario): { starts: number[]; total: number } {
   }
   return { starts, total: t };
 }
-
-/** A small seeded PRNG (mulberry32): the same scenario builds the same graph and the same event stream. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -1,12 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import type { IngestItem } from '../actors/node/NodeActor';
+import { rmSync } from 'node:fs';
+import type { IngestItem } from '../core/nodeProtocol';
 import { ActorRuntime } from '../cluster/ActorRuntime';
 import type { NodeRef } from '../cluster/NodeRef';
+import { DEFAULT_CONFIG, loadConfig, nodeParamsOf } from '../core/config';
 import { createLogger } from '../core/logger';
-import { cpuSeconds, hostLoad } from './cpu';
+import { parseOptions } from './harness/args';
+import { tempDataDir } from './harness/dataDir';
+import { printResult, progressLog } from './harness/main';
+import { cpuSeconds } from './harness/procfs';
+import { hostLoad } from './harness/sampler';
 
 /**
  * `npm run bench -- transport`: what the gateway → node call path alone costs, in CPU on each side and in wall
@@ -23,18 +25,18 @@ interface Options {
   rounds: number;
 }
 
+const OPTIONS = {
+  events: { type: 'numbers', default: [30, 300], above: 0 },
+  calls: { type: 'number', default: 400, above: 0 },
+  inflight: { type: 'number', default: 4, above: 0 },
+  rounds: { type: 'number', default: 3, above: 0 },
+} as const;
+
 function options(args: string[]): Options {
-  const { values } = parseArgs({
-    args,
-    options: { events: { type: 'string', default: '30,300' }, calls: { type: 'string', default: '400' }, inflight: { type: 'string', default: '4' }, rounds: { type: 'string', default: '3' } },
-  });
-  const o = { events: values.events!.split(',').map(Number), calls: Number(values.calls), inflight: Number(values.inflight), rounds: Number(values.rounds) };
-  if (o.events.some((n) => !(n > 0)) || !(o.calls > 0) || !(o.inflight > 0) || !(o.rounds > 0)) {
-    console.error(USAGE);
-    process.exit(2);
-  }
-  return o;
+  return parseOptions(args, OPTIONS, { usage: USAGE }).values;
 }
+
+const log = progressLog('transport');
 
 /** A batch as NodeChannel sends it: N likes, each with the user it touches on the node. */
 function batch(n: number, k: number): { epoch: number; items: IngestItem[] } {
@@ -85,12 +87,12 @@ async function measure(ref: NodeRef, path: 'link' | 'comedy', n: number, o: Opti
 
 export async function main(args: string[]): Promise<void> {
   const o = options(args);
-  const dataDir = mkdtempSync(join(tmpdir(), 'herald-transport-'));
+  const dataDir = tempDataDir('transport');
   const busyBefore = await hostLoad(500);
-  const runtime = await ActorRuntime.start({ callTimeoutMs: 30_000 }, createLogger('bench', 'warn'), { fromNode: () => undefined, onNewProcess: () => undefined });
+  const runtime = await ActorRuntime.start({ callTimeoutMs: 30_000, linkMaxFrame: DEFAULT_CONFIG.linkMaxFrame }, createLogger('bench', 'warn'), { fromNode: () => undefined, onNewProcess: () => undefined });
   let ref: NodeRef | undefined;
   try {
-    ref = await runtime.spawn({ id: 'node-1' }, { nodeId: 'node-1', dataDir: join(dataDir, 'node-1'), shardCount: 16, idleMs: 60_000, syncWrites: false, logLevel: 'warn' });
+    ref = await runtime.spawn({ id: 'node-1' }, nodeParamsOf(loadConfig({ dataDir, syncWrites: false, logLevel: 'warn' }), 'node-1', 16));
     if (!ref.linked) throw new Error('the node link did not come up');
     const results: Record<string, unknown> = {};
     for (const n of o.events) {
@@ -99,7 +101,7 @@ export async function main(args: string[]): Promise<void> {
       for (let r = 0; r < o.rounds; r++) {
         for (const path of ['comedy', 'link'] as const) {
           const m = await measure(ref, path, n, o);
-          console.error(`[transport] ${n} events/call, ${path}: ${JSON.stringify(m)}`);
+          log(`${n} events/call, ${path}: ${JSON.stringify(m)}`);
           const cpu = (x: typeof m) => x.gateway_us_per_call + x.node_us_per_call;
           if (!best[path] || cpu(m) < cpu(best[path])) best[path] = m;
         }
@@ -111,7 +113,7 @@ export async function main(args: string[]): Promise<void> {
       };
     }
     const busyAfter = await hostLoad(500);
-    console.log(JSON.stringify({ bench: 'transport', calls: o.calls, inflight: o.inflight, rounds: o.rounds, ...results, machine_busy_cores_before: +busyBefore.toFixed(2), machine_busy_cores_after: +busyAfter.toFixed(2) }));
+    printResult({ bench: 'transport', calls: o.calls, inflight: o.inflight, rounds: o.rounds, ...results, machine_busy_cores_before: +busyBefore.toFixed(2), machine_busy_cores_after: +busyAfter.toFixed(2) });
   } finally {
     await runtime.stop(ref ? [ref.pid] : []);
     rmSync(dataDir, { recursive: true, force: true });

@@ -1,15 +1,23 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
-import { Client, Probe, round, sleep } from './benchKit';
-import { LatencyRecorder } from './LatencyRecorder';
+import { parseOptions } from './harness/args';
+import { logClusterTail } from './harness/clusterLogs';
+import { dropDataDir, tempDataDir } from './harness/dataDir';
+import { GatewayClient } from './harness/GatewayClient';
+import { LatencyRecorder } from './harness/LatencyRecorder';
+import { machineBusyBefore } from './harness/machine';
+import { printResult, progressLog } from './harness/main';
+import { Probe } from './harness/Probe';
+import { round } from './harness/round';
+import { clusterCpuMeter } from './harness/sampler';
+import { sleep } from './harness/sleep';
+import { intendedOf, seqOf, timedId } from './harness/timedId';
 import { measureLimits, type RawLimits } from './limits';
-import { clusterCpuMeter, hostLoad } from './cpu';
 
 /**
  * `npm run bench -- triggered [--no-sync]`: triggered notifications end to end on a real 3-node cluster.
@@ -65,85 +73,68 @@ const USAGE = `Usage: npm run bench -- triggered [--no-sync] [--recipients N] [-
   [--batch N] [--inflight N] [--duration S] [--warmup S] [--rate N] [--latency-duration S] [--latency-warmup S] [--frame-events N] [--limits-ms MS]
   [--profile DIR | --stages DIR | --trace DIR] [--keep-data] [--series FILE] [--config FILE] [--probe-phase 1|2]          (docs/benchmarks.md)`;
 
-function options(args: string[]): Options {
-  try {
-    return parseOptions(args);
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-}
+/** Every count and duration must be above 0; `tweets`, `warmup` and `latency-warmup` may be 0 (none). */
+const OPTIONS = {
+  'no-sync': { type: 'boolean' },
+  recipients: { type: 'number', default: 200, above: 0 },
+  fans: { type: 'number', default: 2000, above: 0 },
+  tweets: { type: 'number', default: 0, min: 0 },
+  producers: { type: 'number', default: 4, above: 0 },
+  batch: { type: 'number', default: 100, above: 0 },
+  inflight: { type: 'number', default: 4, above: 0 },
+  duration: { type: 'number', default: 8, above: 0 },
+  warmup: { type: 'number', default: 2, min: 0 },
+  rate: { type: 'number', default: 5000, above: 0 },
+  'latency-duration': { type: 'number', default: 8, above: 0 },
+  'latency-warmup': { type: 'number', default: 2, min: 0 },
+  'frame-events': { type: 'number', default: 10, above: 0 },
+  'limits-ms': { type: 'number', default: 1500, above: 0 },
+  profile: { type: 'string' },
+  stages: { type: 'string' },
+  trace: { type: 'string' },
+  'keep-data': { type: 'boolean' },
+  series: { type: 'string' },
+  config: { type: 'string' },
+  'probe-phase': { type: 'string', default: '1', choices: ['1', '2'] },
+} as const;
 
-function parseOptions(args: string[]): Options {
-  const { values } = parseArgs({
-    args,
-    options: {
-      'no-sync': { type: 'boolean' },
-      recipients: { type: 'string' },
-      fans: { type: 'string' },
-      tweets: { type: 'string' },
-      producers: { type: 'string' },
-      batch: { type: 'string' },
-      inflight: { type: 'string' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      rate: { type: 'string' },
-      'latency-duration': { type: 'string' },
-      'latency-warmup': { type: 'string' },
-      'frame-events': { type: 'string' },
-      'limits-ms': { type: 'string' },
-      profile: { type: 'string' },
-      stages: { type: 'string' },
-      trace: { type: 'string' },
-      'keep-data': { type: 'boolean' },
-      series: { type: 'string' },
-      config: { type: 'string' },
-      'probe-phase': { type: 'string' },
-    },
-  });
-  const num = (v: string | undefined, d: number) => {
-    const n = v === undefined ? d : Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`bad numeric option: ${v}`);
-    return n;
-  };
-  /** Like `num`, but 0 is allowed (none), and the default may be 0. */
-  const numOrZero = (v: string | undefined, d: number) => (v === '0' ? 0 : v === undefined ? d : num(v, d));
+function options(args: string[]): Options {
+  const { values } = parseOptions(args, OPTIONS, { usage: USAGE });
   return {
     sync: !values['no-sync'],
-    recipients: num(values.recipients, 200),
-    fans: num(values.fans, 2000),
-    tweets: numOrZero(values.tweets, 0),
-    producers: num(values.producers, 4),
-    batch: num(values.batch, 100),
-    inflight: num(values.inflight, 4),
-    durationS: num(values.duration, 8),
-    warmupS: numOrZero(values.warmup, 2),
-    rate: num(values.rate, 5000),
-    latencyS: num(values['latency-duration'], 8),
-    latencyWarmupS: numOrZero(values['latency-warmup'], 2),
-    frameEvents: num(values['frame-events'], 10),
-    limitsMs: num(values['limits-ms'], 1500),
+    recipients: values.recipients,
+    fans: values.fans,
+    tweets: values.tweets,
+    producers: values.producers,
+    batch: values.batch,
+    inflight: values.inflight,
+    durationS: values.duration,
+    warmupS: values.warmup,
+    rate: values.rate,
+    latencyS: values['latency-duration'],
+    latencyWarmupS: values['latency-warmup'],
+    frameEvents: values['frame-events'],
+    limitsMs: values['limits-ms'],
     profileDir: values.profile,
     stagesDir: values.stages,
     traceDir: values.trace,
-    keepData: !!values['keep-data'],
+    keepData: values['keep-data'],
     seriesFile: values.series,
     config: values.config,
     probePhase: values['probe-phase'] === '2' ? 2 : 1,
   };
 }
 
-const log = (s: string) => process.stderr.write(`[triggered] ${s}\n`);
+const log = progressLog('triggered');
 export async function main(args: string[]): Promise<void> {
   const o = options(args);
   // A path that cannot be written fails now, not after the run (the rows are written after phase 2).
   if (o.seriesFile) writeFileSync(o.seriesFile, '');
   log(`options ${JSON.stringify(o)}`);
-  const idleLoad = await hostLoad(1000);
-  log(`machine busy before the run: ${idleLoad.toFixed(2)} cores of ${availableParallelism()}${idleLoad > 0.2 ? ' -- WARNING: something else is running, figures will be low' : ''}`);
+  const idleLoad = await machineBusyBefore(log);
   const limits: RawLimits = await measureLimits(o.limitsMs, log);
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
+  const dataDir = tempDataDir('bench');
   let cluster: ClusterProcess | undefined;
   const sockets: WebSocket[] = [];
   try {
@@ -184,9 +175,9 @@ export async function main(args: string[]): Promise<void> {
       nproc: availableParallelism(),
       node: process.version,
     };
-    process.stdout.write(JSON.stringify(line) + '\n');
+    printResult(line);
   } catch (err) {
-    if (cluster) log(`cluster log tail:\n${cluster.logs.slice(-3000)}`);
+    logClusterTail(cluster, log);
     throw err;
   } finally {
     for (const ws of sockets) ws.terminate();
@@ -194,8 +185,7 @@ export async function main(args: string[]): Promise<void> {
       const code = await cluster.stop();
       log(`cluster stopped (exit ${code})`);
     }
-    if (o.keepData) log(`data kept in ${dataDir}`);
-    else rmSync(dataDir, { recursive: true, force: true });
+    dropDataDir(dataDir, o.keepData, log);
   }
 }
 
@@ -247,7 +237,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
     let last = -1;
     let ready!: () => void;
     subscribed.push(new Promise<void>((r) => (ready = r)));
-    const client = await Client.connect(url, auth.sign(user, 'user', 3600), (m) => {
+    const client = await GatewayClient.connect(url, auth.sign(user, 'user', 3600), (m) => {
       if (m.op === 'notification') {
         const n = m.notification!;
         if (last >= 0 && n.offset !== last + 1) subscriberState.gaps++;
@@ -264,12 +254,11 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
             delivered1++;
             mark(seq, DELIVERED);
           } else {
-            // L<seq>.<intended send time, µs on this process's performance clock>
-            const dot = id.indexOf('.');
-            const seq = Number(id.slice(1, dot));
+            // L<seq>.<intended send time, µs on this process's performance clock> (harness/timedId)
+            const seq = seqOf(id);
             if (seen2[seq]) break;
             seen2[seq] = 1;
-            const intended = Number(id.slice(dot + 1)) / 1000;
+            const intended = intendedOf(id) ?? NaN;
             if (seq < measuredFrom) warmupLatency.record(now - intended);
             else {
               latency.record(now - intended);
@@ -298,13 +287,13 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   const pending = new Map<string, Pending>();
   let publishSeq = 0;
   let phase1Running = false;
-  const producers: Client[] = [];
+  const producers: GatewayClient[] = [];
   let sendPhase1: (p: number) => void = () => undefined;
   // The gateway limits each socket to rateLimitPerSec messages/s (default 200): phase 2 spreads its frames over
   // enough sockets to stay at <= 100 frames/s each.
   const producerSockets = Math.max(o.producers, Math.ceil(o.rate / o.frameEvents / 100));
   for (let p = 0; p < producerSockets; p++) {
-    const client = await Client.connect(url, auth.sign(`producer-${p}`, 'producer', 3600), (m) => {
+    const client = await GatewayClient.connect(url, auth.sign(`producer-${p}`, 'producer', 3600), (m) => {
       let pub = m.id !== undefined ? pending.get(m.id) : undefined;
       if (pub) pending.delete(m.id!);
       else if (m.op === 'error') {
@@ -377,7 +366,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   }, 2000);
   // The window opens after the warm-up: events complete before it count for delivery checks, not for the rate.
   await sleep(o.warmupS * 1000);
-  if (probing1) for (const pid of profiled) process.kill(pid, 'SIGUSR2'); // start the probes (bench/probe.ts)
+  if (probing1) Probe.signal(profiled); // start the probes (bench/probe.ts)
   const cpu1 = clusterCpuMeter(cluster);
   windowStart = performance.now();
   windowEnd = windowStart + o.durationS * 1000;
@@ -386,7 +375,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   clearInterval(progress);
   const cpuPhase1 = cpu1();
   if (probing1) {
-    for (const pid of profiled) process.kill(pid, 'SIGUSR2'); // stop the probes; each writes its file
+    Probe.signal(profiled); // stop the probes; each writes its file
     log(`phase-1 ${o.profileDir ? 'CPU profiles' : 'stage timings'} written to ${probing}`);
   }
   const sent1 = nextSeq;
@@ -427,17 +416,16 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
       while (k < frames && t2 + k * intervalMs <= now) {
         if (k === warmupFrames) {
           // The window opens: CPU and the probes count from here.
-          if (probing2) for (const pid of profiled) process.kill(pid, 'SIGUSR2');
+          if (probing2) Probe.signal(profiled);
           cpu2 = clusterCpuMeter(cluster);
         }
         const intended = t2 + k * intervalMs;
         maxLagMs = Math.max(maxLagMs, now - intended);
-        const intendedUs = Math.round(intended * 1000);
         const first = seq2;
         const events = [];
         for (let i = 0; i < o.frameEvents; i++) {
           const seq = seq2++;
-          events.push(like(`L${seq}.${intendedUs}`, seq, 'b'));
+          events.push(like(timedId(seq, intended), seq, 'b'));
         }
         const id = `p${publishSeq++}`;
         const p = k % producers.length;
@@ -462,7 +450,7 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
     log(`phase-2 latencies written to ${o.seriesFile}`);
   }
   if (probing2) {
-    for (const pid of profiled) process.kill(pid, 'SIGUSR2');
+    Probe.signal(profiled);
     log(`phase-2 ${o.profileDir ? 'CPU profiles' : o.traceDir ? 'traces' : 'stage timings'} written to ${probing2}`);
   }
   const phase2 = {

@@ -1,6 +1,9 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { Generator, parseImportArgs } from './import';
+import { OptionError, parseOptions, type OptionValues } from '../bench/harness/args';
+import { parseOrExit } from '../bench/harness/main';
+import { Generator } from './import/Generator';
+import { GENERATOR_OPTIONS, generateOptionsOf } from './import/options';
 
 const HELP = `herald gen-graph: write a synthetic bimodal follow graph as CSV (follower,followee,weight).
 
@@ -14,10 +17,24 @@ The graph is the importer's --generate graph (the same options and seed give the
 very many followers, everyone else following 5 + Poisson(1) friends drawn uniformly, so followers per account are
 tens at most; weights are the follower's affinity (>= 1). Entities are not part of the CSV format.`;
 
-/** Writes the generated graph's edges to `out`; resolves with the counts. */
+/** The importer's generator options, with gen-graph's own defaults for --users and --celebrity-followers. */
+const OPTIONS = {
+  ...GENERATOR_OPTIONS,
+  users: { type: 'number', default: 100_000, min: 2, integer: true },
+  /** Default: --users / 2. */
+  'celebrity-followers': { type: 'number', min: 0, integer: true },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The generator's options of a gen-graph command line (--celebrity-followers defaults to half the users). */
+function generateOf(v: OptionValues<typeof OPTIONS>) {
+  return generateOptionsOf({ ...v, 'celebrity-followers': v['celebrity-followers'] ?? Math.floor(v.users / 2) });
+}
+
+/** Writes the graph that the generator options `args` describe to `out` as CSV; resolves with the counts. */
 export async function genGraph(args: string[], out: string): Promise<{ users: number; edges: number }> {
-  const opts = parseImportArgs(['--generate', ...args]);
-  const g = opts!.generate!;
+  const g = generateOf(parseOptions(args, OPTIONS, { usage: HELP }).values);
   const gen = new Generator(g);
   const file = createWriteStream(out);
   let edges = 0;
@@ -37,21 +54,13 @@ export async function genGraph(args: string[], out: string): Promise<{ users: nu
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) return console.log(HELP);
-  // --out is ours; everything else goes to the generator's own option parser (the importer's).
-  const at = argv.indexOf('--out');
-  const out = at >= 0 ? argv[at + 1] : undefined;
-  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
-  if (!out) {
-    console.error(`herald gen-graph: --out FILE is required\n\n${HELP}`);
-    process.exit(2);
-  }
-  const ui = rest.indexOf('--users');
-  const users = ui >= 0 ? Number(rest[ui + 1]) : 100_000;
-  if (ui < 0) rest.push('--users', String(users));
-  if (!rest.includes('--celebrity-followers')) rest.push('--celebrity-followers', String(Math.floor(users / 2)));
+  const { values } = parseOrExit('herald gen-graph', () => parseOptions(argv, OPTIONS, { usage: HELP }));
+  if (values.help) return console.log(HELP);
+  const out = values.out ?? parseOrExit('herald gen-graph', (): never => {
+    throw new OptionError('out', '--out FILE is required', HELP);
+  });
   try {
-    const result = await genGraph(rest, out);
+    const result = await genGraph(argv, out);
     process.stdout.write(JSON.stringify({ gen_graph: 'done', out, ...result }) + '\n');
   } catch (err) {
     console.error(`herald gen-graph: ${(err as Error).message}`);

@@ -7,20 +7,16 @@ import { decide } from '../../../actors/fanout/FanoutPolicy';
 import { InterestProfile, type ProfileData } from '../../../actors/user/InterestProfile';
 import { UserActor } from '../../../actors/user/UserActor';
 import { ShardTable } from '../../../cluster/ShardTable';
-import {
-  Generator,
-  affinityPacker,
-  importGraph,
-  lexicographicOrder,
-  packValue,
-  parseImportArgs,
-  shardOfUser,
-  type ImportOptions,
-} from '../../../scripts/import';
+import { ringAllocation } from '../../../cluster/RingAllocation';
+import { Generator, lexicographicOrder } from '../../../scripts/import/Generator';
+import { importGraph, type ImportOptions } from '../../../scripts/import/importGraph';
+import { parseImportArgs } from '../../../scripts/import/options';
+import { affinityPacker, packValue } from '../../../scripts/import/writer';
 import { pack, unpack } from '../../../core/Codec';
 import { shardOf } from '../../../storage/Keyspace';
 import { NodeStore } from '../../../storage/NodeStore';
-import { ev, tweet } from '../actors/helpers';
+import { DEFAULT_POLICY, DEFAULT_PROFILE } from '../../../core/config';
+import { ev, nodeOptions, STORE_OPTIONS, tweet } from '../actors/helpers';
 import { genGraph } from '../../../scripts/genGraph';
 
 const SHARDS = 16;
@@ -51,8 +47,8 @@ afterEach(() => {
 describe('import', () => {
   it('writes the keys and values UserActor writes for the same follows and likes', async () => {
     // What the cluster writes: alice follows bob and carol, then likes a tweet of bob's about moonlight.
-    const live = await NodeStore.open(temp(), { syncWrites: false });
-    const actor = (id: string) => new UserActor(id, shardOf(id, SHARDS), live, { shardCount: SHARDS });
+    const live = await NodeStore.open(temp(), STORE_OPTIONS);
+    const actor = (id: string) => new UserActor(id, shardOf(id, SHARDS), live, { ...nodeOptions(), shardCount: SHARDS });
     const alice = actor('alice');
     for (const target of ['bob', 'carol']) {
       const follow = ev('follow', 'alice', { target });
@@ -72,7 +68,7 @@ describe('import', () => {
     expect(result).toMatchObject({ followers: 1, edges: 2, keys: 2 * 3 + 1 + 3, index_keys: 3, expected: { followers: 1, chosen: 1, reasons: { 'top-following+entity': 1 } } });
     const table = ShardTable.load(join(dir, 'cluster.json'))!;
     expect(table.shardCount).toBe(SHARDS);
-    const store = await NodeStore.open(join(dir, 'node-1'), { syncWrites: false });
+    const store = await NodeStore.open(join(dir, 'node-1'), STORE_OPTIONS);
     const imported = await graphKeys(store);
     await store.close();
 
@@ -92,7 +88,7 @@ describe('import', () => {
         expect(a.ent.map((s) => [s[0], s[1]])).toEqual(b.ent.map((s) => [s[0], s[1]]));
         // And the node decides the same on either.
         const now = Date.now();
-        expect(decide(new InterestProfile(a), 'bob', ['moonlight'], now)).toEqual(decide(new InterestProfile(b), 'bob', ['moonlight'], now));
+        expect(decide(new InterestProfile(a, DEFAULT_PROFILE), 'bob', ['moonlight'], now, DEFAULT_POLICY)).toEqual(decide(new InterestProfile(b, DEFAULT_PROFILE), 'bob', ['moonlight'], now, DEFAULT_POLICY));
       }
     }
   });
@@ -119,7 +115,7 @@ describe('import', () => {
     // Every node holds the followers it owns, and the celebrity's followers are on its owner.
     const table = ShardTable.load(join(dir, 'cluster.json'))!;
     const celebOwner = table.ownerOf(shardOf('celeb', table.shardCount));
-    const store = await NodeStore.open(join(dir, celebOwner), { syncWrites: false });
+    const store = await NodeStore.open(join(dir, celebOwner), STORE_OPTIONS);
     const prefix = `${shardOf('celeb', table.shardCount).toString(16).padStart(4, '0')}!F!celeb!`;
     const followers = await store.db.keys({ gt: prefix, lt: prefix + '\uffff' }).all();
     await store.close();
@@ -149,7 +145,7 @@ describe('import', () => {
 
   it('refuses a data dir whose cluster is running (the LevelDB LOCK), saying so', async () => {
     const dir = temp();
-    ShardTable.create(SHARDS, [{ id: 'node-1' }]).save(join(dir, 'cluster.json'));
+    ShardTable.create(SHARDS, [{ id: 'node-1' }], ringAllocation).save(join(dir, 'cluster.json'));
     // A node of a running cluster, in another process.
     const holder: ChildProcess = spawn(
       process.execPath,
@@ -177,7 +173,6 @@ describe('import', () => {
     for (const n of [1, 2, 10, 11, 101, 1000, 4321]) {
       expect([...lexicographicOrder(n)]).toEqual(Array.from({ length: n }, (_, i) => i).sort((x, y) => (String(x) < String(y) ? -1 : 1)));
     }
-    for (const u of ['celeb', 'u0', 'u123456', 'ünï', '😀']) expect(shardOfUser(u, 256)).toBe(shardOf(u, 256));
     const now = 1_763_000_000_123;
     const affinity = affinityPacker(now);
     for (const v of [1, 2.5, 3.000001, 1e-9, 17]) expect(Buffer.from(affinity(v))).toEqual(Buffer.from(pack([v, now])));

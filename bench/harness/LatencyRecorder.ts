@@ -1,6 +1,9 @@
+import { round } from './round';
+
 /**
- * Records latency samples (ms) and answers percentiles. Keeps every sample (8 bytes each): a benchmark phase here
- * records tens of thousands, so exact percentiles cost less than a histogram's bucketing error would explain.
+ * Records latency samples (ms) and answers percentiles: the one recorder of every benchmark and of bench/probe.ts.
+ * Keeps every sample (8 bytes each): a benchmark phase here records tens of thousands, so exact percentiles cost
+ * less than a histogram's bucketing error would explain.
  */
 export class LatencyRecorder {
   private samples = new Float64Array(1 << 16);
@@ -37,6 +40,11 @@ export class LatencyRecorder {
     let sum = 0;
     for (let i = 0; i < this.n; i++) sum += this.samples[i];
     return this.n ? sum / this.n : NaN;
+  }
+
+  /** The figures a result line reports for a window (ms, rounded to 2 decimals; null when empty). */
+  summary(): { n: number; p50_ms: number | null; p99_ms: number | null; p999_ms: number | null; max_ms: number | null } {
+    return { n: this.n, p50_ms: round(this.percentile(50)), p99_ms: round(this.percentile(99)), p999_ms: round(this.percentile(99.9)), max_ms: round(this.max) };
   }
 
   private sortedView(): Float64Array {
