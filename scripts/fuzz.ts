@@ -1,9 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { decode, encode, ExtData } from '@msgpack/msgpack';
 import WebSocket from 'ws';
+import { parseOptions } from '../bench/harness/args';
+import { parseOrExit } from '../bench/harness/main';
+import { parentPid, rssBytes } from '../bench/harness/procfs';
+import { mulberry32 } from '../bench/harness/random';
+import { sleep } from '../bench/harness/sleep';
 import { Auth } from '../gateway/Auth';
 import { ClusterProcess, isAlive, killQuietly } from './ClusterProcess';
 
@@ -23,29 +27,30 @@ sockets the server closes, and watches the processes: node pids, gateway alive, 
 Progress goes to stderr; the last stdout line is one JSON summary. Exits 1 if a process crashed or restarted,
 or a /healthz failed.`;
 
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '60' },
-    frames: { type: 'string', default: '100000' },
-    sockets: { type: 'string', default: '8' },
-    seed: { type: 'string' },
-    logs: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-if (args.help) {
-  console.log(HELP);
-  process.exit(0);
+const OPTIONS = {
+  seconds: { type: 'number', default: 60, min: 0 },
+  frames: { type: 'number', default: 100_000, min: 0 },
+  sockets: { type: 'number', default: 8, min: 0 },
+  seed: { type: 'number', min: 0 },
+  logs: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** One fuzz run: how long, how many frames and sockets, the seed (frames derive from it), where the logs go. */
+export interface FuzzOptions {
+  seconds: number;
+  frames: number;
+  sockets: number;
+  seed: number;
+  /** Writes what the cluster logged to this file. */
+  logs?: string;
 }
-const SECONDS = Number(args.seconds);
-const FRAMES = Number(args.frames);
-const SOCKETS = Number(args.sockets);
-const SEED = args.seed !== undefined ? Number(args.seed) : Math.floor(Math.random() * 2 ** 31);
-for (const [name, v] of [['seconds', SECONDS], ['frames', FRAMES], ['sockets', SOCKETS], ['seed', SEED]] as const) {
-  if (!Number.isFinite(v) || v < 0) {
-    console.error(`fuzz: --${name} must be a non-negative number`);
-    process.exit(2);
-  }
+
+/** `npm run fuzz`'s arguments as FuzzOptions (a random seed when none is given); undefined for --help. */
+export function parseFuzzArgs(args: string[]): FuzzOptions | undefined {
+  const { values } = parseOptions(args, OPTIONS, { usage: HELP });
+  if (values.help) return undefined;
+  return { seconds: values.seconds, frames: values.frames, sockets: values.sockets, seed: values.seed ?? Math.floor(Math.random() * 2 ** 31), logs: values.logs };
 }
 
 /** The server's limits for this run: high enough that fuzz sockets are processed, low enough that floods are not. */
@@ -54,23 +59,31 @@ const LIMITS = { rateLimitPerSec: 3000, rateBurst: 500, maxPayload: 64 * 1024, m
 const WINDOW = 48;
 /** A frame with an id still unanswered this long after it was sent (socket open) counts as unanswered. */
 const UNANSWERED_MS = 8000;
-const OWN_ID = new RegExp(`^[mo]${SEED}-\\d+$`);
 const USERS = Array.from({ length: 40 }, (_, i) => `fz${i}`);
 
 // ------------------------------------------------------------------------------------------------ randomness
 
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/**
+ * The ids a run gives its events and messages, `<kind><seed>-<n>`: unique in the run (every socket's stream counts
+ * on the same counters), and recognisable in the replies (`own`).
+ */
+export class RunIds {
+  event = 0;
+  msg = 0;
+  /** Matches the message ids this run generated (a mutated id may be anything). */
+  readonly own: RegExp;
+
+  constructor(readonly seed: number) {
+    this.own = new RegExp(`^[mo]${seed}-\\d+$`);
+  }
+}
+
+/** A socket's random stream (mulberry32: seedable, good enough to pick mutations), with the run's ids. */
+export function prng(seed: number, ids: RunIds) {
+  const next = mulberry32(seed);
   const int = (n: number) => Math.floor(next() * n);
   return {
+    ids,
     next,
     int,
     chance: (p: number) => next() < p,
@@ -188,7 +201,7 @@ function randValue(r: Rng, binary: boolean, depth = 0): unknown {
 
 // ------------------------------------------------------------------------------------------------ messages
 
-let eventSeq = 0;
+/** A valid event by `actor`, of a random type. */
 function validEvent(r: Rng, actor: string): Record<string, unknown> {
   const type = r.pick(EVENT_TYPES);
   const other = () => {
@@ -196,7 +209,8 @@ function validEvent(r: Rng, actor: string): Record<string, unknown> {
     while (u === actor) u = r.pick(USERS);
     return u;
   };
-  const e: Record<string, unknown> = { id: `ev${SEED}-${++eventSeq}`, type, actor };
+  const eventSeq = ++r.ids.event;
+  const e: Record<string, unknown> = { id: `ev${r.ids.seed}-${eventSeq}`, type, actor };
   const text = r.chance(0.3) ? randString(r).slice(0, 4000) : 'hello';
   switch (type) {
     case 'follow':
@@ -216,10 +230,9 @@ function validEvent(r: Rng, actor: string): Record<string, unknown> {
   return e;
 }
 
-let msgSeq = 0;
 /** A message that is valid for a socket of `user` (any actor for producers). */
 function validMessage(r: Rng, user: string, producer: boolean): Record<string, unknown> {
-  const id = `m${SEED}-${++msgSeq}`;
+  const id = `m${r.ids.seed}-${++r.ids.msg}`;
   switch (r.pick(['publish', 'publish', 'publish', 'timeline', 'read', 'subscribe', 'ping'] as const)) {
     case 'publish': {
       const n = r.chance(0.9) ? 1 : r.int(20) + 1;
@@ -293,7 +306,7 @@ const asFrame = (msg: unknown, text: boolean): Frame | null => {
 };
 
 /** One fuzz frame. `binaryBias` is the chance of a msgpack (binary) frame. */
-function nextFrame(r: Rng, user: string, producer: boolean, binaryBias: number): { frame: Frame; kind: string } {
+export function nextFrame(r: Rng, user: string, producer: boolean, binaryBias: number): { frame: Frame; kind: string } {
   const binary = r.chance(binaryBias);
   const roll = r.next();
   if (roll < 0.18) {
@@ -339,7 +352,7 @@ function nextFrame(r: Rng, user: string, producer: boolean, binaryBias: number):
     return { frame: { data: s, text: true }, kind: 'random_text' };
   }
   if (roll < 0.93) {
-    const f = asFrame({ op: r.pick(ODD_OPS), id: `o${SEED}-${++msgSeq}`, ...(r.chance(0.5) ? { since: 1 } : {}) }, !binary)!;
+    const f = asFrame({ op: r.pick(ODD_OPS), id: `o${r.ids.seed}-${++r.ids.msg}`, ...(r.chance(0.5) ? { since: 1 } : {}) }, !binary)!;
     return { frame: f, kind: 'odd_op' };
   }
   if (roll < 0.96) {
@@ -379,52 +392,46 @@ function nextFrame(r: Rng, user: string, producer: boolean, binaryBias: number):
 
 // ------------------------------------------------------------------------------------------------ the run
 
-const stats = {
-  frames_sent: 0,
-  flood_frames_sent: 0,
-  // Null-prototype maps: a key like "toString" must not find Object.prototype's.
-  frames_by_kind: Object.create(null) as Record<string, number>,
-  replies_by_code: Object.create(null) as Record<string, number>,
-  closes_by_code: Object.create(null) as Record<string, number>,
-  notifications: 0,
-  connects: 0,
-  connect_failures: Object.create(null) as Record<string, number>,
-  stalls: 0,
-  healthz_checks: 0,
-  healthz_failures: 0,
-  /** Frames with an id that never got an answer while their socket stayed open, by op. */
-  unanswered_by_op: Object.create(null) as Record<string, number>,
-  /** HERALD_INTERNAL replies whose frame is known (by its id), by the frame's op. */
-  internal_by_op: Object.create(null) as Record<string, number>,
-  samples: Object.create(null) as Record<string, string[]>,
-};
+/** What a run counts, reported in its summary. */
+function newStats() {
+  return {
+    frames_sent: 0,
+    flood_frames_sent: 0,
+    // Null-prototype maps: a key like "toString" must not find Object.prototype's.
+    frames_by_kind: Object.create(null) as Record<string, number>,
+    replies_by_code: Object.create(null) as Record<string, number>,
+    closes_by_code: Object.create(null) as Record<string, number>,
+    notifications: 0,
+    connects: 0,
+    connect_failures: Object.create(null) as Record<string, number>,
+    stalls: 0,
+    healthz_checks: 0,
+    healthz_failures: 0,
+    /** Frames with an id that never got an answer while their socket stayed open, by op. */
+    unanswered_by_op: Object.create(null) as Record<string, number>,
+    /** HERALD_INTERNAL replies whose frame is known (by its id), by the frame's op. */
+    internal_by_op: Object.create(null) as Record<string, number>,
+    samples: Object.create(null) as Record<string, string[]>,
+  };
+}
+type Stats = ReturnType<typeof newStats>;
 const bump = (m: Record<string, number>, k: string, n = 1) => (m[k] = (m[k] ?? 0) + n);
-const sample = (what: string, frame: string | Buffer | undefined) => {
+/** Keeps up to two examples of a frame that caused `what`. */
+const sample = (stats: Stats, what: string, frame: string | Buffer | undefined) => {
   if (frame === undefined) return;
   const list = (stats.samples[what] ??= []);
   if (list.length < 2) list.push(typeof frame === 'string' ? frame.slice(0, 160) : `base64:${frame.subarray(0, 120).toString('base64')}`);
 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`fuzz: ${s}\n`);
 
+/** Resident memory of a process in MB (one decimal); null when unknown. */
 function rssMb(pid: number): number | null {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : null;
-  } catch {
-    return null;
-  }
-}
-function parentOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return null;
-  }
+  const bytes = rssBytes(pid);
+  return Number.isFinite(bytes) ? Math.round((bytes / 1024 / 1024) * 10) / 10 : null;
 }
 const sumRss = (pids: number[]) => Math.round(pids.reduce((s, p) => s + (rssMb(p) ?? 0), 0) * 10) / 10;
 
+/** A fuzz socket: its frames in flight, and the answers it counts into the run's stats. */
 class Conn {
   inflight = 0;
   open = false;
@@ -432,11 +439,15 @@ class Conn {
   /** id → frame (for frames whose reply carries the id), to find the unanswered ones. */
   readonly pending = new Map<string, { op: string; data: string | Buffer; at: number }>();
 
-  constructor(readonly ws: WebSocket) {}
+  constructor(
+    readonly ws: WebSocket,
+    private readonly stats: Stats,
+    private readonly ids: RunIds,
+  ) {}
 
-  static open(url: string, token: string): Promise<Conn> {
+  static open(url: string, token: string, stats: Stats, ids: RunIds): Promise<Conn> {
     const ws = new WebSocket(`${url}?token=${encodeURIComponent(token)}`, { maxPayload: 64 * 1024 * 1024 });
-    const conn = new Conn(ws);
+    const conn = new Conn(ws, stats, ids);
     return new Promise((resolve, reject) => {
       ws.once('open', () => {
         conn.open = true;
@@ -459,6 +470,7 @@ class Conn {
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
+    const stats = this.stats;
     let msg: { op?: string; code?: string; id?: string };
     try {
       msg = (isBinary ? decode(data) : JSON.parse(data.toString())) as typeof msg;
@@ -478,7 +490,7 @@ class Conn {
         this.pending.delete(msg.id);
         if (code === 'HERALD_INTERNAL') {
           bump(stats.internal_by_op, sent.op);
-          sample(`HERALD_INTERNAL op=${sent.op}`, sent.data);
+          sample(stats, `HERALD_INTERNAL op=${sent.op}`, sent.data);
         }
       }
     }
@@ -492,8 +504,8 @@ class Conn {
     for (const [id, p] of this.pending) {
       if (now - p.at < ms) continue;
       this.pending.delete(id);
-      bump(stats.unanswered_by_op, p.op);
-      sample(`unanswered op=${p.op}`, p.data);
+      bump(this.stats.unanswered_by_op, p.op);
+      sample(this.stats, `unanswered op=${p.op}`, p.data);
     }
   }
 
@@ -514,17 +526,23 @@ class Conn {
 
   send(f: Frame): void {
     // Only ids this run generated are unique: a mutated id ('null', a user name...) may repeat.
-    if (f.id !== undefined && f.op !== undefined && f.op !== 'subscribe' && OWN_ID.test(f.id)) this.pending.set(f.id.slice(0, 128), { op: f.op.slice(0, 40), data: f.data, at: Date.now() });
+    if (f.id !== undefined && f.op !== undefined && f.op !== 'subscribe' && this.ids.own.test(f.id)) this.pending.set(f.id.slice(0, 128), { op: f.op.slice(0, 40), data: f.data, at: Date.now() });
     this.ws.send(f.data, { binary: !f.text });
     this.inflight++;
   }
 }
 
-async function main(): Promise<void> {
+/**
+ * One fuzz run against a cluster started for it (in a temp data dir, removed at the end): the summary, and whether
+ * it failed (a process crashed or restarted, or /healthz failed).
+ */
+export async function fuzz(o: FuzzOptions): Promise<{ summary: Record<string, unknown>; failed: boolean }> {
+  const stats = newStats();
+  const ids = new RunIds(o.seed);
   const dataDir = mkdtempSync(join(tmpdir(), 'herald-fuzz-'));
   const configFile = join(dataDir, 'fuzz-config.json');
   writeFileSync(configFile, JSON.stringify(LIMITS));
-  log(`seed ${SEED}; starting a cluster in ${dataDir}`);
+  log(`seed ${o.seed}; starting a cluster in ${dataDir}`);
   const cluster = await ClusterProcess.start(['--data', dataDir, '--port', '0', '--config', configFile]).catch((err) => {
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
@@ -535,7 +553,7 @@ async function main(): Promise<void> {
     if (stopped) return;
     if (cluster.child.exitCode === null && cluster.child.signalCode === null) {
       // Only the gateway's own children: a node pid printed at start may since belong to someone else.
-      const children = Object.values(cluster.info.nodes).filter((pid) => parentOf(pid) === cluster.pid);
+      const children = Object.values(cluster.info.nodes).filter((pid) => parentPid(pid) === cluster.pid);
       killQuietly(cluster.pid);
       for (const pid of children) killQuietly(pid);
     }
@@ -592,11 +610,11 @@ async function main(): Promise<void> {
   let nodesPeak = nodesBefore;
 
   const started = Date.now();
-  const deadline = started + SECONDS * 1000;
+  const deadline = started + o.seconds * 1000;
   let finished = false;
   let sendingEnded = 0;
   const done = () => {
-    const d = finished || stats.frames_sent >= FRAMES || Date.now() >= deadline || crashes > 0;
+    const d = finished || stats.frames_sent >= o.frames || Date.now() >= deadline || crashes > 0;
     if (d && !sendingEnded) sendingEnded = Date.now();
     return d;
   };
@@ -605,7 +623,7 @@ async function main(): Promise<void> {
   const connect = async (user: string, role: 'user' | 'producer'): Promise<Conn | null> => {
     for (let attempt = 0; !done(); attempt++) {
       try {
-        const c = await Conn.open(cluster.info.ws, auth.sign(user, role, 3600));
+        const c = await Conn.open(cluster.info.ws, auth.sign(user, role, 3600), stats, ids);
         stats.connects++;
         conns.add(c);
         c.ws.on('close', (code) => {
@@ -623,10 +641,10 @@ async function main(): Promise<void> {
 
   /** A fuzz socket: keeps up to WINDOW frames unanswered, reconnects when the server closes it. */
   const fuzzer = async (slot: number) => {
-    const r = prng(SEED * 1000 + slot);
+    const r = prng(o.seed * 1000 + slot, ids);
     const user = `fz${slot}`;
     const producer = slot % 2 === 0;
-    const binaryBias = slot < SOCKETS / 2 ? 0.25 : 0.75;
+    const binaryBias = slot < o.sockets / 2 ? 0.25 : 0.75;
     let lastSent: string | Buffer | undefined;
     while (!done()) {
       const c = await connect(user, producer ? 'producer' : 'user');
@@ -636,7 +654,7 @@ async function main(): Promise<void> {
         if (c.inflight >= WINDOW || c.ws.bufferedAmount > 1 << 20) {
           if (!(await c.waitReply(2000)) && c.open) {
             stats.stalls++;
-            sample('stall (last frame before)', lastSent);
+            sample(stats, 'stall (last frame before)', lastSent);
             c.inflight = 0;
           }
           continue;
@@ -702,7 +720,7 @@ async function main(): Promise<void> {
     }
   })();
 
-  await Promise.all([...Array.from({ length: SOCKETS }, (_, i) => fuzzer(i)), flooder(0), flooder(1), monitor]);
+  await Promise.all([...Array.from({ length: o.sockets }, (_, i) => fuzzer(i)), flooder(0), flooder(1), monitor]);
   finished = true;
   const seconds = Math.round((sendingEnded - started) / 100) / 10;
   for (const c of conns) c.ws.terminate();
@@ -721,7 +739,7 @@ async function main(): Promise<void> {
   const gatewayAlive = crashes === 0 && isAlive(cluster.pid);
   const errorLines = cluster.logs.split('\n').filter((l) => l.includes('"level":50') || l.includes('"level":60'));
 
-  if (args.logs) writeFileSync(args.logs, cluster.logs);
+  if (o.logs) writeFileSync(o.logs, cluster.logs);
   cluster.child.removeAllListeners('exit');
   const exitCode = await cluster.stop();
   stopped = true;
@@ -729,7 +747,7 @@ async function main(): Promise<void> {
 
   const summary = {
     fuzz: true,
-    seed: SEED,
+    seed: o.seed,
     frames_sent: stats.frames_sent,
     flood_frames_sent: stats.flood_frames_sent,
     frames_by_kind: stats.frames_by_kind,
@@ -759,11 +777,24 @@ async function main(): Promise<void> {
   };
   const failed = crashes > 0 || nodeRestarts > 0 || stats.healthz_failures > 0 || !healthyAtEnd || !gatewayAlive;
   if (failed) log('FAILED: a process crashed or restarted, or /healthz failed');
+  return { summary, failed };
+}
+
+/** `npm run fuzz -- [options]`: one run; its summary is the last stdout line; exit 1 when it failed, 2 on an error. */
+export async function main(args: string[]): Promise<void> {
+  const o = parseOrExit('fuzz', () => parseFuzzArgs(args));
+  if (!o) {
+    console.log(HELP);
+    process.exit(0);
+  }
+  const { summary, failed } = await fuzz(o);
   console.log(JSON.stringify(summary));
   process.exit(failed ? 1 : 0);
 }
 
-main().catch((err) => {
-  console.error(`fuzz: ${err?.stack ?? err}`);
-  process.exit(2);
-});
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((err) => {
+    console.error(`fuzz: ${err?.stack ?? err}`);
+    process.exit(2);
+  });
+}
