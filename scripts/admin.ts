@@ -1,5 +1,6 @@
-import { parseArgs } from 'node:util';
 import { SingleBar, Presets } from 'cli-progress';
+import { parseOptions } from '../bench/harness/args';
+import { parseOrExit } from '../bench/harness/main';
 import { Auth } from '../gateway/Auth';
 
 const HELP = `herald admin: inspect and rebalance a running cluster (talks to its admin HTTP API).
@@ -22,19 +23,19 @@ Usage: npm run admin -- <command> [args] [--url URL] [--token T | --data DIR]
 
 Long operations show a progress bar; follow one from another terminal with: status --watch`;
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    url: { type: 'string', default: 'http://127.0.0.1:7070' },
-    token: { type: 'string' },
-    data: { type: 'string', default: './data' },
-    concurrency: { type: 'string' },
-    host: { type: 'string' },
-    'no-rebalance': { type: 'boolean' },
-    watch: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+const OPTIONS = {
+  url: { type: 'string', default: 'http://127.0.0.1:7070' },
+  token: { type: 'string' },
+  data: { type: 'string', default: './data' },
+  concurrency: { type: 'number', min: 1, integer: true },
+  host: { type: 'string' },
+  'no-rebalance': { type: 'boolean' },
+  watch: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+// A command and its arguments, then options.
+const { values, positionals } = parseOrExit('admin', () => parseOptions(process.argv.slice(2), OPTIONS, { positionals: true }));
 
 const token = values.token ?? Auth.fromDataDir(values.data).sign('admin', 'admin', 600);
 
@@ -91,7 +92,7 @@ async function follow(): Promise<void> {
 
 async function main(): Promise<void> {
   const [cmd, a, b] = positionals;
-  const concurrency = values.concurrency ? Number(values.concurrency) : undefined;
+  const concurrency = values.concurrency;
   switch (cmd) {
     case 'status':
       do {

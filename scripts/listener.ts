@@ -1,4 +1,5 @@
-import { parseArgs } from 'node:util';
+import { parseOptions } from '../bench/harness/args';
+import { parseOrExit } from '../bench/harness/main';
 import { startListener } from '../cluster/Listener';
 
 const HELP = `herald node listener (remote mode): node actors of a gateway started with --hosts are created here.
@@ -11,9 +12,13 @@ Usage: npm run listener -- [--port 6161] [--bind 127.0.0.1]
 
 The herald checkout must be at the same path on every host (nodes load their code by path).`;
 
-const { values } = parseArgs({
-  options: { port: { type: 'string', default: '6161' }, bind: { type: 'string', default: '127.0.0.1' }, help: { type: 'boolean', short: 'h' } },
-});
+const OPTIONS = {
+  port: { type: 'number', default: 6161, min: 0, integer: true },
+  bind: { type: 'string', default: '127.0.0.1' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const { values } = parseOrExit('listener', () => parseOptions(process.argv.slice(2), OPTIONS));
 if (values.help) {
   console.log(HELP);
   process.exit(0);
@@ -22,7 +27,7 @@ if (values.bind === '0.0.0.0' || values.bind === '::') {
   console.error('listener: refusing to bind to all interfaces; give a private address');
   process.exit(2);
 }
-startListener(Number(values.port), values.bind).then(
+startListener(values.port, values.bind).then(
   ({ port, stop }) => {
     console.log(`herald listener on ${values.bind}:${port}`);
     const exit = () => void stop().finally(() => process.exit(0));

@@ -1,5 +1,6 @@
-import { parseArgs } from 'node:util';
-import { Auth, ROLES, type Role } from '../gateway/Auth';
+import { parseOptions } from '../bench/harness/args';
+import { parseOrExit } from '../bench/harness/main';
+import { Auth, ROLES } from '../gateway/Auth';
 import { UserIdSchema, validator } from '../gateway/Schema';
 
 const HELP = `Prints a token signed with the cluster's secret.
@@ -14,16 +15,16 @@ Usage: npm run token -- --user ID [--role user|producer|admin] [--ttl SECONDS] [
   --rotate      make a new secret; the current one stays valid as the previous one until the next rotation.
                 Send SIGHUP to a running cluster so it reads them (kill -HUP <pid>).`;
 
-const { values } = parseArgs({
-  options: {
-    user: { type: 'string' },
-    role: { type: 'string', default: 'user' },
-    ttl: { type: 'string', default: '86400' },
-    data: { type: 'string', default: './data' },
-    rotate: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+const OPTIONS = {
+  user: { type: 'string' },
+  role: { type: 'string', default: 'user', choices: ROLES },
+  ttl: { type: 'number', default: 86_400, min: 1, integer: true },
+  data: { type: 'string', default: './data' },
+  rotate: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const { values } = parseOrExit('token', () => parseOptions(process.argv.slice(2), OPTIONS));
 if (values.rotate) {
   Auth.rotate(values.data);
   console.log(`new secret in ${values.data}/secret; the previous one still verifies. Send SIGHUP to the cluster.`);
@@ -35,10 +36,7 @@ if (values.help || !values.user) {
 }
 try {
   validator(UserIdSchema)(values.user);
-  if (!ROLES.includes(values.role as Role)) throw new Error(`role must be one of ${ROLES.join(', ')}`);
-  const ttl = Number(values.ttl);
-  if (!Number.isInteger(ttl) || ttl <= 0) throw new Error('ttl must be a positive integer');
-  console.log(Auth.fromDataDir(values.data).sign(values.user, values.role as Role, ttl));
+  console.log(Auth.fromDataDir(values.data).sign(values.user, values.role, values.ttl));
 } catch (err) {
   console.error(`token: ${(err as Error).message}`);
   process.exit(2);
