@@ -47,7 +47,7 @@ export class Liveness {
     try {
       // Over the node's link when it is up: answered as soon as its event loop turns, not behind queued comedy
       // IPC work. A new PID is handled by NodeRef.observe (the node gets the table again).
-      const answer = await node.call<{ pid: number }>('ping', null, this.opts.timeoutMs);
+      const answer = await node.call('ping', null, this.opts.timeoutMs);
       node.observe(answer.pid);
     } catch {
       const silentFor = Date.now() - sent;

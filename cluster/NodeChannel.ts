@@ -1,7 +1,6 @@
-import type { IngestItem } from '../core/nodeProtocol';
+import type { IngestItem, PackedDelivery } from '../core/nodeProtocol';
 import { pack } from '../core/Codec';
 import { HeraldError } from '../core/HeraldError';
-import type { IngestReply, PackedDelivery } from './IngestReply';
 import type { NodeRef } from './NodeRef';
 
 export interface ChannelOptions {
@@ -71,7 +70,7 @@ export class NodeChannel {
     if (batch.length === 0) return;
     this.node
       // The items packed once, as a bin: the node logs these bytes as they are (NodeHost's ingestBatchOf).
-      .call<IngestReply>('ingest', { epoch: this.epoch(), items: pack(batch.map((p) => p.item)) })
+      .call('ingest', { epoch: this.epoch(), items: pack(batch.map((p) => p.item)) })
       .then(
         (res) => {
           batch.forEach((p, i) => p.resolve(res.errors[i]));

@@ -1,10 +1,10 @@
 import { channelsFrom, type Channel, type ChannelName } from '../actors/delivery/channels';
-import type { DeliveryJob } from '../actors/delivery/Settings';
 import { NodeActor } from '../actors/node/NodeActor';
 import { markOf } from '../actors/node/Presence';
 import { pack, unpack } from '../core/Codec';
 import { CHANNEL_DEFAULTS, readEnvironment, type NodeParams } from '../core/config';
-import type { IngestBatch } from '../core/nodeProtocol';
+import type { BenchOps, GatewayNotices, IngestBatch, IngestCall, NodeOps, OpHandlers, RelayCall, TableCall } from '../core/nodeProtocol';
+import type { DeliveryJob } from '../core/OutboundDelivery';
 import { HeraldError } from '../core/HeraldError';
 import { META_PREFIX } from '../storage/Keyspace';
 import { createLogger } from '../core/logger';
@@ -13,26 +13,27 @@ import { ingestReplyOf } from './IngestReply';
 import { LinkServer } from './LinkServer';
 import { HANDSHAKE_MS, type LinkHandler, type LinkOptions } from './NodeLink';
 import { NodePeers } from './NodePeers';
-import { NodeRef, answer, type ActorHandle, type Ping } from './NodeRef';
+import { answer, callOverComedy, type ActorHandle } from './NodeRef';
 
 /** What the gateway hands a node actor at creation (comedy `customParameters`: plain JSON). */
 export interface NodeHostParams extends NodeParams {
   /** The cluster's link secret and frame limit (ActorRuntime fills them in; without them the node has no links). */
   link?: { secret: string; maxFrame: number };
+  /**
+   * Also answer the bench-only ops (BenchOps); set only by the benchmarks that call them (bench/fanout.ts's
+   * baseline, bench/transport.ts). @defaultValue false: they answer HERALD_UNKNOWN_OP
+   */
+  benchOps?: boolean;
 }
+
+/** One op's handler as the dispatch sees it: arguments off the wire, taken as the op's (OpHandlers types each). */
+type Handler = (args: unknown, from: string) => unknown;
 
 const TABLE_KEY = META_PREFIX + 'table';
 /** A fanout batch to another node may wait behind that node's own work: allow it more than a triggered call. */
 const FANOUT_TIMEOUT_MS = 30_000;
 /** Deadline of a node's deliveries handed to the gateway through comedy (before its link is up). */
 const RELAY_TIMEOUT_MS = 30_000;
-
-/** The shard table as a node keeps it. */
-interface TableView {
-  epoch: number;
-  shards: number[];
-  owners: string[];
-}
 
 /**
  * The comedy actor definition of a node: comedy loads this module by path in the node's own process (forked or
@@ -46,6 +47,8 @@ class NodeHost {
   private links?: LinkServer;
   private peers?: NodePeers;
   private channels = new Map<ChannelName, Channel>();
+  /** The ops this node answers, by name: a Map, since a plain object would answer 'toString' or '__proto__'. */
+  private ops = new Map<string, Handler>();
   /** Work accepted and not yet answered, by priority: events of ingest batches, followers of fanout batches. */
   private readonly queued = { triggered: 0, bulk: 0 };
 
@@ -59,10 +62,13 @@ class NodeHost {
       process.exit(1);
     });
     // Deliveries go to the gateway on its link; before it is up, through comedy (the parent's `relay`).
-    const parent = new NodeRef('gateway', selfActor.getParent(), RELAY_TIMEOUT_MS, 0, false, 'relay');
-    this.toGateway = (op, args) => {
-      if (this.links?.links.get('gateway')?.notify(op, args)) return;
-      parent.call(op, { ...args, node: params.nodeId }).catch((err) => log.warn({ err }, 'deliveries not handed to the gateway'));
+    const parent = selfActor.getParent();
+    this.toGateway = (op, notice) => {
+      if (this.links?.links.get('gateway')?.notify(op, notice)) return;
+      const relayed: RelayCall = { op, args: { ...notice, node: params.nodeId } };
+      callOverComedy(parent, 'relay', 'gateway', relayed.op, relayed.args, RELAY_TIMEOUT_MS).catch((err) =>
+        log.warn({ err }, 'deliveries not handed to the gateway'),
+      );
     };
     if (params.link) {
       // The same private address comedy binds (the listener's, in remote mode), never all interfaces.
@@ -85,13 +91,14 @@ class NodeHost {
       },
       async (deliveries) => this.toGateway('deliver', { deliveries }),
     );
+    this.ops = byName(this.handlers(this.node, this.store), params.benchOps ? benchHandlers(this.node) : {});
     const defaultLocale = params.channels?.defaultLocale ?? CHANNEL_DEFAULTS.defaultLocale;
     // The sender hands each queued job to its channel as an outbound message.
     const ports = new Map([...channels].map(([name, ch]) => [name, { send: (job: DeliveryJob) => ch.send({ ...job, locale: job.locale ?? defaultLocale }) }] as const));
     this.node.startDelivery(ports, params.sender);
     this.channels = channels;
     // A respawned node resumes with the table it last acknowledged, so it keeps fencing by epoch.
-    const table = this.store.getSync<TableView>(TABLE_KEY);
+    const table = this.store.getSync<TableCall>(TABLE_KEY);
     if (table) this.node.setTable(table.epoch, table.shards, table.owners);
     await this.node.start();
     // comedy's own handlers exit at once, skipping the LevelDB close. SIGTERM (an operator bouncing this node)
@@ -106,100 +113,78 @@ class NodeHost {
     log.info({ pid: process.pid, link: this.links?.address }, 'node started');
   }
 
-  /** Hands a one-way message to the gateway (its link, else comedy). */
-  private toGateway: (op: string, args: Record<string, unknown>) => void = () => undefined;
+  /** Hands a one-way notice to the gateway (its link, else comedy). */
+  private toGateway: <K extends keyof GatewayNotices>(op: K, notice: GatewayNotices[K]) => void = () => undefined;
 
   call(payload: string): Promise<string> {
     return answer(payload, (op, args) => this.dispatch(op, args, 'gateway'));
   }
 
   /** Runs one call; `from` is who made it ('gateway', or the node id a peer link authenticated as). */
-  private async dispatch(op: string, a: any, from: string): Promise<unknown> {
-    const node = this.node;
-    if (!node || !this.store) throw new HeraldError('HERALD_UNAVAILABLE', 'node is starting');
-    switch (op) {
-      case 'ingest': {
+  private async dispatch(op: string, args: unknown, from: string): Promise<unknown> {
+    if (!this.node) throw new HeraldError('HERALD_UNAVAILABLE', 'node is starting');
+    const handle = this.ops.get(op);
+    if (!handle) throw new HeraldError('HERALD_UNKNOWN_OP', `unknown node op ${op}`);
+    return handle(args, from);
+  }
+
+  /** The node ops. Arguments come off the wire: those of `presence`, `fanoutBatch` and `since`'s mark are checked. */
+  private handlers(node: NodeActor, store: NodeStore): OpHandlers<NodeOps> {
+    return {
+      ingest: async (a) => {
         const batch = ingestBatchOf(a);
         return ingestReplyOf(await this.counting('triggered', batch.items.length, node.ingest(batch)));
-      }
-      case 'timeline':
-        return node.timeline(a.user, a.before, a.limit);
-      case 'since':
-        return node.since(a.user, a.since, a.limit, markOf(a.presence));
-      case 'presence':
-        return node.updatePresence(a);
-      case 'read':
-        return node.markRead(a.user, a.upTo);
-      case 'setTable': {
-        await this.store.durable.write([{ type: 'put', key: TABLE_KEY, value: pack({ epoch: a.epoch, shards: a.shards, owners: a.owners }) }]);
+      },
+      timeline: (a) => node.timeline(a.user, a.before, a.limit),
+      since: (a) => node.since(a.user, a.since, a.limit, markOf(a.presence)),
+      presence: (a) => node.updatePresence(a),
+      read: (a) => node.markRead(a.user, a.upTo),
+      setTable: async (a) => {
+        await store.durable.write([{ type: 'put', key: TABLE_KEY, value: pack({ epoch: a.epoch, shards: a.shards, owners: a.owners }) }]);
         const had = node.region.owned;
         node.setTable(a.epoch, a.shards, a.owners);
         // Fanout jobs move with their author's shard: only a shard gained can bring new ones.
-        const gained = (a.shards as number[]).filter((s) => !had.has(s));
+        const gained = a.shards.filter((s) => !had.has(s));
         if (gained.length) node.fanout.kick(gained);
         return null;
-      }
-      case 'beginHandoff':
-        return node.handoff.begin(a.shard);
-      case 'freezeShard':
-        return node.handoff.freeze(a.shard);
-      case 'unfreezeShard':
-        return node.handoff.unfreeze(a.shard);
-      case 'exportShard':
-        return node.handoff.export(a.shard, a.limit);
-      case 'exportDelta':
-        return node.handoff.delta(a.shard);
-      case 'importShard':
-        return node.handoff.import(a.shard, a.frame, a.last, a.indexed === true);
-      case 'reachPeer':
-        return node.handoff.reach(a.node);
-      case 'pullShard':
-        return node.handoff.pull(a.shard, a.from, a.limit, a.delta);
-      case 'dropShard':
-        return node.handoff.drop(a.shard, a.keysPerS);
-      case 'strayShards':
-        return node.handoff.strays();
-      case 'shardSizes':
-        return node.handoff.sizes();
-      case 'setPeers':
+      },
+      beginHandoff: (a) => node.handoff.begin(a.shard),
+      freezeShard: (a) => node.handoff.freeze(a.shard),
+      unfreezeShard: (a) => node.handoff.unfreeze(a.shard),
+      exportShard: (a) => node.handoff.export(a.shard, a.limit),
+      exportDelta: (a) => node.handoff.delta(a.shard),
+      importShard: (a) => node.handoff.import(a.shard, a.frame, a.last, a.indexed === true),
+      reachPeer: (a) => node.handoff.reach(a.node),
+      // A delta is read whole: it has no limit.
+      pullShard: (a) => (a.delta ? node.handoff.pull(a.shard, a.from, 0, true) : node.handoff.pull(a.shard, a.from, a.limit, a.delta)),
+      dropShard: (a) => node.handoff.drop(a.shard, a.keysPerS),
+      strayShards: () => node.handoff.strays(),
+      shardSizes: () => node.handoff.sizes(),
+      setPeers: (a) => {
         // No fanout kick: a page that failed on an unreachable peer retries by itself.
         this.peers?.set(a.version, a.peers ?? {});
         return null;
-      case 'fanoutBatch': {
+      },
+      fanoutBatch: async (a, from) => {
         // From the author's node: the notifications go straight to the gateway's sockets, the counts back.
         const res = await this.counting('bulk', a.followers?.length ?? 0, node.fanoutBatch(a));
         this.toGateway('deliver', { deliveries: res.deliveries, fanout: { from, decided: res.decided, notified: res.notified } });
         return { decided: res.decided, notified: res.notified };
-      }
-      case 'settings':
-        return node.settings(a.user, a.patch);
-      case 'deadLetters':
-        return node.deadLetters(a.limit ?? 1000);
-      case 'replayDeadLetters':
-        return node.replayDeadLetters(a.ids);
-      case 'explain':
-        return node.followers.explain(a.user, a.tweet);
-      // BENCH ONLY (bench/fanout.ts baseline): one follower's interest profile data per request, the "no
-      // co-location" path that personalized fanout avoids. Nothing in herald calls it; read-only.
-      case 'profileOf':
-        return (await node.followers.profilesOf([a.user]))[0].toData();
-      // BENCH ONLY (bench/transport.ts): answers its arguments, to time the call path alone.
-      case 'echo':
-        return a;
-      case 'stats':
-        return {
-          ...node.stats(),
-          pid: process.pid,
-          rss: process.memoryUsage().rss,
-          queued: { ...this.queued },
-          links: { address: this.links?.address, sent: this.peers?.sent ?? {}, received: this.links?.received ?? {}, refused: this.links?.refused ?? 0 },
-          store: { durable: this.store.durable.stats, applied: this.store.applied.stats },
-        };
-      case 'ping':
-        return { pid: process.pid, link: this.links?.address } satisfies Ping;
-      default:
-        throw new HeraldError('HERALD_UNKNOWN_OP', `unknown node op ${op}`);
-    }
+      },
+      settings: (a) => node.settings(a.user, a.patch),
+      deadLetters: (a) => node.deadLetters(a.limit ?? 1000),
+      replayDeadLetters: (a) => node.replayDeadLetters(a.ids),
+      explain: (a) => node.followers.explain(a.user, a.tweet),
+      stats: () => ({
+        ...node.stats(),
+        pid: process.pid,
+        rss: process.memoryUsage().rss,
+        queued: { ...this.queued },
+        links: { address: this.links?.address, sent: this.peers?.sent ?? {}, received: this.links?.received ?? {}, refused: this.links?.refused ?? 0 },
+        store: { durable: store.durable.stats, applied: store.applied.stats },
+      }),
+      ping: () => ({ pid: process.pid, link: this.links?.address }),
+    };
   }
 
   /** Counts `n` units of work as queued at `priority` until `work` settles (the queue depths of GET /metrics). */
@@ -226,11 +211,30 @@ class NodeHost {
  * An ingest call's batch: the gateway sends its items packed once (msgpack bin inside the call's frame), so the
  * node writes those bytes as its ingest log entry instead of packing the items again; a plain array is taken too.
  */
-function ingestBatchOf(a: { epoch: number; items: IngestBatch['items'] | Uint8Array }): IngestBatch {
+function ingestBatchOf(a: IngestCall): IngestBatch {
   if (!(a.items instanceof Uint8Array)) return a as IngestBatch;
   // A Buffer over the same bytes (no copy): LevelDB's native put takes Buffers.
   const packed = Buffer.from(a.items.buffer, a.items.byteOffset, a.items.byteLength);
   return { epoch: a.epoch, items: unpack<IngestBatch['items']>(packed), packed };
+}
+
+/**
+ * Handlers by op name, for the names that come off the wire: where the arguments are taken as their op's, as a
+ * call's bytes were always taken (the ops that validate theirs do so in the actors).
+ */
+function byName(...tables: Array<OpHandlers<NodeOps> | OpHandlers<BenchOps> | Record<string, never>>): Map<string, Handler> {
+  return new Map(tables.flatMap((t) => Object.entries(t)));
+}
+
+/** The bench-only ops (BenchOps), registered only on a node created with `benchOps`. */
+function benchHandlers(node: NodeActor): OpHandlers<BenchOps> {
+  return {
+    // bench/fanout.ts's baseline: one follower's interest profile data per request, the "no co-location" path
+    // that personalized fanout avoids. Read-only.
+    profileOf: async (a) => (await node.followers.profilesOf([a.user]))[0].toData(),
+    // bench/transport.ts: its arguments back, to time the call path alone.
+    echo: (a) => a,
+  };
 }
 
 module.exports = NodeHost;

@@ -16,7 +16,7 @@ export interface LinkOptions {
 export const HANDSHAKE_MS = 5_000;
 
 /** Answers the calls that arrive on a link (the node's dispatch), with the name the peer authenticated as. */
-export type LinkHandler = (op: string, args: any, link: NodeLink) => Promise<unknown>;
+export type LinkHandler = (op: string, args: unknown, link: NodeLink) => Promise<unknown>;
 
 /** HMAC-SHA256 of a nonce, bound to the role that proves (so a proof cannot be reflected back). */
 function proof(secret: string, role: 'client' | 'server', nonce: Uint8Array): Buffer {
@@ -36,7 +36,7 @@ function proves(secret: string, role: 'client' | 'server', nonce: Uint8Array, gi
  */
 class PendingCall {
   constructor(
-    private resolveWith: ((v: any) => void) | undefined,
+    private resolveWith: ((v: unknown) => void) | undefined,
     private rejectWith: ((e: Error) => void) | undefined,
     private timer: NodeJS.Timeout | undefined,
   ) {}
@@ -61,7 +61,7 @@ export class NodeLink {
   private readonly closeListeners: Array<() => void> = [];
   closed = false;
   /** One-way frames from the peer (the gateway's side: a node's deliveries). */
-  onNotice: (op: string, args: any) => void = () => undefined;
+  onNotice: (op: string, args: unknown) => void = () => undefined;
 
   private constructor(
     private readonly socket: Socket,
@@ -144,7 +144,8 @@ export class NodeLink {
         this.pending.get(id)?.settle(new HeraldError('HERALD_UNAVAILABLE', `${this.peer} did not answer ${op} in ${timeoutMs} ms`));
         this.pending.delete(id);
       }, timeoutMs);
-      this.pending.set(id, new PendingCall(resolve, reject, timer));
+      // The reply is taken as the caller's T: the op map of the caller (NodeRef, NodePeers) says what `op` answers.
+      this.pending.set(id, new PendingCall(resolve as (v: unknown) => void, reject, timer));
       this.socket.write(frame);
     });
   }

@@ -1,19 +1,16 @@
 import { HeraldError } from '../core/HeraldError';
+import type { LinkAddress } from '../core/LinkAddress';
 import type { Logger } from '../core/logger';
+import type { NodeOps, OpShape } from '../core/nodeProtocol';
 import { NodeLink, type LinkHandler, type LinkOptions } from './NodeLink';
-
-/** Where a node's link listener is. */
-export interface LinkAddress {
-  host: string;
-  port: number;
-}
 
 /**
  * A node's direct links to the other nodes (node → node calls: fanout batches, a new owner pulling a shard).
  * The gateway hands out every node's link address (`setPeers`, again whenever a node comes back on a new port);
- * a link is opened on first use and reopened after it closes.
+ * a link is opened on first use and reopened after it closes. Calls are typed against an op map: the node ops,
+ * unless a test of the links alone names its own.
  */
-export class NodePeers {
+export class NodePeers<Ops extends { [K in keyof Ops]: OpShape } = NodeOps> {
   private addresses = new Map<string, LinkAddress>();
   private version = -1;
   private readonly links = new Map<string, Promise<NodeLink>>();
@@ -41,12 +38,12 @@ export class NodePeers {
   }
 
   /** Calls `op` on node `node` over a direct link; HERALD_UNAVAILABLE when it cannot be reached or does not answer in time. */
-  async call<T>(node: string, op: string, args: unknown, timeoutMs: number): Promise<T> {
+  async call<K extends keyof Ops & string>(node: string, op: K, args: Ops[K]['args'], timeoutMs: number): Promise<Ops[K]['reply']> {
     const byOp = (this.sent[node] ??= {});
     byOp[op] = (byOp[op] ?? 0) + 1;
     const started = Date.now();
     const link = await this.linkTo(node, timeoutMs);
-    return link.call<T>(op, args, Math.max(1, timeoutMs - (Date.now() - started)));
+    return link.call<Ops[K]['reply']>(op, args, Math.max(1, timeoutMs - (Date.now() - started)));
   }
 
   private linkTo(node: string, timeoutMs: number): Promise<NodeLink> {

@@ -1,7 +1,8 @@
 import { pack, unpack } from '../core/Codec';
 import { HeraldError } from '../core/HeraldError';
+import type { LinkAddress } from '../core/LinkAddress';
+import type { BenchOps, NodeOps } from '../core/nodeProtocol';
 import { NodeLink, type LinkOptions } from './NodeLink';
-import type { LinkAddress } from './NodePeers';
 
 /** The comedy actor reference, reduced to the one call we use. */
 export interface ActorHandle {
@@ -11,17 +12,11 @@ export interface ActorHandle {
 /** What a node answers over comedy: a result, or a HERALD error (comedy would drop the code of a thrown error). */
 export type Reply<T> = { r: T } | { e: { code: string; message: string } };
 
-/** What a node's `ping` answers: its process and where its link listener is. */
-export interface Ping {
-  pid: number;
-  link?: LinkAddress;
-}
-
 /** How the gateway keeps a link to a node, and what it is told about it. */
 export interface LinkDial {
   opts: LinkOptions;
-  /** A one-way frame from the node (its deliveries). */
-  onNotice: (node: string, op: string, args: any) => void;
+  /** A one-way frame from the node (its deliveries: GatewayNotices, checked by the gateway as they come off the wire). */
+  onNotice: (node: string, op: string, args: unknown) => void;
   /** The link is up (again). */
   onLinked: (ref: NodeRef) => void;
   /** The node answered from a new process (comedy respawned it): it needs the current table. */
@@ -52,8 +47,6 @@ export class NodeRef {
     public pid = 0,
     /** Forked on this host (its PID can be signalled), not on a remote listener. */
     readonly local = true,
-    /** The comedy topic (handler name) that receives the calls. */
-    private readonly topic = 'call',
   ) {}
 
   /** True while calls go over the direct link. */
@@ -61,7 +54,26 @@ export class NodeRef {
     return !!this.link && !this.link.closed;
   }
 
-  call<T>(op: string, args: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+  /** Calls `op` on the node (NodeOps): over its link when up, else over comedy; HERALD_UNAVAILABLE past `timeoutMs`. */
+  call<K extends keyof NodeOps>(op: K, args: NodeOps[K]['args'], timeoutMs = this.timeoutMs): Promise<NodeOps[K]['reply']> {
+    return this.send(op, args, timeoutMs);
+  }
+
+  /**
+   * Calls a bench-only op (BenchOps), which only a node created with `benchOps` answers (any other answers
+   * HERALD_UNKNOWN_OP). `via: 'comedy'` takes the fallback path even when the link is up (bench/transport.ts
+   * compares the two).
+   */
+  callBench<K extends keyof BenchOps>(
+    op: K,
+    args: BenchOps[K]['args'],
+    timeoutMs = this.timeoutMs,
+    via: 'link' | 'comedy' = 'link',
+  ): Promise<BenchOps[K]['reply']> {
+    return via === 'comedy' ? this.viaComedy(op, args, timeoutMs) : this.send(op, args, timeoutMs);
+  }
+
+  private send<T>(op: string, args: unknown, timeoutMs: number): Promise<T> {
     const link = this.link;
     if (link && !link.closed) return link.call<T>(op, args, timeoutMs);
     return this.viaComedy<T>(op, args, timeoutMs);
@@ -96,7 +108,7 @@ export class NodeRef {
     const dial = this.dial;
     if (!dial || this.detached) return true;
     try {
-      const ping = await this.viaComedy<Ping>('ping', null, Math.min(this.timeoutMs, 2_000));
+      const ping = await this.viaComedy<NodeOps['ping']['reply']>('ping', null, Math.min(this.timeoutMs, 2_000));
       if (!ping.link) return false;
       const link = await NodeLink.connect(ping.link.host, ping.link.port, 'gateway', dial.opts, undefined, this.id);
       if (this.detached) {
@@ -127,25 +139,34 @@ export class NodeRef {
     }
   }
 
-  /** A call over comedy whether or not the link is up (the fallback path; bench/transport.ts compares the two). */
-  async viaComedy<T>(op: string, args: unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    const payload = Buffer.from(pack({ op, args })).toString('base64');
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new HeraldError('HERALD_UNAVAILABLE', `node ${this.id} did not answer ${op} in ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      const raw = await Promise.race([this.actor.sendAndReceive(this.topic, payload), deadline]);
-      const reply = unpack<Reply<T>>(Buffer.from(raw as string, 'base64'));
-      if ('e' in reply) throw HeraldError.from(reply.e);
-      return reply.r;
-    } catch (err) {
-      if (err instanceof HeraldError) throw err;
-      // comedy rejects with a plain Error while the node is down or respawning.
-      throw new HeraldError('HERALD_UNAVAILABLE', `node ${this.id} is unavailable`);
-    } finally {
-      clearTimeout(timer);
-    }
+  /** A call over comedy whether or not the link is up (the fallback path). */
+  private viaComedy<T>(op: string, args: unknown, timeoutMs: number): Promise<T> {
+    return callOverComedy<T>(this.actor, 'call', this.id, op, args, timeoutMs);
+  }
+}
+
+/**
+ * One call to a comedy actor's `topic` handler: `{op, args}` as base64 msgpack (ASCII-safe on every comedy path),
+ * with a deadline (comedy has none); a HERALD error the other side answered is rethrown with its code. `name`
+ * names the callee in errors. NodeRef's fallback path, and a node's `relay` to the gateway's root actor.
+ */
+export async function callOverComedy<T>(actor: ActorHandle, topic: string, name: string, op: string, args: unknown, timeoutMs: number): Promise<T> {
+  const payload = Buffer.from(pack({ op, args })).toString('base64');
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HeraldError('HERALD_UNAVAILABLE', `node ${name} did not answer ${op} in ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    const raw = await Promise.race([actor.sendAndReceive(topic, payload), deadline]);
+    const reply = unpack<Reply<T>>(Buffer.from(raw as string, 'base64'));
+    if ('e' in reply) throw HeraldError.from(reply.e);
+    return reply.r;
+  } catch (err) {
+    if (err instanceof HeraldError) throw err;
+    // comedy rejects with a plain Error while the node is down or respawning.
+    throw new HeraldError('HERALD_UNAVAILABLE', `node ${name} is unavailable`);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -153,10 +174,10 @@ export class NodeRef {
  * The answering side of a call over comedy: decodes a payload, runs `handle(op, args)`, and encodes its result or
  * its HERALD error as the reply (both the nodes and the gateway's root actor answer this way).
  */
-export async function answer(payload: string, handle: (op: string, args: any) => Promise<unknown>): Promise<string> {
+export async function answer(payload: string, handle: (op: string, args: unknown) => Promise<unknown>): Promise<string> {
   let reply: Reply<unknown>;
   try {
-    const { op, args } = unpack<{ op: string; args: any }>(Buffer.from(payload, 'base64'));
+    const { op, args } = unpack<{ op: string; args: unknown }>(Buffer.from(payload, 'base64'));
     reply = { r: await handle(op, args) };
   } catch (err) {
     reply = { e: HeraldError.from(err).toJSON() };

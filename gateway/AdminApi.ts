@@ -37,14 +37,14 @@ export class AdminApi {
       return [200, { node: ref.id, pid: ref.pid }];
     }
     if (method === 'GET' && path === '/v1/admin/dead-letters') {
-      const perNode = await Promise.all([...c.nodes.values()].map(async (ref) => ({ node: ref.id, letters: await ref.call<object[]>('deadLetters', { limit: 1000 }) })));
+      const perNode = await Promise.all([...c.nodes.values()].map(async (ref) => ({ node: ref.id, letters: await ref.call('deadLetters', { limit: 1000 }) })));
       return [200, { nodes: perNode }];
     }
     if (method === 'POST' && path === '/v1/admin/dead-letters/replay') {
       const { ids, node: only } = await body();
       if (ids !== undefined && (!Array.isArray(ids) || ids.some((i) => typeof i !== 'string'))) throw new HeraldError('HERALD_INVALID_MESSAGE', 'ids must be strings');
       const refs = [...c.nodes.values()].filter((r) => only === undefined || r.id === only);
-      const replayed = await Promise.all(refs.map(async (ref) => [ref.id, await ref.call<number>('replayDeadLetters', { ids })] as const));
+      const replayed = await Promise.all(refs.map(async (ref) => [ref.id, await ref.call('replayDeadLetters', { ids })] as const));
       return [200, { replayed: Object.fromEntries(replayed) }];
     }
     const node = NODE_PATH.exec(path);
@@ -91,8 +91,8 @@ export class AdminApi {
       c.table.data.nodes.map(async (spec) => {
         const s: Record<string, unknown> = stats.find((x) => x.nodeId === spec.id) ?? { error: 'no answer' };
         const ref = c.nodes.get(spec.id);
-        const sizes: Record<string, number> = (await ref?.call<Record<string, number>>('shardSizes', null).catch(() => undefined)) ?? {};
-        const stray = await ref?.call<number[]>('strayShards', null).catch(() => undefined);
+        const sizes = (await ref?.call('shardSizes', null).catch(() => undefined)) ?? {};
+        const stray = await ref?.call('strayShards', null).catch(() => undefined);
         return {
           id: spec.id,
           host: spec.host,

@@ -78,7 +78,7 @@ export function httpHandler(deps: HttpDeps) {
       const tweet = url.searchParams.get('tweet');
       if (!tweet || tweet.length > 128) throw new HeraldError('HERALD_INVALID_MESSAGE', 'tweet must be a tweet id');
       if (principal.role !== 'admin' && principal.sub !== user) throw new HeraldError('HERALD_FORBIDDEN', 'explain is for the user or an admin');
-      return reply(res, 200, await deps.router.call<object>(user, 'explain', { user, tweet }), req);
+      return reply(res, 200, await deps.router.call(user, 'explain', { user, tweet }), req);
     }
     const st = SETTINGS_PATH.exec(url.pathname);
     if (st && (req.method === 'GET' || req.method === 'PUT')) {
@@ -86,7 +86,7 @@ export function httpHandler(deps: HttpDeps) {
       if (principal.role !== 'admin' && principal.sub !== user) throw new HeraldError('HERALD_FORBIDDEN', 'a token reads and writes only its own settings');
       const patch = req.method === 'PUT' ? validateSettings(await readBody(req, deps.config.maxPayload)) : undefined;
       checkTimeZone(patch?.tz);
-      return reply(res, 200, { settings: await deps.router.call<object>(user, 'settings', { user, patch }) }, req);
+      return reply(res, 200, { settings: await deps.router.call(user, 'settings', { user, patch }) }, req);
     }
     const m = TIMELINE_PATH.exec(url.pathname);
     if (m && req.method === 'GET') {
@@ -96,7 +96,7 @@ export function httpHandler(deps: HttpDeps) {
       }
       const before = intParam(url, 'before', 1, Number.MAX_SAFE_INTEGER);
       const limit = intParam(url, 'limit', 1, 100) ?? 20;
-      const page = await deps.router.call<object>(user, 'timeline', { user, before, limit });
+      const page = await deps.router.call(user, 'timeline', { user, before, limit });
       return reply(res, 200, page, req);
     }
     throw new HeraldError('HERALD_NOT_FOUND', `no route ${req.method} ${url.pathname}`);

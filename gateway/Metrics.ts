@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SentItem } from '../cluster/NodeChannel';
+import type { WriterStats } from '../core/NodeStats';
 import { Buckets } from '../storage/GroupCommit';
 
 /**
@@ -19,16 +20,10 @@ export interface TriggeredDelivery {
   item?: number;
 }
 
-/** A GroupCommit writer's `stats` as a node reports it (storage/GroupCommit.ts). */
-export interface WriterStats {
-  batches: number;
-  ops: number;
-  maxBatch: number;
-  writeSeconds: Pick<Buckets, 'bounds' | 'counts' | 'sum' | 'count'>;
-  batchOps: Pick<Buckets, 'bounds' | 'counts' | 'sum' | 'count'>;
-}
-
-/** What a node's `stats` op answers (cluster/NodeHost.ts, actors/node/NodeActor.ts `stats()`); every field optional. */
+/**
+ * What the metrics read of a node's `stats` reply (core/NodeStats.ts), every field optional: a node that did not
+ * answer is `{nodeId, error}`.
+ */
 export interface NodeStats {
   nodeId: string;
   error?: string;

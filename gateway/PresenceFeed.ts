@@ -1,4 +1,4 @@
-import { PRESENCE_MAX, type PresenceEntry, type PresenceUpdate } from '../actors/node/Presence';
+import { PRESENCE_MAX, type PresenceEntry, type PresenceUpdate } from '../core/PresenceUpdate';
 import type { UserId } from '../core/Event';
 import type { Coordinator } from '../cluster/Coordinator';
 import type { NodeRef } from '../cluster/NodeRef';

@@ -1,5 +1,5 @@
 import { involvedUsers, type HeraldEvent, type UserId } from '../core/Event';
-import type { IngestItem } from '../core/nodeProtocol';
+import type { IngestItem, NodeOps } from '../core/nodeProtocol';
 import type { Coordinator } from '../cluster/Coordinator';
 import type { NodeChannel } from '../cluster/NodeChannel';
 import { HeraldError, type ErrorCode } from '../core/HeraldError';
@@ -51,11 +51,11 @@ export class Router {
   }
 
   /** Calls `op` on the owner of `user` (a read), waiting out a move and re-routing after a table change. */
-  async call<T>(user: UserId, op: string, args: object): Promise<T> {
+  async call<K extends keyof NodeOps>(user: UserId, op: K, args: NodeOps[K]['args']): Promise<NodeOps[K]['reply']> {
     for (let attempt = 0; ; attempt++) {
       await this.coordinator.waitForShard(this.shard(user));
       try {
-        return await this.channelOf(user).node.call<T>(op, args);
+        return await this.channelOf(user).node.call(op, args);
       } catch (err) {
         if (HeraldError.from(err).code !== 'HERALD_WRONG_OWNER' || attempt >= ROUTE_ATTEMPTS) throw retryable(err);
         await backoff(attempt);

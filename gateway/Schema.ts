@@ -40,7 +40,7 @@ const Toggles = Type.Object(
   { push: Type.Optional(Type.Boolean()), sms: Type.Optional(Type.Boolean()), email: Type.Optional(Type.Boolean()) },
   { additionalProperties: false },
 );
-/** A user's settings (actors/delivery/Settings.ts): devices, channels per type, quiet hours, locale, time zone. */
+/** A user's settings (core/OutboundDelivery.ts): devices, channels per type, quiet hours, locale, time zone. */
 export const SettingsSchema = Type.Object(
   {
     tz: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_+/-]+$' })),

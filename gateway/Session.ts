@@ -1,10 +1,11 @@
 import type WebSocket from 'ws';
-import type { HeraldEvent, Notification } from '../core/Event';
+import type { HeraldEvent } from '../core/Event';
 import { HeraldError, type ErrorCode } from '../core/HeraldError';
 import type { Logger } from '../core/logger';
 import type { Principal } from './Auth';
 import type { ConnectionRegistry, Subscriber } from './ConnectionRegistry';
 import type { HeraldConfig } from '../core/config';
+import type { SinceReply } from '../core/nodeProtocol';
 import type { Metrics } from './Metrics';
 import type { PresenceFeed, PresenceHold } from './PresenceFeed';
 import type { Router } from './Router';
@@ -21,8 +22,6 @@ const GAP_REPAIR_MS = 50;
 export const CLOSE_SLOW_CONSUMER = 4008;
 /** WebSocket close code for a policy violation: the token expired mid-session. */
 export const CLOSE_POLICY = 1008;
-
-type State = { items: Notification[]; offset: number; unread: number; epoch: string; first: number };
 
 /** The validators of one gateway, compiled once. */
 export function sessionValidators(config: HeraldConfig) {
@@ -126,7 +125,7 @@ export class Session implements Subscriber {
         return this.subscribe(msg.id, msg.since, msg.epoch, format);
       case 'settings': {
         checkTimeZone(msg.settings?.tz);
-        const settings = await this.deps.router.call<object>(user, 'settings', { user, patch: msg.settings });
+        const settings = await this.deps.router.call(user, 'settings', { user, patch: msg.settings });
         this.send({ op: 'settings', id: msg.id, settings }, format);
         return;
       }
@@ -134,7 +133,7 @@ export class Session implements Subscriber {
         this.send({ op: 'pong', id: msg.id }, format);
         return;
       case 'timeline': {
-        const page = await this.deps.router.call<{ items: Notification[]; next?: number; unread: number }>(user, 'timeline', {
+        const page = await this.deps.router.call(user, 'timeline', {
           user,
           before: msg.before,
           limit: msg.limit ?? 20,
@@ -143,7 +142,7 @@ export class Session implements Subscriber {
         return;
       }
       case 'read': {
-        const state = await this.deps.router.call<{ unread: number }>(user, 'read', { user, upTo: msg.upTo });
+        const state = await this.deps.router.call(user, 'read', { user, upTo: msg.upTo });
         this.send({ op: 'ack', id: msg.id, unread: state.unread }, format);
         return;
       }
@@ -166,7 +165,7 @@ export class Session implements Subscriber {
     try {
       // Without `since` there is nothing to replay: ask from the top only for the counters. The read marks the
       // user present on its owner (the mark is set as the owner serves it: actors/node/Presence.ts).
-      let first: State;
+      let first: SinceReply;
       try {
         first = await this.readSince(since ?? Number.MAX_SAFE_INTEGER, presence?.seq);
       } finally {
@@ -189,13 +188,13 @@ export class Session implements Subscriber {
     for (const n of buffered) this.push(n);
   }
 
-  private readSince(since: number, presence?: number): Promise<State> {
+  private readSince(since: number, presence?: number): Promise<SinceReply> {
     const args = { user: this.principal.sub, since, limit: PAGE };
-    return this.deps.router.call<State>(this.principal.sub, 'since', presence === undefined ? args : { ...args, presence });
+    return this.deps.router.call(this.principal.sub, 'since', presence === undefined ? args : { ...args, presence });
   }
 
   /** Sends a page read from the owner and every page after it, in offset order. */
-  private async sendPages(page: State): Promise<void> {
+  private async sendPages(page: SinceReply): Promise<void> {
     for (;;) {
       for (const n of page.items) this.sendNotification(n);
       if (page.items.length < PAGE || this.closed) return;

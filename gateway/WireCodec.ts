@@ -1,7 +1,7 @@
 import { pack, packShared, unpack } from '../core/Codec';
 import { HeraldError } from '../core/HeraldError';
 import type { Notification } from '../core/Event';
-import type { PackedNotification } from '../cluster/IngestReply';
+import type { PackedNotification } from '../core/nodeProtocol';
 import { frameBinary, frameBinaryAfter } from './NotificationFrame';
 
 /** Binary frames are msgpack, text frames JSON, same shapes; a reply uses the format of the frame it answers. */

@@ -2,6 +2,7 @@ import { readdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unpack } from '../core/Codec';
 import { HeraldError } from '../core/HeraldError';
+import type { ShardPart } from '../core/ShardPart';
 import { HIGH, META_PREFIX, kindRange, shardPrefix } from './Keyspace';
 import type { NodeStore } from './NodeStore';
 import { decodeFrame, encodeFrame, type FrameRow } from './ShardFrame';
@@ -11,14 +12,6 @@ export interface ShardSnapshot {
   nextv(n: number): Promise<Array<[string, Uint8Array]>>;
   close(): Promise<void>;
 }
-
-/** A part of a shard as a frame (storage/ShardFrame), with its key count and bytes (keys + values). */
-export interface ShardPart {
-  frame: Uint8Array;
-  keys: number;
-  bytes: number;
-}
-
 
 /**
  * A shard's keys as one range (`<shard>!…`): what a handoff streams out, writes in and deletes, and what

@@ -5,7 +5,8 @@ import type { NodeStore } from '../../storage/NodeStore';
 import { DeliveryQueue } from './DeliveryQueue';
 import type { Notification, UserId } from '../../core/Event';
 import type { PushCap } from '../../core/config';
-import { addressesOf, deferUntil, takePushSlot, wants, type OutboundChannel, type Settings } from './Settings';
+import type { OutboundChannel, Settings } from '../../core/OutboundDelivery';
+import { addressesOf, deferUntil, takePushSlot, wants } from './Settings';
 
 /** What a node can send on, and its push fatigue caps. */
 export interface DeliveryPolicy {

@@ -3,18 +3,10 @@ import { pack } from '../../core/Codec';
 import type { Op } from '../../storage/GroupCommit';
 import { HIGH, SEP, seqKey } from '../../storage/Keyspace';
 import type { NodeStore } from '../../storage/NodeStore';
-import type { DeliveryJob, OutboundChannel } from './Settings';
+import type { DeadLetter, DeliveryJob, OutboundChannel } from '../../core/OutboundDelivery';
 
 const QUEUE = '~q' + SEP;
 const DEAD = '~dlq' + SEP;
-
-/** A dead letter: a send that failed for good, kept for an admin to look at and replay. */
-export interface DeadLetter {
-  id: string;
-  job: DeliveryJob;
-  error: string;
-  failedAt: number;
-}
 
 /**
  * A node's persistent delivery queues, one per channel, ordered by priority then due time

@@ -1,7 +1,7 @@
 import type { SenderOptions } from '../../core/config';
 import type { Logger } from '../../core/logger';
 import { DeliveryQueue } from './DeliveryQueue';
-import type { DeliveryJob, OutboundChannel } from './Settings';
+import type { DeliveryJob, OutboundChannel } from '../../core/OutboundDelivery';
 
 /** What a sender needs of a channel implementation (actors/channels). */
 export interface ChannelPort {

@@ -1,23 +1,6 @@
 import type { PushCap } from '../../core/config';
-import type { ChannelName } from './channels/Channel';
-import type { NotificationType } from './channels/Locales';
-import type { UserId } from '../../core/Event';
-
-/** The channels besides in-app: one list, kept by actors/channels. */
-export type OutboundChannel = ChannelName;
-
-/** A user's own choices: where to reach them, what on which channel, when not to, in which language. */
-export interface Settings {
-  /** IANA time zone of the user (quiet hours). @defaultValue 'UTC' */
-  tz?: string;
-  /** Language of push, SMS and email texts. @defaultValue the node's default locale */
-  locale?: string;
-  devices?: { push?: string[]; sms?: string; email?: string };
-  /** Per notification type and channel: on or off (see DEFAULT_CHANNELS). In-app is always on. */
-  channels?: Partial<Record<NotificationType, Partial<Record<OutboundChannel, boolean>>>>;
-  /** Local times `HH:MM` (or `HH:MM:SS`); push, SMS and email wait until `end` (in-app stays immediate). */
-  quietHours?: { start: string; end: string };
-}
+import type { NotificationType } from '../../core/LocaleStrings';
+import type { OutboundChannel, Settings } from '../../core/OutboundDelivery';
 
 /**
  * Defaults when a user said nothing: push for what is about them personally (follow, mention, reply) and for
@@ -73,18 +56,4 @@ export function takePushSlot(slots: number[], at: number, cap: PushCap): number[
   if (recent.filter((t) => t > at - cap.windowMs && t <= at).length >= cap.max) return undefined;
   if (recent.some((t) => Math.abs(at - t) < cap.minGapMs)) return undefined;
   return [...recent, at].sort((a, b) => a - b);
-}
-
-/** A send waiting in a node's delivery queue: everything the sender needs, decided by the user's actor. */
-export interface DeliveryJob {
-  channel: OutboundChannel;
-  user: UserId;
-  to: string;
-  locale?: string;
-  notification: import('../../core/Event').Notification;
-  /** 1 triggered (high), 2 fanout (normal), 3 recommendations (low). */
-  priority: 1 | 2 | 3;
-  dueAt: number;
-  attempts: number;
-  lastError?: string;
 }

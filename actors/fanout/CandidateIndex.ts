@@ -4,7 +4,7 @@ import { kindRange, META_PREFIX, SEP, userKey } from '../../storage/Keyspace';
 import type { NodeStore } from '../../storage/NodeStore';
 import type { FrameRow } from '../../storage/ShardFrame';
 import type { UserId } from '../../core/Event';
-import type { ProfileData } from '../user/InterestProfile';
+import type { ProfileData } from '../../core/Fanout';
 
 /**
  * The fanout's candidate index, kept next to the interest profiles on the user's own node and derived from them:

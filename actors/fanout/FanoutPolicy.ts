@@ -1,17 +1,7 @@
 import type { FanoutPolicyOptions } from '../../core/config';
 import type { UserId } from '../../core/Event';
+import type { FanoutDecision } from '../../core/Fanout';
 import type { InterestProfile } from '../user/InterestProfile';
-
-/** A decision with the inputs that made it, so `explain` can answer "why did (not) I get this?". */
-export interface FanoutDecision {
-  notify: boolean;
-  reason?: string;
-  /** Rank of the author among the follower's Top-N followings (0 = not in it). */
-  rank: number;
-  topN: number;
-  matchingEntities: string[];
-  policy: FanoutPolicyOptions;
-}
 
 /** Which arm of the policy notifies: a matching entity, the author's rank, or none (null). */
 export type FanoutRule = 'entity' | 'rank' | null;

@@ -3,21 +3,13 @@ import { kindRange, shardOf, userKey, userRange } from '../../storage/Keyspace';
 import type { Logger } from '../../core/logger';
 import type { NodeStore } from '../../storage/NodeStore';
 import type { HeraldEvent, UserId } from '../../core/Event';
+import type { FanoutBatch, FanoutTally } from '../../core/Fanout';
 
 /** A tweet's fanout in progress: followers after `cursor` (in key order) are still to be decided. */
 export interface FanoutJob {
   event: HeraldEvent;
   cursor: string;
   done: number;
-}
-
-/** One message to one node: a page's followers that live there (with each one's shard), and the tweet. */
-export interface FanoutBatch {
-  epoch: number;
-  event: HeraldEvent;
-  followers: UserId[];
-  /** `shards[i]` is the shard of `followers[i]`, read from its follower key by the author's node. */
-  shards: number[];
 }
 
 export interface FanoutDeps {
@@ -27,7 +19,7 @@ export interface FanoutDeps {
   /** Current table: epoch, shard → node, and the shards this node owns (whose authors' jobs it runs). */
   table: () => { epoch: number; owners: readonly string[]; owned: ReadonlySet<number> };
   /** Sends a batch to a node (this one included) and resolves when its chosen notifications are written. */
-  send: (node: string, batch: FanoutBatch) => Promise<{ decided: number; notified: number }>;
+  send: (node: string, batch: FanoutBatch) => Promise<FanoutTally>;
   /** Followers read per page. */
   pageSize: number;
   /** Pages sent and not yet confirmed by every node, at most (PAGES_IN_FLIGHT on a node). */
@@ -44,7 +36,7 @@ const SHARD_TAG = /^[0-9a-f]{4}!$/;
 interface PageInFlight {
   last: UserId;
   followers: number;
-  done: Promise<Array<{ decided: number; notified: number }>>;
+  done: Promise<FanoutTally[]>;
 }
 
 /**

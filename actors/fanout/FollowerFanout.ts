@@ -6,8 +6,8 @@ import type { HeraldEvent, UserId } from '../../core/Event';
 import { candidatesIn, INDEXED_RANK, indexComplete, rebuildIndex } from './CandidateIndex';
 import type { FanoutPolicyOptions, ProfileOptions } from '../../core/config';
 import { decide, reasonOf, ruleOf } from './FanoutPolicy';
-import type { FanoutBatch } from './FanoutRunner';
-import { InterestProfile, type ProfileData } from '../user/InterestProfile';
+import type { FanoutBatch, FanoutExplanation, FanoutTally, ProfileData } from '../../core/Fanout';
+import { InterestProfile } from '../user/InterestProfile';
 import type { Delivery } from '../../core/nodeProtocol';
 import type { ShardRegion } from '../node/ShardRegion';
 import { StoredProfileReader } from '../user/StoredProfile';
@@ -36,9 +36,8 @@ function runEnd(followers: UserId[], shards: number[], a: number, end: number): 
   return b;
 }
 
-export interface FanoutResult {
-  decided: number;
-  notified: number;
+/** A batch decided here: its tally, and the notifications made (for the gateway's live sockets). */
+export interface FanoutResult extends FanoutTally {
   deliveries: Delivery[];
 }
 
@@ -263,7 +262,7 @@ export class FollowerFanout {
   }
 
   /** Why `user` was (or was not) notified of `tweetId`: the decision with its inputs, from this node's data. */
-  explain(user: UserId, tweetId: string) {
+  explain(user: UserId, tweetId: string): FanoutExplanation {
     const actor = this.region.activateOwned(user);
     const tweet = this.store.getSync<{ id: string; author: UserId; entities: string[] }>(TWEET_PREFIX + tweetId);
     if (!tweet) throw new HeraldError('HERALD_NOT_FOUND', `no fanout of tweet ${tweetId} reached ${user}'s node`);

@@ -7,14 +7,17 @@ import { ShardRange } from '../../storage/ShardRange';
 import type { NodeOptions, SenderOptions } from '../../core/config';
 import type { UserId } from '../../core/Event';
 import type { Delivery, IngestBatch, IngestItem, IngestResult, Peers } from '../../core/nodeProtocol';
+import type { FanoutBatch } from '../../core/Fanout';
+import type { NodeActorStats } from '../../core/NodeStats';
+import type { OutboundChannel, Settings } from '../../core/OutboundDelivery';
+import type { PresenceUpdate } from '../../core/PresenceUpdate';
 import type { Applied } from '../user/UserActor';
-import { FanoutRunner, PAGES_IN_FLIGHT, type FanoutBatch } from '../fanout/FanoutRunner';
+import { FanoutRunner, PAGES_IN_FLIGHT } from '../fanout/FanoutRunner';
 import { FollowerFanout, type FanoutResult } from '../fanout/FollowerFanout';
 import { DeliveryQueue } from '../delivery/DeliveryQueue';
 import { Sender, type ChannelPort } from '../delivery/Sender';
-import type { OutboundChannel, Settings } from '../delivery/Settings';
 import type { DeliveryPolicy } from '../delivery/DeliveryPlanner';
-import { Presence, type PresenceUpdate } from './Presence';
+import { Presence } from './Presence';
 import { ShardHandoff } from './ShardHandoff';
 import { ShardRegion } from './ShardRegion';
 
@@ -71,7 +74,7 @@ export class NodeActor {
       pagesInFlight: PAGES_IN_FLIGHT,
       table: () => ({ epoch: this.region.epoch, owners: this.region.owners, owned: this.region.owned }),
       send: async (node, batch) => {
-        if (node !== opts.nodeId) return this.peers.call<{ decided: number; notified: number }>(node, 'fanoutBatch', batch);
+        if (node !== opts.nodeId) return this.peers.call(node, 'fanoutBatch', batch);
         const local = await this.fanoutBatch(batch);
         if (local.deliveries.length) await deliver(local.deliveries).catch((err) => this.log.warn({ err }, 'local fanout deliveries not handed over'));
         return local;
@@ -298,7 +301,7 @@ export class NodeActor {
     return this.region.passivateIdle(now);
   }
 
-  stats() {
+  stats(): NodeActorStats {
     return {
       nodeId: this.opts.nodeId,
       epoch: this.region.epoch,

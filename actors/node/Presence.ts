@@ -1,22 +1,8 @@
 import { HeraldError } from '../../core/HeraldError';
 import type { UserId } from '../../core/Event';
 import type { Delivery } from '../../core/nodeProtocol';
-
-/** One user's presence as the gateway reported it: `[user, shard, seq]` (seq orders a user's marks and their end). */
-export type PresenceEntry = [UserId, number, number];
-
-/** The `presence` node op: what the gateway tells the owning node about its users' live subscriptions. */
-export interface PresenceUpdate {
-  /** Users with a live subscription (added to what the node knows; a mark with a lower seq changes nothing). */
-  present?: PresenceEntry[];
-  /** Shards whose present users this message (with the marks before it) states in full: known from now on. */
-  known?: number[];
-  /** Users whose last subscription ended; removed unless marked present again since (a higher seq). */
-  absent?: PresenceEntry[];
-}
-
-/** Entries per `presence` message, either way: a gateway's resync of a node goes in messages of at most this. */
-export const PRESENCE_MAX = 50_000;
+import type { PresenceStats } from '../../core/NodeStats';
+import { PRESENCE_MAX, type PresenceUpdate } from '../../core/PresenceUpdate';
 
 /**
  * Which users of this node's shards have a live subscriber on the gateway, so the node sends the gateway only
@@ -93,7 +79,7 @@ export class Presence {
     return out;
   }
 
-  stats() {
+  stats(): PresenceStats {
     return { users: this.users.size, knownShards: this.known.size, ...this.counters };
   }
 }

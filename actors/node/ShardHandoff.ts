@@ -1,23 +1,14 @@
 import { HeraldError } from '../../core/HeraldError';
 import type { NodeStore } from '../../storage/NodeStore';
 import { ShardJournal } from '../../storage/ShardJournal';
-import { ShardRange, type ShardPart, type ShardSnapshot } from '../../storage/ShardRange';
+import { ShardRange, type ShardSnapshot } from '../../storage/ShardRange';
 import { indexComplete, indexRowsOf } from '../fanout/CandidateIndex';
 import type { Peers } from '../../core/nodeProtocol';
+import type { DeltaPart, ExportedPart, PulledPart } from '../../core/ShardPart';
 import type { ShardRegion } from './ShardRegion';
 
 /** Deadline of one call to the old owner while pulling (a part waits behind the others being read). */
 const PULL_TIMEOUT_MS = 60_000;
-
-/** A part of a shard as a handoff sends it; `done` once the snapshot is exhausted. */
-export interface ExportedPart extends ShardPart {
-  done: boolean;
-  /** The old owner's fanout candidate index is complete, so the part carries every entry of its profiles. */
-  indexed?: boolean;
-}
-
-/** What the new owner answers for a part it pulled and wrote: its size (the frame stayed between the nodes). */
-export type PulledPart = Omit<ExportedPart, 'frame'>;
 
 /**
  * A node's side of a live shard move (the Coordinator drives it). The old owner copies the shard from a snapshot
@@ -92,8 +83,8 @@ export class ShardHandoff {
   async pull(shard: number, from: string, limit: number, delta = false): Promise<PulledPart> {
     if (!this.peers) throw new HeraldError('HERALD_UNAVAILABLE', `node ${this.nodeId} has no links`);
     const part = delta
-      ? { ...(await this.peers.call<ExportedPart>(from, 'exportDelta', { shard }, PULL_TIMEOUT_MS)), done: true }
-      : await this.peers.call<ExportedPart>(from, 'exportShard', { shard, limit }, PULL_TIMEOUT_MS);
+      ? { ...(await this.peers.call(from, 'exportDelta', { shard }, PULL_TIMEOUT_MS)), done: true }
+      : await this.peers.call(from, 'exportShard', { shard, limit }, PULL_TIMEOUT_MS);
     await this.import(shard, part.frame, delta, part.indexed === true);
     return { keys: part.keys, bytes: part.bytes, done: part.done };
   }
@@ -111,7 +102,7 @@ export class ShardHandoff {
   }
 
   /** Old owner, frozen: the current value (or deletion) of every key written since the snapshot; ends the copy. */
-  async delta(shard: number): Promise<ShardPart & { indexed: boolean }> {
+  async delta(shard: number): Promise<DeltaPart> {
     if (!this.region.frozen.has(shard) || !this.journal.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `shard ${shard} is not frozen in a handoff on node ${this.nodeId}`);
     await Promise.all([this.store.durable.flushed(), this.store.applied.flushed()]);
     const part = await this.range.readKeys(this.journal.keys(shard));

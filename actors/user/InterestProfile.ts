@@ -1,15 +1,9 @@
 import type { ProfileOptions } from '../../core/config';
 import type { UserId } from '../../core/Event';
+import type { ProfileData, Scored } from '../../core/Fanout';
 
-/** A decayed score: `v` as of time `t` (ms). */
-type Scored<K> = [key: K, v: number, t: number];
-
-export interface ProfileData {
-  /** Top-N followings, best first. */
-  top: Array<Scored<UserId>>;
-  /** Recent engagements on entities. */
-  ent: Array<Scored<string>>;
-}
+// The profile's stored data, named here too: tests, benchmarks and the importer build profiles from it.
+export type { ProfileData } from '../../core/Fanout';
 
 /** Affinity earned by each kind of engagement, and by following (documented in docs/fanout.md). */
 export const WEIGHTS = { follow: 1, like: 1, retweet: 2, mention: 2, reply: 3 } as const;

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Notification, UserId } from '../../../core/Event';
+import type { OutboundChannel } from '../../../core/OutboundDelivery';
 
-/** The outbound channels besides the in-app timeline and live sockets. */
-export type ChannelName = 'push' | 'sms' | 'email';
+/** The outbound channels besides the in-app timeline and live sockets (a user's settings name them). */
+export type ChannelName = OutboundChannel;
 
 export const CHANNEL_NAMES: readonly ChannelName[] = ['push', 'sms', 'email'];
 

@@ -7,6 +7,7 @@ import { NodeLink, type LinkHandler, type LinkOptions } from '../../../cluster/N
 import { NodePeers } from '../../../cluster/NodePeers';
 import { HeraldError } from '../../../core/HeraldError';
 import { createLogger } from '../../../core/logger';
+import type { BenchOps } from '../../../core/nodeProtocol';
 import { waitFor } from '../../support/waitFor';
 
 const log = createLogger('test', 'silent');
@@ -133,7 +134,7 @@ describe('node link', () => {
 
   it('lets a node call its peers by id, reconnecting after a peer comes back on a new port', async () => {
     const a = await listen();
-    const peers = new NodePeers('node-1', opts, log);
+    const peers = new NodePeers<BenchOps>('node-1', opts, log);
     await expect(peers.call('node-2', 'echo', 1, 500)).rejects.toMatchObject({ code: 'HERALD_UNAVAILABLE' });
     peers.set(1, { 'node-2': a.address });
     expect(await peers.call('node-2', 'echo', 'hi', 1000)).toBe('hi');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PRESENCE_MAX, type PresenceUpdate } from '../../../actors/node/Presence';
+import { PRESENCE_MAX, type PresenceUpdate } from '../../../core/PresenceUpdate';
 import type { Coordinator } from '../../../cluster/Coordinator';
 import type { NodeRef } from '../../../cluster/NodeRef';
 import { PresenceFeed } from '../../../gateway/PresenceFeed';

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HeraldEvent } from '../../../../core/Event';
-import { FanoutRunner, type FanoutBatch, type FanoutJob } from '../../../../actors/fanout/FanoutRunner';
+import { FanoutRunner, type FanoutJob } from '../../../../actors/fanout/FanoutRunner';
+import type { FanoutBatch } from '../../../../core/Fanout';
 import { pack, unpack } from '../../../../core/Codec';
 import { followerKey, shardOf, shardPrefix, userKey } from '../../../../storage/Keyspace';
 import { createLogger } from '../../../../core/logger';

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { involvedUsers, type HeraldEvent } from '../../../../core/Event';
-import type { FanoutBatch } from '../../../../actors/fanout/FanoutRunner';
+import type { FanoutBatch } from '../../../../core/Fanout';
 import { NodeActor } from '../../../../actors/node/NodeActor';
 import type { Delivery } from '../../../../core/nodeProtocol';
 import { markOf, Presence } from '../../../../actors/node/Presence';
