@@ -39,7 +39,10 @@ describe('bench-only node ops', () => {
     for (const via of ['link', 'comedy'] as const) {
       await expect(plain.callBench('echo', { text: 'hé 🚀' }, 5_000, via)).rejects.toMatchObject({ code: 'HERALD_UNKNOWN_OP' });
       await expect(plain.callBench('profileOf', { user: 'u1' }, 5_000, via)).rejects.toMatchObject({ code: 'HERALD_UNKNOWN_OP' });
-      expect(await bench.callBench('echo', { text: 'hé 🚀', raw: new Uint8Array([0, 255]) }, 5_000, via)).toEqual({ text: 'hé 🚀', raw: new Uint8Array([0, 255]) });
+      const echoed = (await bench.callBench('echo', { text: 'hé 🚀', raw: new Uint8Array([0, 255]) }, 5_000, via)) as { text: string; raw: Uint8Array };
+      expect(echoed.text).toBe('hé 🚀');
+      expect(echoed.raw).toBeInstanceOf(Uint8Array);
+      expect([...echoed.raw]).toEqual([0, 255]);
       // A user with no profile stored: the empty one.
       expect(await bench.callBench('profileOf', { user: 'u1' }, 5_000, via)).toEqual({ top: [], ent: [] });
     }
