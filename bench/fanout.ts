@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type WebSocket from 'ws';
 import type { UserId } from '../core/Event';
 import { decide } from '../actors/fanout/FanoutPolicy';
-import { InterestProfile, type ProfileData } from '../actors/user/InterestProfile';
+import { InterestProfile } from '../actors/user/InterestProfile';
 import { ActorRuntime } from '../cluster/ActorRuntime';
 import type { NodeRef } from '../cluster/NodeRef';
 import { ShardTable } from '../cluster/ShardTable';
@@ -556,7 +556,7 @@ async function runBaseline(o: Options, dataDir: string, author: UserId, entities
     for (const spec of table.data.nodes) {
       refs.set(
         spec.id,
-        await runtime.spawn(spec, nodeParamsOf(config, spec.id, table.shardCount)),
+        await runtime.spawn(spec, { ...nodeParamsOf(config, spec.id, table.shardCount), benchOps: true }),
       );
     }
     // A seeded sample of the followers (u0..u<N-1> all follow the celebrity).
@@ -576,7 +576,7 @@ async function runBaseline(o: Options, dataDir: string, author: UserId, entities
           const f = sample[next++];
           const ref = refs.get(table.ownerOf(shardOf(f, table.shardCount)))!;
           const t = performance.now();
-          const data = await ref.call<ProfileData | undefined>('profileOf', { user: f });
+          const data = await ref.callBench('profileOf', { user: f });
           rtt.record(performance.now() - t);
           if (decide(new InterestProfile(data ?? { top: [], ent: [] }, DEFAULT_PROFILE), author, entities, now, DEFAULT_POLICY).notify) chosen++;
         }

@@ -52,7 +52,7 @@ function batch(n: number, k: number): { epoch: number; items: IngestItem[] } {
 
 /** Runs `calls` echo calls, `inflight` at a time; CPU of this process and of the node per call, and wall time. */
 async function measure(ref: NodeRef, path: 'link' | 'comedy', n: number, o: Options) {
-  const call = (args: unknown) => (path === 'link' ? ref.call('echo', args, 30_000) : ref.viaComedy('echo', args, 30_000));
+  const call = (args: unknown) => ref.callBench('echo', args, 30_000, path);
   for (let i = 0; i < 20; i++) await call(batch(n, i)); // warm up both ends
   const batches = Array.from({ length: o.calls }, (_, i) => batch(n, i));
   const node0 = cpuSeconds(ref.pid);
@@ -92,7 +92,7 @@ export async function main(args: string[]): Promise<void> {
   const runtime = await ActorRuntime.start({ callTimeoutMs: 30_000, linkMaxFrame: DEFAULT_CONFIG.linkMaxFrame }, createLogger('bench', 'warn'), { fromNode: () => undefined, onNewProcess: () => undefined });
   let ref: NodeRef | undefined;
   try {
-    ref = await runtime.spawn({ id: 'node-1' }, nodeParamsOf(loadConfig({ dataDir, syncWrites: false, logLevel: 'warn' }), 'node-1', 16));
+    ref = await runtime.spawn({ id: 'node-1' }, { ...nodeParamsOf(loadConfig({ dataDir, syncWrites: false, logLevel: 'warn' }), 'node-1', 16), benchOps: true });
     if (!ref.linked) throw new Error('the node link did not come up');
     const results: Record<string, unknown> = {};
     for (const n of o.events) {
