@@ -162,7 +162,7 @@ class NodeHost {
       shardSizes: () => node.handoff.sizes(),
       setPeers: (a) => {
         // No fanout kick: a page that failed on an unreachable peer retries by itself.
-        this.peers?.set(a.version, a.peers ?? {});
+        this.peers?.set(a.version, a.peers);
         return null;
       },
       fanoutBatch: async (a, from) => {
@@ -172,7 +172,7 @@ class NodeHost {
         return { decided: res.decided, notified: res.notified };
       },
       settings: (a) => node.settings(a.user, a.patch),
-      deadLetters: (a) => node.deadLetters(a.limit ?? 1000),
+      deadLetters: (a) => node.deadLetters(a.limit),
       replayDeadLetters: (a) => node.replayDeadLetters(a.ids),
       explain: (a) => node.followers.explain(a.user, a.tweet),
       stats: () => ({

@@ -164,7 +164,7 @@ export interface NodeOps {
   fanoutBatch: { args: FanoutBatch; reply: FanoutTally };
   /** A user's settings, after applying `patch` if given. */
   settings: { args: { user: UserId; patch?: Settings }; reply: Settings };
-  deadLetters: { args: { limit?: number }; reply: DeadLetter[] };
+  deadLetters: { args: { limit: number }; reply: DeadLetter[] };
   /** Replays the dead letters with these ids (all when absent); answers how many. */
   replayDeadLetters: { args: { ids?: string[] }; reply: number };
   explain: { args: { user: UserId; tweet: string }; reply: FanoutExplanation };
