@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { parseOptions } from './harness/args';
+import { parseOrExit } from './harness/main';
 
 /**
  * `node dist/bench/profileSummary.js FILE.cpuprofile [N]`: the N functions with the most self time, and the
@@ -10,7 +12,7 @@ interface Node {
   children?: number[];
 }
 
-const [file, top = '25'] = process.argv.slice(2);
+const [file, top = '25'] = parseOrExit('profileSummary', () => parseOptions(process.argv.slice(2), {}, { positionals: true })).positionals;
 if (!file) {
   console.error('usage: node dist/bench/profileSummary.js FILE.cpuprofile [N]');
   process.exit(2);

@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as echarts from 'echarts';
+import { parseOptions } from './harness/args';
+import { parseOrExit } from './harness/main';
 import type { SpikeRun } from './spike';
 
 /**
@@ -297,7 +298,7 @@ export function writeReport(run: SpikeRun, source: string, outDir: string): { ht
 }
 
 export function main(argv = process.argv.slice(2)): void {
-  const { values } = parseArgs({ args: argv, options: { input: { type: 'string' }, out: { type: 'string' }, run: { type: 'boolean' } } });
+  const { values } = parseOrExit('bench:report', () => parseOptions(argv, { input: { type: 'string' }, out: { type: 'string' }, run: { type: 'boolean' } }));
   const reportDir = join(__dirname.replace(/[\\/]dist[\\/]bench$/, '/bench'), 'report');
   const input = resolvePath(values.input ?? join(reportDir, 'spike-run.json'));
   const out = resolvePath(values.out ?? reportDir);
