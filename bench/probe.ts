@@ -2,6 +2,7 @@ import { stat, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { readEnvironment } from '../core/config/environment';
 import { LatencyRecorder } from './harness/LatencyRecorder';
 
 /**
@@ -13,8 +14,7 @@ import { LatencyRecorder } from './harness/LatencyRecorder';
  * writes DIR/<role>-<pid>.cpuprofile (profile mode: V8 CPU profile) or DIR/<role>-<pid>.stages.json (stages mode:
  * wall time of each pipeline stage, batch sizes, event-loop delay).
  */
-const dir = process.env.HERALD_BENCH_PROBE_DIR;
-const mode = process.env.HERALD_BENCH_PROBE;
+const { HERALD_BENCH_PROBE_DIR: dir, HERALD_BENCH_PROBE: mode } = readEnvironment();
 const role = process.argv[1]?.endsWith('cluster.js') ? 'gateway' : 'node';
 const dist = join(__dirname, '..');
 

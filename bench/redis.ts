@@ -4,11 +4,11 @@ import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import Redis from 'ioredis';
 import { NodeActor } from '../actors/node/NodeActor';
+import { childEnvironment, DEFAULT_CONFIG, defaultNodeOptions } from '../core/config';
 import type { IngestItem } from '../core/nodeProtocol';
 import { Auth } from '../gateway/Auth';
 import { ClusterProcess } from '../scripts/ClusterProcess';
 import { createLogger } from '../core/logger';
-import { DEFAULT_CONFIG, defaultNodeOptions } from '../core/config';
 import { NodeStore } from '../storage/NodeStore';
 import { parseOptions } from './harness/args';
 import { tempDataDir } from './harness/dataDir';
@@ -99,7 +99,7 @@ function ensureRedisServer(log: (s: string) => void): string | { error: string }
   if (bin) return bin;
   if (process.getuid?.() !== 0) return { error: 'redis-server is not installed and this is not root: install the Debian package redis-server' };
   log('redis-server not found: installing the Debian package redis-server with apt-get (running as root)');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const env = childEnvironment({ DEBIAN_FRONTEND: 'noninteractive' });
   const install = () => spawnSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 300_000 });
   if (install().status !== 0) {
     spawnSync('apt-get', ['update', '-qq'], { env, stdio: 'ignore', timeout: 300_000 });

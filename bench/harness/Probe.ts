@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { readEnvironment } from '../../core/config/environment';
 import { sleep } from './sleep';
 
 /**
@@ -38,7 +39,7 @@ export class Probe {
     mkdirSync(this.dir, { recursive: true });
     return {
       // dist/bench/harness -> dist/bench/probe.js
-      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, '..', 'probe.js')}`.trim(),
+      NODE_OPTIONS: `${readEnvironment().NODE_OPTIONS ?? ''} --require ${join(__dirname, '..', 'probe.js')}`.trim(),
       HERALD_BENCH_PROBE: this.mode,
       HERALD_BENCH_PROBE_DIR: resolve(this.dir),
     };

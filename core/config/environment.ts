@@ -18,6 +18,8 @@ const EnvironmentSchema = Type.Object({
   /** A benchmark's probe in this process: the folder it writes its trace to, and what it records (bench/probe.ts). */
   HERALD_BENCH_PROBE_DIR: Type.Optional(Type.String()),
   HERALD_BENCH_PROBE: Type.Optional(Type.String()),
+  /** Node's own options, read only to extend them for a child (a benchmark's probe preload). */
+  NODE_OPTIONS: Type.Optional(Type.String()),
 });
 
 export type Environment = Static<typeof EnvironmentSchema>;
