@@ -189,8 +189,13 @@ export async function main(args: string[]): Promise<void> {
     const workers = o.nodes * o.senderConcurrency;
     const rawHttp = await raw({ kind: 'http', url: push.url, secret: push.secret, ms: o.rawMs, concurrency: workers }, o.rawMs + 20_000);
     log(`raw: ${Math.round(rawHttp.per_s)} signed POSTs/s to the push provider from one process (fetch, ${workers} in flight)`);
-    const rawSmtp = await raw({ kind: 'smtp', port: smtp.port, ms: o.rawMs, connections: o.nodes * o.emailConnections, concurrency: workers }, o.rawMs + 20_000);
-    log(`raw: ${Math.round(rawSmtp.per_s)} emails/s to the SMTP server from one process (nodemailer pool, ${o.nodes * o.emailConnections} connections, ${workers} in flight)`);
+    const rawSmtp = await raw(
+      { kind: 'smtp', port: smtp.port, ms: o.rawMs, connections: o.nodes * o.emailConnections, concurrency: workers },
+      o.rawMs + 20_000,
+    );
+    log(
+      `raw: ${Math.round(rawSmtp.per_s)} emails/s to the SMTP server from one process (nodemailer pool, ${o.nodes * o.emailConnections} connections, ${workers} in flight)`,
+    );
     for (const a of Object.values(sinks)) a.reset();
 
     // ---- The cluster.
@@ -236,7 +241,12 @@ export async function main(args: string[]): Promise<void> {
       return out;
     };
     const delta = (a: Counters, b: Counters) =>
-      Object.fromEntries(Object.keys(b).map((ch) => [ch, { sent: b[ch].sent - (a[ch]?.sent ?? 0), retried: b[ch].retried - (a[ch]?.retried ?? 0), dead: b[ch].dead - (a[ch]?.dead ?? 0) }]));
+      Object.fromEntries(
+        Object.keys(b).map((ch) => [
+          ch,
+          { sent: b[ch].sent - (a[ch]?.sent ?? 0), retried: b[ch].retried - (a[ch]?.retried ?? 0), dead: b[ch].dead - (a[ch]?.dead ?? 0) },
+        ]),
+      );
     const allOn = { push: true, sms: true, email: true };
     const settingsOf = (u: string, i: number, quietEnd?: number) => ({
       tz: 'UTC',
@@ -259,14 +269,24 @@ export async function main(args: string[]): Promise<void> {
     const quietEndWall = Math.ceil((Date.now() + o.quietS * 1000) / 1000) * 1000;
     const quietEndPerf = performance.now() + (quietEndWall - Date.now());
     await putSettings(usersA, quietEndWall);
-    log(`a: ${usersA.length} users in quiet hours until ${hhmmss(quietEndWall)} UTC (in ${((quietEndWall - Date.now()) / 1000).toFixed(1)}s); publishing ${o.eventsA} follow events before then`);
+    log(
+      `a: ${usersA.length} users in quiet hours until ${hhmmss(quietEndWall)} UTC (in ${((quietEndWall - Date.now()) / 1000).toFixed(1)}s); publishing ${o.eventsA} follow events before then`,
+    );
     const emailTargets: boolean[] = [];
-    const published = await publishClosedLoop(c.info.ws, (p) => auth.sign(`producer-a${p}`, 'producer', 3600), o.eventsA, quietEndPerf - 1000, (seq) => {
-      const target = usersA[seq % usersA.length];
-      emailTargets[seq] = (seq % usersA.length) % o.emailEvery === 0;
-      return { id: `A${seq}`, type: 'follow', actor: fans[(seq * 7919) % fans.length], target };
-    });
-    log(`a: ${published.acked} events acked in ${published.secs.toFixed(1)}s (${Math.round(published.acked / published.secs)}/s)${published.acked < o.eventsA ? ' -- fewer than asked: the quiet window closed first' : ''}; errors ${JSON.stringify(published.errors)}`);
+    const published = await publishClosedLoop(
+      c.info.ws,
+      (p) => auth.sign(`producer-a${p}`, 'producer', 3600),
+      o.eventsA,
+      quietEndPerf - 1000,
+      (seq) => {
+        const target = usersA[seq % usersA.length];
+        emailTargets[seq] = (seq % usersA.length) % o.emailEvery === 0;
+        return { id: `A${seq}`, type: 'follow', actor: fans[(seq * 7919) % fans.length], target };
+      },
+    );
+    log(
+      `a: ${published.acked} events acked in ${published.secs.toFixed(1)}s (${Math.round(published.acked / published.secs)}/s)${published.acked < o.eventsA ? ' -- fewer than asked: the quiet window closed first' : ''}; errors ${JSON.stringify(published.errors)}`,
+    );
     const leak = { push: push.arrivals.count, sms: sms.arrivals.count, email: smtp.arrivals.count };
     await sleep(Math.max(0, quietEndPerf - performance.now()));
     const stopProbeA = probeWindow('a-drain');
@@ -282,7 +302,10 @@ export async function main(args: string[]): Promise<void> {
     while (performance.now() < deadlineA && Object.values(sinks).some((a) => a.count < expectedOf(a))) {
       await sleep(250);
       const secs = (performance.now() - quietEndPerf) / 1000;
-      if (Math.floor(secs * 4) % 12 === 0) log(`  a +${secs.toFixed(0)}s: push ${push.arrivals.count}, sms ${sms.arrivals.count}, email ${smtp.arrivals.count} of ${expectedA}/${expectedA}/${expectedEmail}`);
+      if (Math.floor(secs * 4) % 12 === 0)
+        log(
+          `  a +${secs.toFixed(0)}s: push ${push.arrivals.count}, sms ${sms.arrivals.count}, email ${smtp.arrivals.count} of ${expectedA}/${expectedA}/${expectedEmail}`,
+        );
     }
     const endA = performance.now();
     const cpuDrain = cpuA();
@@ -294,7 +317,9 @@ export async function main(args: string[]): Promise<void> {
       sms: drainRate(sms.arrivals, quietEndPerf, expectedA, endA),
       email: drainRate(smtp.arrivals, quietEndPerf, expectedEmail, endA),
     };
-    log(`a: sends/s push ${sendsA.push.sends_per_s}, sms ${sendsA.sms.sends_per_s}, email ${sendsA.email.sends_per_s}; sent ${sendsA.push.sent}/${sendsA.sms.sent}/${sendsA.email.sent} of ${expectedA}/${expectedA}/${expectedEmail} (+ duplicates ${push.arrivals.duplicates}/${sms.arrivals.duplicates}/${smtp.arrivals.duplicates}); senders ${JSON.stringify(countersA)}; sent before T: ${JSON.stringify(leak)}; cpu ${JSON.stringify(cpuDrain)}`);
+    log(
+      `a: sends/s push ${sendsA.push.sends_per_s}, sms ${sendsA.sms.sends_per_s}, email ${sendsA.email.sends_per_s}; sent ${sendsA.push.sent}/${sendsA.sms.sent}/${sendsA.email.sent} of ${expectedA}/${expectedA}/${expectedEmail} (+ duplicates ${push.arrivals.duplicates}/${sms.arrivals.duplicates}/${smtp.arrivals.duplicates}); senders ${JSON.stringify(countersA)}; sent before T: ${JSON.stringify(leak)}; cpu ${JSON.stringify(cpuDrain)}`,
+    );
 
     // ---- b. In-app latency with a fast, then a slow push provider.
     const recipients = Array.from({ length: o.recipients }, (_, i) => `r-${i}`);
@@ -324,7 +349,13 @@ export async function main(args: string[]): Promise<void> {
       const stopProbe = probeWindow(`b-${name}`);
       const t0 = performance.now();
       loop.start(seconds * 1000);
-      const progress = setInterval(() => log(`  ${name} +${((performance.now() - t0) / 1000).toFixed(0)}s: offered ${loop.seq}, acked ${loop.acked}, delivered ${subscribers!.delivered - delivered0}; push ${push.arrivals.count}, sms ${sms.arrivals.count}, email ${smtp.arrivals.count}`), 2000);
+      const progress = setInterval(
+        () =>
+          log(
+            `  ${name} +${((performance.now() - t0) / 1000).toFixed(0)}s: offered ${loop.seq}, acked ${loop.acked}, delivered ${subscribers!.delivered - delivered0}; push ${push.arrivals.count}, sms ${sms.arrivals.count}, email ${smtp.arrivals.count}`,
+          ),
+        2000,
+      );
       await loop.finished();
       const sendSecs = (performance.now() - t0) / 1000;
       phase.t1 = performance.now();
@@ -352,7 +383,9 @@ export async function main(args: string[]): Promise<void> {
         duplicate_sends: { push: push.arrivals.duplicates, sms: sms.arrivals.duplicates, email: smtp.arrivals.duplicates },
         cpu_cores: cpuPhase,
       };
-      log(`b ${name}: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, p99.9 ${result.p999_ms} ms, max ${result.max_ms} ms, missing ${missing}; sends/s during ${JSON.stringify(result.sends_per_s_during)}; cpu ${JSON.stringify(cpuPhase)}`);
+      log(
+        `b ${name}: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, p99.9 ${result.p999_ms} ms, max ${result.max_ms} ms, missing ${missing}; sends/s during ${JSON.stringify(result.sends_per_s_during)}; cpu ${JSON.stringify(cpuPhase)}`,
+      );
       loop.close();
       return { result, loop };
     };
@@ -366,7 +399,11 @@ export async function main(args: string[]): Promise<void> {
     const expectedB = (a: Arrivals, seq: number) => (a === smtp.arrivals ? Math.ceil(seq / o.emailEvery) : seq);
     while (performance.now() < backlogUntil && Object.values(sinks).some((a) => a.count < expectedB(a, fast.loop.seq))) await sleep(100);
     const fastSms = lagSummary(sms.arrivals);
-    const fastBacklog = { push: fast.loop.seq - push.arrivals.count, sms: fast.loop.seq - sms.arrivals.count, email: expectedB(smtp.arrivals, fast.loop.seq) - smtp.arrivals.count };
+    const fastBacklog = {
+      push: fast.loop.seq - push.arrivals.count,
+      sms: fast.loop.seq - sms.arrivals.count,
+      email: expectedB(smtp.arrivals, fast.loop.seq) - smtp.arrivals.count,
+    };
     log(`b fast: sends left after a 20 s drain ${JSON.stringify(fastBacklog)}; sms queue lag p99 ${fastSms.p99_ms} ms`);
     const slow = await runPhase('slow', o.slowMs);
     await sleep(2000);
@@ -391,8 +428,10 @@ export async function main(args: string[]): Promise<void> {
       ratios: {
         // Cluster CPU per send ÷ the raw clients' CPU per send, for the same mix of webhooks and emails.
         cpu_per_send_vs_raw: round(
-          ((cpuSecsA * 1000) / Math.max(1, sendsA.push.sent + sendsA.sms.sent + sendsA.email.sent)) /
-            ((rawHttp.cpu_ms_per_send * (sendsA.push.sent + sendsA.sms.sent) + rawSmtp.cpu_ms_per_send * sendsA.email.sent) / Math.max(1, sendsA.push.sent + sendsA.sms.sent + sendsA.email.sent)),
+          (cpuSecsA * 1000) /
+            Math.max(1, sendsA.push.sent + sendsA.sms.sent + sendsA.email.sent) /
+            ((rawHttp.cpu_ms_per_send * (sendsA.push.sent + sendsA.sms.sent) + rawSmtp.cpu_ms_per_send * sendsA.email.sent) /
+              Math.max(1, sendsA.push.sent + sendsA.sms.sent + sendsA.email.sent)),
           2,
         ),
         push_vs_raw_http: round(sendsA.push.sends_per_s / rawHttp.per_s, 3),
@@ -416,7 +455,18 @@ export async function main(args: string[]): Promise<void> {
       subscriber_gaps: subscribers.gaps,
       subscriber_closes: subscribers.closes,
       bad_signatures: push.arrivals.badSignature + sms.arrivals.badSignature,
-      config: { nodes: o.nodes, sender: config.sender, pushCap: config.pushCap, email_max_connections: o.emailConnections, email_every: o.emailEvery, push_timeout_ms: 5000, recipients: o.recipients, fans: o.fans, frame_events: o.frameEvents, duration_s: o.durationS },
+      config: {
+        nodes: o.nodes,
+        sender: config.sender,
+        pushCap: config.pushCap,
+        email_max_connections: o.emailConnections,
+        email_every: o.emailEvery,
+        push_timeout_ms: 5000,
+        recipients: o.recipients,
+        fans: o.fans,
+        frame_events: o.frameEvents,
+        duration_s: o.durationS,
+      },
       raw: { http: { ...rawHttp, in_flight: workers }, smtp: { ...rawSmtp, connections: o.nodes * o.emailConnections, in_flight: workers } },
       machine_busy_cores_before: round(idleLoad),
       nproc: availableParallelism(),

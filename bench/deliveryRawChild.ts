@@ -22,11 +22,27 @@ async function http(job: Extract<Job, { kind: 'http' }>): Promise<number> {
   const worker = async () => {
     while (performance.now() < until) {
       const id = (seq++).toString(16).padStart(32, '0');
-      const body = JSON.stringify({ id, channel: 'push', to: `tok-r-${seq % 200}`, user: `r-${seq % 200}`, locale: 'en', title: 'New follower', body: 'fan-1234 followed you', data: { type: 'follow', offset: seq, count: 1 }, ts: Date.now() });
+      const body = JSON.stringify({
+        id,
+        channel: 'push',
+        to: `tok-r-${seq % 200}`,
+        user: `r-${seq % 200}`,
+        locale: 'en',
+        title: 'New follower',
+        body: 'fan-1234 followed you',
+        data: { type: 'follow', offset: seq, count: 1 },
+        ts: Date.now(),
+      });
       const ts = String(Math.floor(Date.now() / 1000));
       const res = await fetch(job.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'herald-webhook/1', 'x-herald-signature': signWebhook(job.secret, ts, body), 'x-herald-timestamp': ts, 'x-herald-delivery': id },
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'herald-webhook/1',
+          'x-herald-signature': signWebhook(job.secret, ts, body),
+          'x-herald-timestamp': ts,
+          'x-herald-delivery': id,
+        },
         body,
         redirect: 'manual',
       });

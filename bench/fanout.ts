@@ -175,9 +175,19 @@ export async function main(args: string[]): Promise<void> {
   try {
     // ---- 1. The graph.
     const graphArgs = [
-      '--generate', '--celebrity', 'celeb', '--celebrity-followers', String(o.followers),
-      '--min-followings', String(o.minFollowings), '--avg-followings', String(o.avgFollowings),
-      '--entities-per-user', String(o.entitiesPerUser), '--sample', String(o.sample),
+      '--generate',
+      '--celebrity',
+      'celeb',
+      '--celebrity-followers',
+      String(o.followers),
+      '--min-followings',
+      String(o.minFollowings),
+      '--avg-followings',
+      String(o.avgFollowings),
+      '--entities-per-user',
+      String(o.entitiesPerUser),
+      '--sample',
+      String(o.sample),
     ];
     // --template DIR: the imported graph is kept there once and copied for later runs with the same graph options.
     const { made: imported, copied } = await fromTemplate(o.template, graphArgs.join(' '), dataDir, () => {
@@ -186,8 +196,10 @@ export async function main(args: string[]): Promise<void> {
     });
     if (copied) log(`graph copied from the template ${o.template}`);
     const expected = imported.expected!;
-    log(`imported ${imported.edges} edges (${imported.keys} keys) in ${imported.seconds}s (${imported.edges_per_s} edges/s); ` +
-      `policy will choose ${expected.chosen} of ${expected.followers} (${(expected.fraction * 100).toFixed(1)}%): ${JSON.stringify(expected.reasons)}`);
+    log(
+      `imported ${imported.edges} edges (${imported.keys} keys) in ${imported.seconds}s (${imported.edges_per_s} edges/s); ` +
+        `policy will choose ${expected.chosen} of ${expected.followers} (${(expected.fraction * 100).toFixed(1)}%): ${JSON.stringify(expected.reasons)}`,
+    );
 
     // ---- 2. The cluster, subscribers, triggered load.
     // --profile DIR: V8 CPU profiles (bench/probe.ts), written in DIR at each second signal.
@@ -265,7 +277,14 @@ export async function main(args: string[]): Promise<void> {
 }
 
 type Stats = {
-  nodes: Array<{ nodeId: string; pid?: number; fanoutDecided?: number; fanoutNotified?: number; fanout?: { active: string; jobs: number; followers: number }; error?: string }>;
+  nodes: Array<{
+    nodeId: string;
+    pid?: number;
+    fanoutDecided?: number;
+    fanoutNotified?: number;
+    fanout?: { active: string; jobs: number; followers: number };
+    error?: string;
+  }>;
   liveness?: unknown;
 };
 
@@ -286,7 +305,14 @@ function fanoutLog(logs: string, eventId: string): { done?: { followers: number;
   return { done, progress: Math.max(progress, done?.followers ?? 0) };
 }
 
-async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, sockets: WebSocket[], expected: NonNullable<ImportResult['expected']>, procs: ProcessSampler) {
+async function runFanout(
+  o: Options,
+  cluster: ClusterProcess,
+  dataDir: string,
+  sockets: WebSocket[],
+  expected: NonNullable<ImportResult['expected']>,
+  procs: ProcessSampler,
+) {
   const auth = Auth.fromDataDir(dataDir);
   const url = cluster.info.ws;
   const admin = auth.sign('bench-admin', 'admin', 3600);
@@ -300,7 +326,8 @@ async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, s
   const samples: number[] = []; // [intended ms, latency ms] pairs, flat
   let delivered = 0;
   const subscriberState = new Subscribers(undefined, sockets);
-  const subscribe = (user: string, onNotification: (n: Notification) => void) => subscriberState.one(url, user, auth.sign(user, 'user', 3600), log, onNotification);
+  const subscribe = (user: string, onNotification: (n: Notification) => void) =>
+    subscriberState.one(url, user, auth.sign(user, 'user', 3600), log, onNotification);
   for (const r of recipients) {
     await subscribe(r, (n) => {
       // Likes of one tweet aggregate into one entry: the newest event id is the last one.
@@ -406,7 +433,14 @@ async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, s
   producers[0].send({
     op: 'publish',
     id: 'tweet',
-    events: [{ id: 'celeb-tweet-1', type: 'tweet', actor: expected.author, tweet: { id: tweetId, author: expected.author, text: 'a big announcement', entities: expected.entities } }],
+    events: [
+      {
+        id: 'celeb-tweet-1',
+        type: 'tweet',
+        actor: expected.author,
+        tweet: { id: tweetId, author: expected.author, text: 'a big announcement', entities: expected.entities },
+      },
+    ],
   });
   await acked;
   log(`tweet acked in ${ackMs.toFixed(1)} ms`);
@@ -445,7 +479,9 @@ async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, s
     }
     if (now - lastLog >= 2000) {
       lastLog = now;
-      log(`  ${((now - tPublish) / 1000).toFixed(1)}s: decided ${decided}, notified ${notified}, live ${live.size}/${chosenSubs.length}, triggered delivered ${delivered}${Object.keys(procs.restarts()).length ? `, respawned ${JSON.stringify(procs.restarts())}` : ''}`);
+      log(
+        `  ${((now - tPublish) / 1000).toFixed(1)}s: decided ${decided}, notified ${notified}, live ${live.size}/${chosenSubs.length}, triggered delivered ${delivered}${Object.keys(procs.restarts()).length ? `, respawned ${JSON.stringify(procs.restarts())}` : ''}`,
+      );
     }
     if (now > deadline) {
       log(`fanout not done after ${o.timeoutS}s`);
@@ -490,10 +526,14 @@ async function runFanout(o: Options, cluster: ClusterProcess, dataDir: string, s
   const lastSeq = Math.floor((end - t0) / intervalMs) * o.frameEvents + o.frameEvents;
   const offeredDuring = Math.max(0, lastSeq - firstSeq);
   const liveTimes = [...live.values()].sort((a, b) => a - b);
-  const liveByNode = Object.fromEntries(Object.entries(expected.chosen_sample).map(([node, us]) => [node, `${us.filter((u) => live.has(u)).length}/${us.length}`]));
+  const liveByNode = Object.fromEntries(
+    Object.entries(expected.chosen_sample).map(([node, us]) => [node, `${us.filter((u) => live.has(u)).length}/${us.length}`]),
+  );
   const publishToDone = done ? (tDone - tPublish) / 1000 : NaN;
   const pct = (r: LatencyRecorder, p: number) => round(r.percentile(p));
-  log(`fanout: ${decided} decided, ${notified} notified in ${publishToDone.toFixed(2)}s (${Math.round(decided / publishToDone)}/s); live ${JSON.stringify(liveByNode)}; triggered during p50 ${pct(during, 50)} p99 ${pct(during, 99)} ms (${during.count} samples); cpu ${JSON.stringify(cpuDuring)}`);
+  log(
+    `fanout: ${decided} decided, ${notified} notified in ${publishToDone.toFixed(2)}s (${Math.round(decided / publishToDone)}/s); live ${JSON.stringify(liveByNode)}; triggered during p50 ${pct(during, 50)} p99 ${pct(during, 99)} ms (${during.count} samples); cpu ${JSON.stringify(cpuDuring)}`,
+  );
   return {
     decided,
     chosen: notified,
@@ -550,14 +590,14 @@ async function runBaseline(o: Options, dataDir: string, author: UserId, entities
   const table = ShardTable.load(join(dataDir, 'cluster.json'))!;
   const config = loadConfig({ dataDir });
   const quiet = createLogger('bench', 'warn');
-  const runtime = await ActorRuntime.start({ callTimeoutMs: 30_000, linkMaxFrame: config.linkMaxFrame }, quiet, { fromNode: () => undefined, onNewProcess: () => undefined });
+  const runtime = await ActorRuntime.start({ callTimeoutMs: 30_000, linkMaxFrame: config.linkMaxFrame }, quiet, {
+    fromNode: () => undefined,
+    onNewProcess: () => undefined,
+  });
   const refs = new Map<string, NodeRef>();
   try {
     for (const spec of table.data.nodes) {
-      refs.set(
-        spec.id,
-        await runtime.spawn(spec, { ...nodeParamsOf(config, spec.id, table.shardCount), benchOps: true }),
-      );
+      refs.set(spec.id, await runtime.spawn(spec, { ...nodeParamsOf(config, spec.id, table.shardCount), benchOps: true }));
     }
     // A seeded sample of the followers (u0..u<N-1> all follow the celebrity).
     let x = 12345;
@@ -594,7 +634,9 @@ async function runBaseline(o: Options, dataDir: string, author: UserId, entities
       chosen_in_sample: chosen,
       projected_1m_s: round((1_000_000 / sample.length) * secs, 1),
     };
-    log(`baseline: ${out.followers_per_s} followers/s (${sample.length} in ${out.seconds}s, ${o.baselineConcurrency} in flight; rtt p50 ${out.rtt_p50_ms} ms, p99 ${out.rtt_p99_ms} ms)`);
+    log(
+      `baseline: ${out.followers_per_s} followers/s (${sample.length} in ${out.seconds}s, ${o.baselineConcurrency} in flight; rtt p50 ${out.rtt_p50_ms} ms, p99 ${out.rtt_p99_ms} ms)`,
+    );
     return out;
   } finally {
     await runtime.stop([...refs.values()].map((r) => r.pid));
@@ -644,7 +686,8 @@ async function runNodeLocal(o: Options, dataDir: string, author: UserId, entitie
     const t0 = performance.now();
     let notified = 0;
     for (let i = warm; i < followers.length; i += perBatch) {
-      notified += (await actor.fanoutBatch({ epoch: table.epoch, event, followers: followers.slice(i, i + perBatch), shards: shards.slice(i, i + perBatch) })).notified;
+      notified += (await actor.fanoutBatch({ epoch: table.epoch, event, followers: followers.slice(i, i + perBatch), shards: shards.slice(i, i + perBatch) }))
+        .notified;
     }
     const c = process.cpuUsage(c0);
     const mainUs = mainThreadCpuUs() - main0;
@@ -666,7 +709,9 @@ async function runNodeLocal(o: Options, dataDir: string, author: UserId, entitie
       cpu_s_for_1m_followers: round(cpuUs, 1),
       min_s_for_1m_on_2_cores: round(cpuUs / 2, 1),
     };
-    log(`node-local: ${out.cpu_us_per_follower} us CPU per follower decided (main thread ${out.main_thread_cpu_us_per_follower}; ${notified} of ${measured} notified), longest event-loop stall ${out.max_event_loop_stall_ms} ms`);
+    log(
+      `node-local: ${out.cpu_us_per_follower} us CPU per follower decided (main thread ${out.main_thread_cpu_us_per_follower}; ${notified} of ${measured} notified), longest event-loop stall ${out.max_event_loop_stall_ms} ms`,
+    );
     return out;
   } finally {
     await actor.stop();

@@ -85,7 +85,15 @@ export async function leveldbSyncLatency(dir: string, writers: number, ms: numbe
 export function sampleFrame(): Uint8Array {
   return encode({
     op: 'notification',
-    notification: { offset: 123456, type: 'like', actors: ['fan-1234'], eventIds: ['T123456'], ts: Date.now(), text: 'fan-1234 liked your tweet: b', tweetId: 'tw-r-17-3' },
+    notification: {
+      offset: 123456,
+      type: 'like',
+      actors: ['fan-1234'],
+      eventIds: ['T123456'],
+      ts: Date.now(),
+      text: 'fan-1234 liked your tweet: b',
+      tweetId: 'tw-r-17-3',
+    },
   });
 }
 
@@ -134,7 +142,12 @@ export async function wsMessageRate(ms: number): Promise<{ msgsPerS: number; byt
  * acks every 500 messages; at most 5,000 are unacked, so the pipe is always full but memory stays flat.
  */
 export async function ipcMessageRate(ms: number): Promise<{ msgsPerS: number; bytes: number }> {
-  const payload = Buffer.from(encode({ op: 'ingest', args: { epoch: 1, items: [{ event: { id: 'e1', type: 'like', actor: 'fan-1', tweet: { id: 'tw-1', author: 'bob', text: 'b' } }, users: ['bob'] }] } })).toString('base64');
+  const payload = Buffer.from(
+    encode({
+      op: 'ingest',
+      args: { epoch: 1, items: [{ event: { id: 'e1', type: 'like', actor: 'fan-1', tweet: { id: 'tw-1', author: 'bob', text: 'b' } }, users: ['bob'] }] },
+    }),
+  ).toString('base64');
   const child = fork(join(__dirname, 'ipcChild.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const WINDOW = 5000;
   let sent = 0;

@@ -34,7 +34,11 @@ export async function main(args: string[]): Promise<void> {
   const shardCount = 256;
   const node = new NodeActor(store, defaultNodeOptions('bench', shardCount), createLogger('bench', 'silent'));
   await node.start();
-  node.setTable(1, Array.from({ length: shardCount }, (_, i) => i), Array.from({ length: shardCount }, () => 'bench'));
+  node.setTable(
+    1,
+    Array.from({ length: shardCount }, (_, i) => i),
+    Array.from({ length: shardCount }, () => 'bench'),
+  );
   let seq = 0;
   const run = async (n: number) => {
     let left = n;
@@ -45,7 +49,14 @@ export async function main(args: string[]): Promise<void> {
         for (let i = 0; i < batch; i++) {
           const s = seq++;
           const r = `r-${s % 200}`;
-          const event: HeraldEvent = { id: `E${s}`, type: 'like', actor: `fan-${s % 2000}`, tweet: { id: `t${s}`, author: r, text: 'b' }, target: r, ts: Date.now() };
+          const event: HeraldEvent = {
+            id: `E${s}`,
+            type: 'like',
+            actor: `fan-${s % 2000}`,
+            tweet: { id: `t${s}`, author: r, text: 'b' },
+            target: r,
+            ts: Date.now(),
+          };
           items.push({ event, users: involvedUsers(event) });
         }
         const res = await node.ingest({ epoch: 1, items });

@@ -73,22 +73,43 @@ if (dir && mode === 'stages') {
   }).observe({ entryTypes: ['gc'] });
 
   // Gateway: a publish end to end, one call to a node (queued in comedy, over IPC, handled, back), batches formed.
-  timeAsync(load('gateway/Router.js').Router?.prototype, 'publish', () => 'gw.publish', (_s, [events]) => events.length);
-  timeAsync(load('cluster/NodeRef.js').NodeRef?.prototype, 'call', (_s, [op]) => `gw.call.${op}`, (_s, [op, a]) => (op === 'ingest' && Array.isArray(a.items) ? a.items.length : 0));
+  timeAsync(
+    load('gateway/Router.js').Router?.prototype,
+    'publish',
+    () => 'gw.publish',
+    (_s, [events]) => events.length,
+  );
+  timeAsync(
+    load('cluster/NodeRef.js').NodeRef?.prototype,
+    'call',
+    (_s, [op]) => `gw.call.${op}`,
+    (_s, [op, a]) => (op === 'ingest' && Array.isArray(a.items) ? a.items.length : 0),
+  );
   // Node: an ingest (log write, every mailbox task, effects written), each group-commit write as its caller waits.
-  timeAsync(load('actors/node/NodeActor.js').NodeActor?.prototype, 'ingest', () => 'node.ingest', (_s, [b]) => b.items.length);
+  timeAsync(
+    load('actors/node/NodeActor.js').NodeActor?.prototype,
+    'ingest',
+    () => 'node.ingest',
+    (_s, [b]) => b.items.length,
+  );
   timeAsync(load('storage/GroupCommit.js').GroupCommit?.prototype, 'write', (s) => (s.sync ? 'node.write.synced' : 'node.write.unsynced'));
-  timeAsync(load('storage/GroupCommit.js').GroupCommit?.prototype, 'flush', (s) => (s.sync ? 'node.batch.synced' : 'node.batch.unsynced'), (s) => s.pending.length);
+  timeAsync(
+    load('storage/GroupCommit.js').GroupCommit?.prototype,
+    'flush',
+    (s) => (s.sync ? 'node.batch.synced' : 'node.batch.unsynced'),
+    (s) => s.pending.length,
+  );
   const Mailbox = load('actors/user/Mailbox.js').Mailbox ?? { prototype: {} };
   const post = Mailbox.prototype.post;
-  if (typeof post === 'function') Mailbox.prototype.post = function (this: { size: number }, task: () => unknown) {
-    rec('node.mailbox.depth_at_post', this.size);
-    const queued = performance.now();
-    return post.call(this, () => {
-      rec('node.mailbox.wait', performance.now() - queued);
-      return task();
-    });
-  };
+  if (typeof post === 'function')
+    Mailbox.prototype.post = function (this: { size: number }, task: () => unknown) {
+      rec('node.mailbox.depth_at_post', this.size);
+      const queued = performance.now();
+      return post.call(this, () => {
+        rec('node.mailbox.wait', performance.now() - queued);
+        return task();
+      });
+    };
 
   process.on('SIGUSR2', () => {
     if (!on) {
@@ -118,21 +139,23 @@ if (dir && mode === 'trace') {
   const dbs: any[] = [];
   const NodeStore = load('storage/NodeStore.js').NodeStore;
   const open = NodeStore?.open;
-  if (typeof open === 'function') NodeStore.open = async function (...args: any[]) {
-    const store = await open.apply(this, args);
-    dbs.push(store.db);
-    return store;
-  };
+  if (typeof open === 'function')
+    NodeStore.open = async function (...args: any[]) {
+      const store = await open.apply(this, args);
+      dbs.push(store.db);
+      return store;
+    };
   const GroupCommit = load('storage/GroupCommit.js').GroupCommit;
   let writeMax = { synced: 0, unsynced: 0 };
   const flush = GroupCommit?.prototype.flush;
-  if (typeof flush === 'function') GroupCommit.prototype.flush = function (this: { sync: boolean }, ...args: any[]) {
-    const t0 = performance.now();
-    const out = flush.apply(this, args);
-    const k = this.sync ? 'synced' : 'unsynced';
-    Promise.resolve(out).then(() => (writeMax[k] = Math.max(writeMax[k], performance.now() - t0)));
-    return out;
-  };
+  if (typeof flush === 'function')
+    GroupCommit.prototype.flush = function (this: { sync: boolean }, ...args: any[]) {
+      const t0 = performance.now();
+      const out = flush.apply(this, args);
+      const k = this.sync ? 'synced' : 'unsynced';
+      Promise.resolve(out).then(() => (writeMax[k] = Math.max(writeMax[k], performance.now() - t0)));
+      return out;
+    };
   // Spans of the move's steps (gateway: each shard's move; nodes: begin, freeze, delta, persist, drop).
   const spans: object[] = [];
   const span = (proto: any, method: string, label: string) => {
@@ -142,7 +165,10 @@ if (dir && mode === 'trace') {
       const t0 = Date.now();
       const out = orig.apply(this, args);
       const end = (ok: boolean) => spans.push({ what: label, shard: typeof args[0] === 'number' ? args[0] : undefined, t0, t1: Date.now(), ok });
-      Promise.resolve(out).then(() => end(true), () => end(false));
+      Promise.resolve(out).then(
+        () => end(true),
+        () => end(false),
+      );
       return out;
     };
   };

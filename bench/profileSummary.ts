@@ -27,10 +27,22 @@ const fnTime = new Map<string, number>();
 const modTime = new Map<string, number>();
 for (const [id, us] of self) {
   const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-  const short = url.replace(/^.*node_modules\//, '').replace(/^.*\/dist\//, 'dist/').replace(/^file:\/\//, '');
+  const short = url
+    .replace(/^.*node_modules\//, '')
+    .replace(/^.*\/dist\//, 'dist/')
+    .replace(/^file:\/\//, '');
   const fn = `${functionName || '(anonymous)'} ${short ? `${short}:${lineNumber + 1}` : ''}`;
   fnTime.set(fn, (fnTime.get(fn) ?? 0) + us);
-  const mod = !url ? functionName || '(native)' : url.includes('node_modules/') ? short.split('/').slice(0, short.startsWith('@') ? 2 : 1).join('/') : url.startsWith('node:') ? 'node:*' : short;
+  const mod = !url
+    ? functionName || '(native)'
+    : url.includes('node_modules/')
+      ? short
+          .split('/')
+          .slice(0, short.startsWith('@') ? 2 : 1)
+          .join('/')
+      : url.startsWith('node:')
+        ? 'node:*'
+        : short;
   modTime.set(mod, (modTime.get(mod) ?? 0) + us);
 }
 // Inclusive time of herald's own functions (dist/), each counted once per stack: where each stage's CPU goes.
@@ -39,7 +51,9 @@ for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n
 const inclusive = new Map<string, number>();
 const labelOf = (n: Node) => {
   const { functionName, url, lineNumber } = n.callFrame;
-  return url.includes('/dist/') && !url.includes('/node_modules/') ? `${functionName || '(anonymous)'} ${url.replace(/^.*\/dist\//, '')}:${lineNumber + 1}` : undefined;
+  return url.includes('/dist/') && !url.includes('/node_modules/')
+    ? `${functionName || '(anonymous)'} ${url.replace(/^.*\/dist\//, '')}:${lineNumber + 1}`
+    : undefined;
 };
 for (const [id, us] of self) {
   const seen = new Set<string>();
@@ -52,5 +66,11 @@ for (const [id, us] of self) {
   }
 }
 const show = (m: Map<string, number>, n: number) =>
-  [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}`).join('\n');
-console.log(`${file}: ${(total / 1000).toFixed(0)} ms sampled\n\nby module:\n${show(modTime, 15)}\n\nby function (self):\n${show(fnTime, Number(top))}\n\nherald functions (inclusive):\n${show(inclusive, Number(top))}`);
+  [...m]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}`)
+    .join('\n');
+console.log(
+  `${file}: ${(total / 1000).toFixed(0)} ms sampled\n\nby module:\n${show(modTime, 15)}\n\nby function (self):\n${show(fnTime, Number(top))}\n\nherald functions (inclusive):\n${show(inclusive, Number(top))}`,
+);

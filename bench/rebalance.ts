@@ -153,10 +153,12 @@ function latencySeries(samples: { intended: number[]; ms: number[] }, moveT0: nu
     if (!v) bins.set(b, (v = []));
     v.push(samples.ms[i]);
   }
-  const rows = [...bins].sort((x, y) => x[0] - y[0]).map(([t, v]) => {
-    v.sort((x, y) => x - y);
-    return { t, n: v.length, p50: round(v[Math.floor(v.length / 2)]), max: round(v[v.length - 1]) };
-  });
+  const rows = [...bins]
+    .sort((x, y) => x[0] - y[0])
+    .map(([t, v]) => {
+      v.sort((x, y) => x - y);
+      return { t, n: v.length, p50: round(v[Math.floor(v.length / 2)]), max: round(v[v.length - 1]) };
+    });
   return { moveStartedAt: op?.startedAt, moveFinishedAt: op?.finishedAt, rows };
 }
 
@@ -197,12 +199,21 @@ async function rawScanWrite(source: string, dest: string, batch: number, sync: b
   const cpu = process.cpuUsage(cpu0);
   // CPU of this process (its JS thread and LevelDB's threads) per 1000 keys copied.
   const cpuMsPer1000Keys = ((cpu.user + cpu.system) / 1000 / Math.max(1, keys)) * 1000;
-  return { keys_per_s: Math.round(keys / secs), mb_per_s: round(bytes / 1e6 / secs), keys, seconds: round(secs), cpu_ms_per_1000_keys: round(cpuMsPer1000Keys) };
+  return {
+    keys_per_s: Math.round(keys / secs),
+    mb_per_s: round(bytes / 1e6 / secs),
+    keys,
+    seconds: round(secs),
+    cpu_ms_per_1000_keys: round(cpuMsPer1000Keys),
+  };
 }
 
 /** See `move_cpu_ms_per_1000_keys`. */
 function moveCpuPer1000(before: Record<string, number | null>, during: Record<string, number | null>, keys: number, seconds: number): number | null {
-  const cluster = (m: Record<string, number | null>) => Object.entries(m).filter(([k]) => k === 'gateway' || k.startsWith('node-')).reduce((a, [, v]) => a + (v ?? 0), 0);
+  const cluster = (m: Record<string, number | null>) =>
+    Object.entries(m)
+      .filter(([k]) => k === 'gateway' || k.startsWith('node-'))
+      .reduce((a, [, v]) => a + (v ?? 0), 0);
   if ((before.other ?? 1) > 0.2 || (during.other ?? 1) > 0.2 || !keys) return null;
   return round(((cluster(during) - cluster(before)) * seconds * 1000) / (keys / 1000));
 }
@@ -222,9 +233,24 @@ export async function main(args: string[]): Promise<void> {
     // ---- 1. Data.
     const now = Date.now();
     const graphArgs = [
-      '--generate', '--users', String(o.users), '--celebrity-followers', String(o.celebrityFollowers),
-      '--min-followings', String(o.minFollowings), '--avg-followings', String(o.avgFollowings),
-      '--entities-per-user', String(o.entitiesPerUser), '--nodes', '3', '--sample', '0', '--no-progress', '--shards', String(o.shards),
+      '--generate',
+      '--users',
+      String(o.users),
+      '--celebrity-followers',
+      String(o.celebrityFollowers),
+      '--min-followings',
+      String(o.minFollowings),
+      '--avg-followings',
+      String(o.avgFollowings),
+      '--entities-per-user',
+      String(o.entitiesPerUser),
+      '--nodes',
+      '3',
+      '--sample',
+      '0',
+      '--no-progress',
+      '--shards',
+      String(o.shards),
     ];
     const dataKey = JSON.stringify({ graphArgs, timeline: o.timeline });
     const t1 = performance.now();
@@ -237,7 +263,10 @@ export async function main(args: string[]): Promise<void> {
       return { imported, seeded };
     });
     const { imported, seeded } = made;
-    if (copied) log(`data copied from the template ${o.template} in ${((performance.now() - t1) / 1000).toFixed(1)}s (import was ${imported.seconds}s, timelines ${seeded.seconds.toFixed(1)}s)`);
+    if (copied)
+      log(
+        `data copied from the template ${o.template} in ${((performance.now() - t1) / 1000).toFixed(1)}s (import was ${imported.seconds}s, timelines ${seeded.seconds.toFixed(1)}s)`,
+      );
     const dataSeconds = (performance.now() - t1) / 1000;
     const keysBefore = imported.keys + seeded.keys;
 
@@ -350,7 +379,8 @@ export async function main(args: string[]): Promise<void> {
       await sleep(2000);
       op = (await status()).operation;
       lastPollWall = Date.now();
-      if (op) last = `; move: ${op.shardsDone}/${op.shardsTotal} shards, ${op.keysMoved} keys, ${(op.bytesMoved / 1e6).toFixed(0)} MB, ${Math.round(op.keysMoved / Math.max(0.001, (Date.now() - op.startedAt) / 1000))} keys/s`;
+      if (op)
+        last = `; move: ${op.shardsDone}/${op.shardsTotal} shards, ${op.keysMoved} keys, ${(op.bytesMoved / 1e6).toFixed(0)} MB, ${Math.round(op.keysMoved / Math.max(0.001, (Date.now() - op.startedAt) / 1000))} keys/s`;
       if (!op || op.state !== 'running' || performance.now() > deadline) break;
     }
     const after = window('after');
@@ -380,7 +410,8 @@ export async function main(args: string[]): Promise<void> {
     const mbPerS = op.bytesMoved / 1e6 / seconds;
     const cut = (w: Window, keep: (seq: number) => boolean = () => true) => {
       const out = new LatencyRecorder();
-      for (let i = 0; i < samples.ms.length; i++) if (samples.intended[i] >= w.t0 && samples.intended[i] < w.t1 && keep(samples.seq[i])) out.record(samples.ms[i]);
+      for (let i = 0; i < samples.ms.length; i++)
+        if (samples.intended[i] >= w.t0 && samples.intended[i] < w.t1 && keep(samples.seq[i])) out.record(samples.ms[i]);
       return out.summary();
     };
     const lat = Object.fromEntries(windows.map((w) => [w.name, cut(w)]));
@@ -389,7 +420,9 @@ export async function main(args: string[]): Promise<void> {
       events_touching_a_moved_shard: cut(during, touchesMoved),
       events_touching_no_moved_shard: cut(during, (seq) => !touchesMoved(seq)),
     };
-    log(`latency during the move: all ${JSON.stringify(lat.during)}; touching a moved shard ${JSON.stringify(duringSplit.events_touching_a_moved_shard)}; touching none ${JSON.stringify(duringSplit.events_touching_no_moved_shard)}`);
+    log(
+      `latency during the move: all ${JSON.stringify(lat.during)}; touching a moved shard ${JSON.stringify(duringSplit.events_touching_a_moved_shard)}; touching none ${JSON.stringify(duringSplit.events_touching_no_moved_shard)}`,
+    );
     const p99During = lat.during.p99_ms;
     const missing = loop.acked - subscribers.delivered;
     const line = {
@@ -454,7 +487,15 @@ export async function main(args: string[]): Promise<void> {
       raw_cpu_ms_per_1000_keys: rawSync.cpu_ms_per_1000_keys,
       cpu_cores_before: cpuBeforeMove,
       cpu_cores_during: cpuDuring,
-      config: { shards: o.shards, concurrency: o.concurrency, moveBatchKeys: o.moveBatch, moveThrottleMs: o.moveThrottleMs, moveKeysPerS: o.moveKeysPerS ?? 'default', recipients: o.recipients, frame_events: o.frameEvents },
+      config: {
+        shards: o.shards,
+        concurrency: o.concurrency,
+        moveBatchKeys: o.moveBatch,
+        moveThrottleMs: o.moveThrottleMs,
+        moveKeysPerS: o.moveKeysPerS ?? 'default',
+        recipients: o.recipients,
+        frame_events: o.frameEvents,
+      },
       data: {
         what: `generated graph (scripts/import.ts --generate): every user follows ${o.minFollowings}+Poisson others (avg ${o.avgFollowings}), celebrity followers ${o.celebrityFollowers}: followings, followers, affinities and interest profile; plus, per followed user, its newest ${o.timeline} "X followed you" timeline entries and its timeline meta`,
         imported_keys: imported.keys,

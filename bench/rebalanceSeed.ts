@@ -66,7 +66,14 @@ async function seedNode(job: SeedJob): Promise<{ keys: number; users: number }> 
         const newest = followers.slice(-job.perUser);
         for (let k = 0; k < newest.length; k++) {
           const actor = newest[k];
-          const entry = { offset: k + 1, type: 'follow', actors: [actor], eventIds: [`import-${actor}`], ts: job.now - (newest.length - k) * 60_000, text: `${actor} followed you` };
+          const entry = {
+            offset: k + 1,
+            type: 'follow',
+            actors: [actor],
+            eventIds: [`import-${actor}`],
+            ts: job.now - (newest.length - k) * 60_000,
+            text: `${actor} followed you`,
+          };
           await put(userKey(shard, 't', user, seqKey(k + 1)), packValue(entry));
         }
         metas.push([userKey(shard, 'u', user), packValue({ last: newest.length, read: 0, first: 1, epoch: job.epoch })]);

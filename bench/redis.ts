@@ -130,7 +130,22 @@ export async function startRedis(log: (s: string) => void): Promise<{ port: numb
     const port = await freePort();
     const child: ChildProcess = spawn(
       bin,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--daemonize', 'no', '--loglevel', 'warning'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--protected-mode',
+        'yes',
+        '--daemonize',
+        'no',
+        '--loglevel',
+        'warning',
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
@@ -198,7 +213,13 @@ async function measureRedis(o: ComparisonOptions): Promise<RedisComparison['redi
     };
     await Promise.all(Array.from({ length: o.inflight }, worker));
     const secs = (performance.now() - t0) / 1000;
-    const fig = { appends_per_s: Math.round(appends / secs), appends, seconds: round(secs, 2)!, server: `redis-server ${server.version}`, pipelined: 'LPUSH+LTRIM' as const };
+    const fig = {
+      appends_per_s: Math.round(appends / secs),
+      appends,
+      seconds: round(secs, 2)!,
+      server: `redis-server ${server.version}`,
+      pipelined: 'LPUSH+LTRIM' as const,
+    };
     o.log(`redis (pipelined LPUSH+LTRIM, ${o.batch} appends per pipeline, ${o.inflight} in flight): ${fig.appends_per_s} appends/s`);
     return fig;
   } catch (err) {
@@ -216,7 +237,11 @@ async function measureHeraldNode(o: ComparisonOptions, sync: boolean): Promise<A
   const store = await NodeStore.open(dir, { syncWrites: sync, writeBufferMb: DEFAULT_CONFIG.writeBufferMb });
   const shardCount = 256;
   const node = new NodeActor(store, defaultNodeOptions('bench', shardCount), createLogger('bench', 'silent'));
-  node.setTable(1, Array.from({ length: shardCount }, (_, i) => i), Array.from({ length: shardCount }, () => 'bench'));
+  node.setTable(
+    1,
+    Array.from({ length: shardCount }, (_, i) => i),
+    Array.from({ length: shardCount }, () => 'bench'),
+  );
   await node.start();
   try {
     let appends = 0;
@@ -230,7 +255,10 @@ async function measureHeraldNode(o: ComparisonOptions, sync: boolean): Promise<A
           const s = seq++;
           const user = `u${(s * 7919) % o.users}`;
           // Only the recipient's part: the timeline append (the liker's records live with the liker).
-          items.push({ event: { id: `H${s}`, type: 'like', actor: `fan-${s % 997}`, tweet: { id: `tw-${s % 16}`, author: user, text: 'b' }, target: user, ts: Date.now() }, users: [user] });
+          items.push({
+            event: { id: `H${s}`, type: 'like', actor: `fan-${s % 997}`, tweet: { id: `tw-${s % 16}`, author: user, text: 'b' }, target: user, ts: Date.now() },
+            users: [user],
+          });
         }
         const res = await node.ingest({ epoch: 1, items });
         const refused = res.errors.find((e) => e !== null);
@@ -249,7 +277,10 @@ async function measureHeraldNode(o: ComparisonOptions, sync: boolean): Promise<A
 
 // ---- herald, through the gateway
 
-async function measureHeraldGateway(o: ComparisonOptions, g: NonNullable<ComparisonOptions['gateway']>): Promise<NonNullable<RedisComparison['herald_gateway']>> {
+async function measureHeraldGateway(
+  o: ComparisonOptions,
+  g: NonNullable<ComparisonOptions['gateway']>,
+): Promise<NonNullable<RedisComparison['herald_gateway']>> {
   const errors: Record<string, number> = {};
   let appends = 0;
   let seq = 0;

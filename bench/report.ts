@@ -75,7 +75,15 @@ export function buildFigures(run: SpikeRun, source: string): Figures {
     queues: { t: run.queues.map((q) => q.t), series: queueSeries },
     redis,
     limits: {
-      labels: ['raw LevelDB, fsynced 1000-op batches (ops/s)', 'raw LevelDB, 1000-op batches (ops/s)', 'raw IPC process.send (msgs/s)', 'raw WebSocket send (msgs/s)', 'herald steady (events/s)', 'herald spike peak (events/s)', 'herald peak deliveries (msgs/s)'],
+      labels: [
+        'raw LevelDB, fsynced 1000-op batches (ops/s)',
+        'raw LevelDB, 1000-op batches (ops/s)',
+        'raw IPC process.send (msgs/s)',
+        'raw WebSocket send (msgs/s)',
+        'herald steady (events/s)',
+        'herald spike peak (events/s)',
+        'herald peak deliveries (msgs/s)',
+      ],
       per_s: [
         run.limits.raw_leveldb_sync_batch_ops_per_s,
         run.limits.raw_leveldb_batch_ops_per_s,
@@ -118,7 +126,8 @@ function phaseAreas(f: Figures): any {
 
 /** The gateway's exact high-water mark of pending events per node (scrapes can miss the peak of a burst). */
 function highWaterOf(f: Figures): number {
-  const perNode = (f.summary as { max_queue_depth?: { gateway_pending_events_per_node_max?: Record<string, number> } }).max_queue_depth?.gateway_pending_events_per_node_max;
+  const perNode = (f.summary as { max_queue_depth?: { gateway_pending_events_per_node_max?: Record<string, number> } }).max_queue_depth
+    ?.gateway_pending_events_per_node_max;
   return perNode ? Math.max(0, ...Object.values(perNode)) : 0;
 }
 
@@ -147,13 +156,20 @@ export function renderCharts(f: Figures): Chart[] {
     label: { formatter: '{b}', color: '#8e44ad', fontSize: 10 },
     data: f.celebrity_tweets.map((t) => ({ name: `tweet ${t.author}`, xAxis: t.at })),
   };
-  const line = (name: string, ys: Array<number | null>, extra: object = {}) => ({ name, type: 'line' as const, showSymbol: false, data: pairs(f.throughput.t, ys), ...extra });
+  const line = (name: string, ys: Array<number | null>, extra: object = {}) => ({
+    name,
+    type: 'line' as const,
+    showSymbol: false,
+    data: pairs(f.throughput.t, ys),
+    ...extra,
+  });
 
   const charts: Chart[] = [
     {
       id: 'throughput',
       title: 'Throughput across the spike',
-      caption: 'Events per second: offered (by intended send time), acked (by ack time), delivered to subscribers and rejected; fanout deliveries of celebrity tweets.',
+      caption:
+        'Events per second: offered (by intended send time), acked (by ack time), delivered to subscribers and rejected; fanout deliveries of celebrity tweets.',
       svg: svgOf({
         legend,
         grid,
@@ -171,7 +187,8 @@ export function renderCharts(f: Figures): Chart[] {
     {
       id: 'latency',
       title: 'Latency percentiles over time',
-      caption: 'Publish to delivery at the subscriber, from each event\'s intended send time (coordinated-omission safe), by the second the event was due. Log scale.',
+      caption:
+        "Publish to delivery at the subscriber, from each event's intended send time (coordinated-omission safe), by the second the event was due. Log scale.",
       svg: svgOf({
         legend,
         grid,
@@ -188,7 +205,8 @@ export function renderCharts(f: Figures): Chart[] {
     {
       id: 'queues',
       title: 'Queue depths',
-      caption: 'From GET /metrics once a second: events pending from the gateway to each node (herald_channel_pending_events) and work queued inside each node (herald_node_queue_depth; triggered = ingest events, bulk = fanout followers). The dashed line is the gateway\'s own high-water mark (herald_channel_pending_events_max): a scrape that waits behind an overloaded gateway misses the peak.',
+      caption:
+        "From GET /metrics once a second: events pending from the gateway to each node (herald_channel_pending_events) and work queued inside each node (herald_node_queue_depth; triggered = ingest events, bulk = fanout followers). The dashed line is the gateway's own high-water mark (herald_channel_pending_events_max): a scrape that waits behind an overloaded gateway misses the peak.",
       svg: svgOf({
         legend: { ...legend, type: 'scroll' },
         grid,
@@ -224,7 +242,7 @@ export function renderCharts(f: Figures): Chart[] {
   charts.push({
     id: 'limits',
     title: 'Herald against the raw limits of this machine',
-    caption: 'Raw limits measured in the same run before the cluster started (bench/limits.ts), and herald\'s figures. Log scale.',
+    caption: "Raw limits measured in the same run before the cluster started (bench/limits.ts), and herald's figures. Log scale.",
     svg: svgOf(
       {
         grid: { left: 330, right: 90, top: 20, bottom: 30 },
@@ -257,7 +275,10 @@ export function renderHtml(f: Figures, charts: Chart[]): string {
     ['machine', `${sum.nproc} cores, node ${sum.node}, busy before the run: ${sum.machine_busy_cores_before} cores`],
   ];
   const figures = charts
-    .map((c) => `<figure class="chart" id="chart-${c.id}" data-chart="${c.id}">\n<h2>${escapeHtml(c.title)}</h2>\n${c.svg}\n<figcaption>${escapeHtml(c.caption)}</figcaption>\n</figure>`)
+    .map(
+      (c) =>
+        `<figure class="chart" id="chart-${c.id}" data-chart="${c.id}">\n<h2>${escapeHtml(c.title)}</h2>\n${c.svg}\n<figcaption>${escapeHtml(c.caption)}</figcaption>\n</figure>`,
+    )
     .join('\n');
   return `<!doctype html>
 <html lang="en">

@@ -14,11 +14,13 @@ import { main as triggered } from './triggered';
  */
 const BENCHES: Record<string, { about: string; run: BenchMain }> = {
   rebalance: {
-    about: '1,000,000 imported users, 3 -> 4 nodes under a 500/s triggered load: seconds, keys/s, MB/s, share moved, p99 during the move, raw LevelDB scan+write',
+    about:
+      '1,000,000 imported users, 3 -> 4 nodes under a 500/s triggered load: seconds, keys/s, MB/s, share moved, p99 during the move, raw LevelDB scan+write',
     run: rebalance,
   },
   fanout: {
-    about: 'one celebrity tweet to 1,000,000 imported followers under a like load: followers decided/s, publish -> done, triggered p99 during, peak RSS, vs a per-follower request/response baseline',
+    about:
+      'one celebrity tweet to 1,000,000 imported followers under a like load: followers decided/s, publish -> done, triggered p99 during, peak RSS, vs a per-follower request/response baseline',
     run: fanout,
   },
   delivery: {
@@ -38,7 +40,7 @@ const BENCHES: Record<string, { about: string; run: BenchMain }> = {
     run: transport,
   },
   'node-ingest': {
-    about: 'a node alone, in process: NodeActor.ingest of like events (both owners\' work), CPU per event',
+    about: "a node alone, in process: NodeActor.ingest of like events (both owners' work), CPU per event",
     run: nodeIngest,
   },
   redis: {

@@ -22,7 +22,10 @@ export const ScenarioSchema = Type.Object(
         followings: Type.Tuple([Type.Integer({ minimum: 0 }), Type.Integer({ minimum: 0 })]),
         /** The high mode: each celebrity is followed by users u0..u<followers-1> (who also liked one of its tweets on `topic`). */
         celebrities: Type.Array(
-          Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), followers: Type.Integer({ minimum: 0 }), topic: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+          Type.Object(
+            { id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), followers: Type.Integer({ minimum: 0 }), topic: Type.String({ minLength: 1 }) },
+            { additionalProperties: false },
+          ),
           { maxItems: 20 },
         ),
         seed: Type.Integer(),
@@ -46,7 +49,11 @@ export const ScenarioSchema = Type.Object(
     ),
     phases: Type.Array(
       Type.Object(
-        { name: Type.String({ minLength: 1 }), seconds: Type.Number({ exclusiveMinimum: 0, maximum: 600 }), rate: Type.Number({ minimum: 0, maximum: 1_000_000 }) },
+        {
+          name: Type.String({ minLength: 1 }),
+          seconds: Type.Number({ exclusiveMinimum: 0, maximum: 600 }),
+          rate: Type.Number({ minimum: 0, maximum: 1_000_000 }),
+        },
         { additionalProperties: false },
       ),
       { minItems: 1 },
@@ -60,7 +67,11 @@ export type Scenario = Static<typeof ScenarioSchema>;
 
 /** Reads and checks a scenario: a name under bench/scenarios/ (`spike`) or a path to a JSON file. */
 export function loadScenario(nameOrPath: string): Scenario {
-  const file = nameOrPath.endsWith('.json') ? (isAbsolute(nameOrPath) ? nameOrPath : join(process.cwd(), nameOrPath)) : join(scenarioDir(), `${nameOrPath}.json`);
+  const file = nameOrPath.endsWith('.json')
+    ? isAbsolute(nameOrPath)
+      ? nameOrPath
+      : join(process.cwd(), nameOrPath)
+    : join(scenarioDir(), `${nameOrPath}.json`);
   const s = validator(ScenarioSchema)(JSON.parse(readFileSync(file, 'utf8')));
   const celebs = new Set(s.graph.celebrities.map((c) => c.id));
   for (const t of s.celebrityTweets) if (!celebs.has(t.author)) throw new Error(`scenario ${s.name}: celebrity tweet by unknown ${t.author}`);

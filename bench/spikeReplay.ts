@@ -220,7 +220,13 @@ export class Replay {
     for (const e of edges) {
       graphEvents.push({ id: `g${graphEvents.length}`, type: 'follow', actor: e.follower, target: e.followee });
       // An engagement on the celebrity's topic: the follower's profile now matches its tweets.
-      if (e.entities) graphEvents.push({ id: `g${graphEvents.length}`, type: 'like', actor: e.follower, tweet: { id: `seed-${e.followee}`, author: e.followee, text: 'hello', entities: e.entities } });
+      if (e.entities)
+        graphEvents.push({
+          id: `g${graphEvents.length}`,
+          type: 'like',
+          actor: e.follower,
+          tweet: { id: `seed-${e.followee}`, author: e.followee, text: 'hello', entities: e.entities },
+        });
     }
     let acked = 0;
     const errors: Record<string, number> = {};
@@ -251,7 +257,9 @@ export class Replay {
     });
     const secs = (performance.now() - tGraph) / 1000;
     if (edges.length) {
-      log(`graph: ${this.g.users} users, ${graphEvents.length} events (follows + celebrity engagements) acked ${acked} in ${secs.toFixed(1)}s (${Math.round(acked / secs)}/s)${Object.keys(errors).length ? `, errors ${JSON.stringify(errors)}` : ''}`);
+      log(
+        `graph: ${this.g.users} users, ${graphEvents.length} events (follows + celebrity engagements) acked ${acked} in ${secs.toFixed(1)}s (${Math.round(acked / secs)}/s)${Object.keys(errors).length ? `, errors ${JSON.stringify(errors)}` : ''}`,
+      );
       // Let the graph's own work settle (the nodes finish their mailboxes) before timing anything.
       await sleep(500);
     }
@@ -331,7 +339,10 @@ export class Replay {
   /** GET /metrics (admin token); undefined when it fails (counted). */
   private async scrape(): Promise<PromSample[] | undefined> {
     try {
-      const res = await fetch(`${this.cluster.info.http}/metrics`, { headers: { authorization: `Bearer ${this.adminToken}` }, signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${this.cluster.info.http}/metrics`, {
+        headers: { authorization: `Bearer ${this.adminToken}` },
+        signal: AbortSignal.timeout(5000),
+      });
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
       return parsePromText(await res.text());
     } catch {
@@ -407,7 +418,9 @@ export class Replay {
     return setInterval(() => {
       const q = this.queues[this.queues.length - 1];
       const pendingNow = q ? Object.values(q.gateway_pending).reduce((a, b) => a + b, 0) : 0;
-      log(`  t=${((performance.now() - this.T0) / 1000).toFixed(0)}s sent ${this.sentEvents} acked ${this.acked} delivered ${this.delivered} rejected ${Object.values(this.rejected).reduce((a, b) => a + b, 0)} gateway pending ${pendingNow}`);
+      log(
+        `  t=${((performance.now() - this.T0) / 1000).toFixed(0)}s sent ${this.sentEvents} acked ${this.acked} delivered ${this.delivered} rejected ${Object.values(this.rejected).reduce((a, b) => a + b, 0)} gateway pending ${pendingNow}`,
+      );
     }, 2000);
   }
 
@@ -455,7 +468,18 @@ export class Replay {
           const t = tweets[tw++];
           this.tweetIntended.set(t.id, T0 + t.at * 1000);
           const celeb = g.celebrities.find((c) => c.id === t.author)!;
-          this.publish('tweet', [{ id: t.id, type: 'tweet', actor: t.author, tweet: { id: `tw-${t.id}`, author: t.author, text: `news on ${celeb.topic}`, entities: [celeb.topic] } }], 0);
+          this.publish(
+            'tweet',
+            [
+              {
+                id: t.id,
+                type: 'tweet',
+                actor: t.author,
+                tweet: { id: `tw-${t.id}`, author: t.author, text: `news on ${celeb.topic}`, entities: [celeb.topic] },
+              },
+            ],
+            0,
+          );
         }
         if (phase >= sc.phases.length && tw >= tweets.length) return resolve();
         const nextAt = phase < sc.phases.length ? T0 + (starts[phase] + k / sc.phases[phase].rate) * 1000 : T0 + (tweets[tw]?.at ?? 0) * 1000;
@@ -480,7 +504,8 @@ export class Replay {
     const drainUntil = performance.now() + 20_000;
     for (;;) {
       const q = this.queues[this.queues.length - 1];
-      const fanoutIdle = this.lastScrape.length > 0 && sumOf(this.lastScrape, 'herald_node_fanout_active_jobs') === 0 && sumOf(this.lastScrape, 'herald_node_queue_depth') === 0;
+      const fanoutIdle =
+        this.lastScrape.length > 0 && sumOf(this.lastScrape, 'herald_node_fanout_active_jobs') === 0 && sumOf(this.lastScrape, 'herald_node_queue_depth') === 0;
       if ((this.pending.size === 0 && this.delivered >= this.expectedDelivered() && fanoutIdle && q && q.t > sendSecs) || performance.now() > drainUntil) break;
       await sleep(100);
     }
@@ -547,7 +572,13 @@ export class Replay {
       return out;
     };
     const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
-    const lat = (r: LatencyRecorder) => ({ p50_ms: round(r.percentile(50)), p99_ms: round(r.percentile(99)), p999_ms: round(r.percentile(99.9)), max_ms: round(r.max), samples: r.count });
+    const lat = (r: LatencyRecorder) => ({
+      p50_ms: round(r.percentile(50)),
+      p99_ms: round(r.percentile(99)),
+      p999_ms: round(r.percentile(99.9)),
+      max_ms: round(r.max),
+      samples: r.count,
+    });
     const steadyLat = lat(perPhase[steadyI]);
     const spikeLat = lat(perPhase[spikeI]);
     const peakAchieved = Math.max(0, ...s.acked.slice(Math.floor(starts[spikeI])));
@@ -621,7 +652,14 @@ export class Replay {
       scrapes: this.queues.length,
       scrape_failures: this.scrapeFailures,
       max_scrape_ms: Math.max(0, ...this.queues.map((q) => q.scrape_ms)),
-      graph: { users: g.users, celebrities: g.celebrities.map((c) => `${c.id}:${c.followers}`), events: graph.events, acked: graph.acked, events_per_s: Math.round(graph.acked / graph.secs), errors: graph.errors },
+      graph: {
+        users: g.users,
+        celebrities: g.celebrities.map((c) => `${c.id}:${c.followers}`),
+        events: graph.events,
+        acked: graph.acked,
+        events_per_s: Math.round(graph.acked / graph.secs),
+        errors: graph.errors,
+      },
       subscribers: sc.subscribers,
       cpu_cores_timeline: cpuTimeline,
       sync_writes: this.syncWrites,

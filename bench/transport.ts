@@ -44,7 +44,13 @@ function batch(n: number, k: number): { epoch: number; items: IngestItem[] } {
   return {
     epoch: 1,
     items: Array.from({ length: n }, (_, i) => ({
-      event: { id: `like-${k}-${i}`, type: 'like', actor: `user${i % 997}`, ts, tweet: { id: `tw-${k}-${i}`, author: `author${i % 200}`, entities: ['topic'] } },
+      event: {
+        id: `like-${k}-${i}`,
+        type: 'like',
+        actor: `user${i % 997}`,
+        ts,
+        tweet: { id: `tw-${k}-${i}`, author: `author${i % 200}`, entities: ['topic'] },
+      },
       users: [`author${i % 200}`],
     })) as IngestItem[],
   };
@@ -89,10 +95,16 @@ export async function main(args: string[]): Promise<void> {
   const o = options(args);
   const dataDir = tempDataDir('transport');
   const busyBefore = await hostLoad(500);
-  const runtime = await ActorRuntime.start({ callTimeoutMs: 30_000, linkMaxFrame: DEFAULT_CONFIG.linkMaxFrame }, createLogger('bench', 'warn'), { fromNode: () => undefined, onNewProcess: () => undefined });
+  const runtime = await ActorRuntime.start({ callTimeoutMs: 30_000, linkMaxFrame: DEFAULT_CONFIG.linkMaxFrame }, createLogger('bench', 'warn'), {
+    fromNode: () => undefined,
+    onNewProcess: () => undefined,
+  });
   let ref: NodeRef | undefined;
   try {
-    ref = await runtime.spawn({ id: 'node-1' }, { ...nodeParamsOf(loadConfig({ dataDir, syncWrites: false, logLevel: 'warn' }), 'node-1', 16), benchOps: true });
+    ref = await runtime.spawn(
+      { id: 'node-1' },
+      { ...nodeParamsOf(loadConfig({ dataDir, syncWrites: false, logLevel: 'warn' }), 'node-1', 16), benchOps: true },
+    );
     if (!ref.linked) throw new Error('the node link did not come up');
     const results: Record<string, unknown> = {};
     for (const n of o.events) {
@@ -113,7 +125,15 @@ export async function main(args: string[]): Promise<void> {
       };
     }
     const busyAfter = await hostLoad(500);
-    printResult({ bench: 'transport', calls: o.calls, inflight: o.inflight, rounds: o.rounds, ...results, machine_busy_cores_before: +busyBefore.toFixed(2), machine_busy_cores_after: +busyAfter.toFixed(2) });
+    printResult({
+      bench: 'transport',
+      calls: o.calls,
+      inflight: o.inflight,
+      rounds: o.rounds,
+      ...results,
+      machine_busy_cores_before: +busyBefore.toFixed(2),
+      machine_busy_cores_after: +busyAfter.toFixed(2),
+    });
   } finally {
     await runtime.stop(ref ? [ref.pid] : []);
     rmSync(dataDir, { recursive: true, force: true });

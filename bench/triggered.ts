@@ -138,7 +138,16 @@ export async function main(args: string[]): Promise<void> {
   let cluster: ClusterProcess | undefined;
   const sockets: WebSocket[] = [];
   try {
-    const clusterArgs = ['--data', dataDir, '--port', '0', '--nodes', '3', ...(o.sync ? [] : ['--no-sync']), ...(o.config ? ['--config', resolvePath(o.config)] : [])];
+    const clusterArgs = [
+      '--data',
+      dataDir,
+      '--port',
+      '0',
+      '--nodes',
+      '3',
+      ...(o.sync ? [] : ['--no-sync']),
+      ...(o.config ? ['--config', resolvePath(o.config)] : []),
+    ];
     cluster = await ClusterProcess.start(clusterArgs, { env: Probe.from(o.profileDir, o.stagesDir, o.traceDir)?.env() });
     log(`cluster up: ${cluster.info.ws}, gateway pid ${cluster.pid}, nodes ${JSON.stringify(cluster.info.nodes)}, sync=${o.sync}`);
     const { events_per_s: events, p50_ms, p99_ms, p999_ms, ...rest } = await runPhases(o, cluster, dataDir, sockets);
@@ -333,7 +342,12 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
   };
   const like = (id: string, seq: number, text: string) => {
     const r = recipients[seq % recipients.length];
-    return { id, type: 'like', actor: fan(seq, r), tweet: { id: o.tweets > 0 ? `tw-${r}-${Math.floor(seq / recipients.length) % o.tweets}` : `tw-${id}`, author: r, text } };
+    return {
+      id,
+      type: 'like',
+      actor: fan(seq, r),
+      tweet: { id: o.tweets > 0 ? `tw-${r}-${Math.floor(seq / recipients.length) % o.tweets}` : `tw-${id}`, author: r, text },
+    };
   };
 
   log(`${producers.length} producer sockets connected`);
@@ -399,12 +413,16 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
     ),
     bench_cpu_us_per_event: round((((cpuPhase1.bench ?? 0) * o.durationS) / Math.max(1, completeInWindow)) * 1e6, 0),
   };
-  log(`phase 1: ${phase1.events_per_s} events/s complete (acked + delivered) in the window; after drain: acked ${acked1}, delivered ${delivered1}, complete ${complete}; cpu ${JSON.stringify(cpuPhase1)}`);
+  log(
+    `phase 1: ${phase1.events_per_s} events/s complete (acked + delivered) in the window; after drain: acked ${acked1}, delivered ${delivered1}, complete ${complete}; cpu ${JSON.stringify(cpuPhase1)}`,
+  );
 
   // ---- Phase 2: fixed offered rate, open loop, latency from the intended send time.
   const frames = warmupFrames + Math.round((o.rate * o.latencyS) / o.frameEvents);
   const intervalMs = (1000 * o.frameEvents) / o.rate;
-  log(`phase 2: ${o.rate} events/s offered as ${o.frameEvents}-event frames every ${intervalMs.toFixed(2)} ms, ${o.latencyWarmupS}s of warm-up, then ${o.latencyS}s measured (${frames} frames)`);
+  log(
+    `phase 2: ${o.rate} events/s offered as ${o.frameEvents}-event frames every ${intervalMs.toFixed(2)} ms, ${o.latencyWarmupS}s of warm-up, then ${o.latencyS}s measured (${frames} frames)`,
+  );
   let seq2 = 0;
   let maxLagMs = 0;
   let cpu2: ReturnType<typeof clusterCpuMeter> | undefined;
@@ -472,7 +490,9 @@ async function runPhases(o: Options, cluster: ClusterProcess, dataDir: string, s
     sender_max_lag_ms: round(maxLagMs),
     cpu_cores_phase2: cpuPhase2,
   };
-  log(`phase 2: p50 ${phase2.p50_ms} ms, p99 ${phase2.p99_ms} ms, p99.9 ${phase2.p999_ms} ms, max ${phase2.max_ms} ms, missing ${phase2.latency_missing}; ack p99 ${phase2.ack_p99_ms} ms; cpu ${JSON.stringify(cpuPhase2)}`);
+  log(
+    `phase 2: p50 ${phase2.p50_ms} ms, p99 ${phase2.p99_ms} ms, p99.9 ${phase2.p999_ms} ms, max ${phase2.max_ms} ms, missing ${phase2.latency_missing}; ack p99 ${phase2.ack_p99_ms} ms; cpu ${JSON.stringify(cpuPhase2)}`,
+  );
 
   return {
     ...phase1,

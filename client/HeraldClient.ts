@@ -382,7 +382,11 @@ export class HeraldClient {
     if (this.currentState === 'closed') return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => this.settle(frame.id, new HeraldClientError('HERALD_UNAVAILABLE', `no answer within ${this.opts.requestTimeoutMs} ms; retry with the same ids`, true)),
+        () =>
+          this.settle(
+            frame.id,
+            new HeraldClientError('HERALD_UNAVAILABLE', `no answer within ${this.opts.requestTimeoutMs} ms; retry with the same ids`, true),
+          ),
         this.opts.requestTimeoutMs,
       );
       const p: Pending = { frame, resolve, reject, timer, sent: false };

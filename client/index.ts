@@ -5,15 +5,4 @@ export { HeraldClientError, isRetryable, type ClientErrorCode } from './HeraldCl
 export { Backoff, type BackoffOptions } from './Backoff';
 export type { WireFormat } from './WireFormat';
 export type { WebSocketConstructor, WebSocketLike } from './WebSocketLike';
-export type {
-  Cursor,
-  EventType,
-  HeraldEvent,
-  Notification,
-  PublishResult,
-  ReadResult,
-  Subscribed,
-  TimelinePage,
-  Tweet,
-  UserId,
-} from './Messages';
+export type { Cursor, EventType, HeraldEvent, Notification, PublishResult, ReadResult, Subscribed, TimelinePage, Tweet, UserId } from './Messages';

@@ -90,9 +90,7 @@ export class ActorRuntime {
 
   /** Creates the actor of one node and waits until it has opened its LevelDB and replayed its ingest log. */
   async spawn(spec: NodeSpec, params: Omit<NodeHostParams, 'link'>): Promise<NodeRef> {
-    const placement = spec.host
-      ? { mode: 'remote', host: spec.host.split(':')[0], port: Number(spec.host.split(':')[1] ?? 6161) }
-      : { mode: 'forked' };
+    const placement = spec.host ? { mode: 'remote', host: spec.host.split(':')[0], port: Number(spec.host.split(':')[1] ?? 6161) } : { mode: 'forked' };
     const actor = await this.root.createChild(NODE_HOST, {
       ...placement,
       name: `herald-${spec.id}`,

@@ -116,7 +116,9 @@ export class Coordinator {
 
   async broadcastTable(): Promise<void> {
     const results = await Promise.allSettled([...this.nodes.values()].map((ref) => this.sendTable(ref)));
-    results.forEach((r, i) => r.status === 'rejected' && this.log.warn({ node: [...this.nodes.keys()][i] }, 'node missed the table; it gets it when it answers again'));
+    results.forEach(
+      (r, i) => r.status === 'rejected' && this.log.warn({ node: [...this.nodes.keys()][i] }, 'node missed the table; it gets it when it answers again'),
+    );
   }
 
   private save(): void {
@@ -147,9 +149,19 @@ export class Coordinator {
     for (const move of this.table.moves) {
       this.log.warn({ move }, move.phase === 'copying' ? 'rolling back an interrupted move' : 'finishing an interrupted move');
       if (move.phase === 'copying') {
-        await this.nodes.get(move.to)?.call('dropShard', { shard: move.shard }).catch(() => undefined);
-        await this.nodes.get(move.from)?.call('unfreezeShard', { shard: move.shard }).catch(() => undefined);
-      } else await this.nodes.get(move.from)?.call('dropShard', { shard: move.shard }).catch(() => undefined);
+        await this.nodes
+          .get(move.to)
+          ?.call('dropShard', { shard: move.shard })
+          .catch(() => undefined);
+        await this.nodes
+          .get(move.from)
+          ?.call('unfreezeShard', { shard: move.shard })
+          .catch(() => undefined);
+      } else
+        await this.nodes
+          .get(move.from)
+          ?.call('dropShard', { shard: move.shard })
+          .catch(() => undefined);
       this.table.endMove(move.shard);
     }
     this.save();
@@ -216,7 +228,11 @@ export class Coordinator {
       this.hold(shard);
       held = true;
       await from.call('freezeShard', { shard }, 60_000);
-      count(direct ? await target.call('pullShard', { shard, from: move.from, delta: true }, 60_000) : await relay(from.call('exportDelta', { shard }, 60_000), true));
+      count(
+        direct
+          ? await target.call('pullShard', { shard, from: move.from, delta: true }, 60_000)
+          : await relay(from.call('exportDelta', { shard }, 60_000), true),
+      );
     } catch (err) {
       this.log.warn({ err, shard, to }, 'move failed before the flip; rolling back');
       // No part may land after the drop.
@@ -263,11 +279,21 @@ export class Coordinator {
     if (start > now) await new Promise((r) => setTimeout(r, start - now));
   }
 
-
   /** Runs moves with at most `concurrency` at a time; one admin operation at a time. */
   async execute(operation: string, moves: Array<{ shard: number; to: string }>, concurrency: number): Promise<OperationProgress> {
     if (this.op?.state === 'running') throw new HeraldError('HERALD_BUSY', `${this.op.operation} is running`);
-    const op: OperationProgress = { operation, state: 'running', shardsTotal: moves.length, shardsDone: 0, shardsFailed: 0, keysMoved: 0, bytesMoved: 0, shardsDirect: 0, active: [], startedAt: Date.now() };
+    const op: OperationProgress = {
+      operation,
+      state: 'running',
+      shardsTotal: moves.length,
+      shardsDone: 0,
+      shardsFailed: 0,
+      keysMoved: 0,
+      bytesMoved: 0,
+      shardsDirect: 0,
+      active: [],
+      startedAt: Date.now(),
+    };
     this.op = op;
     this.log.info({ operation, shards: moves.length, concurrency }, 'operation started');
     const queue = [...moves];
@@ -335,7 +361,8 @@ export class Coordinator {
   drain(id: string, concurrency: number): Promise<OperationProgress> {
     const spec = this.table.node(id);
     if (!spec) throw new HeraldError('HERALD_NOT_FOUND', `no node ${id}`);
-    if (this.table.data.nodes.filter((n) => !n.draining).length <= 1 && !spec.draining) throw new HeraldError('HERALD_INVALID_MESSAGE', 'cannot drain the last node');
+    if (this.table.data.nodes.filter((n) => !n.draining).length <= 1 && !spec.draining)
+      throw new HeraldError('HERALD_INVALID_MESSAGE', 'cannot drain the last node');
     spec.draining = true;
     this.save();
     return this.rebalance(concurrency, `drain ${id}`);

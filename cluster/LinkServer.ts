@@ -30,7 +30,7 @@ export class LinkServer {
       void NodeLink.accept(socket, opts, counted).then((link) => {
         if (!link) {
           self.refused++;
-           log.warn({ remote }, 'link connection refused: failed authentication');
+          log.warn({ remote }, 'link connection refused: failed authentication');
           return;
         }
         const old = self.links.get(link.peer);

@@ -94,7 +94,9 @@ class NodeHost {
     this.ops = byName(this.handlers(this.node, this.store), params.benchOps ? benchHandlers(this.node) : {});
     const defaultLocale = params.channels?.defaultLocale ?? CHANNEL_DEFAULTS.defaultLocale;
     // The sender hands each queued job to its channel as an outbound message.
-    const ports = new Map([...channels].map(([name, ch]) => [name, { send: (job: DeliveryJob) => ch.send({ ...job, locale: job.locale ?? defaultLocale }) }] as const));
+    const ports = new Map(
+      [...channels].map(([name, ch]) => [name, { send: (job: DeliveryJob) => ch.send({ ...job, locale: job.locale ?? defaultLocale }) }] as const),
+    );
     this.node.startDelivery(ports, params.sender);
     this.channels = channels;
     // A respawned node resumes with the table it last acknowledged, so it keeps fencing by epoch.

@@ -112,14 +112,19 @@ export class NodeLink {
     const nonce = randomBytes(32);
     let peer = '';
     try {
-      const { reader, rest } = await handshake(socket, opts.handshakeMs, (frame, send) => {
-        if (frame[0] !== FrameKind.Answer || !proves(opts.secret, 'client', nonce, frame[1])) {
-          throw new HeraldError('HERALD_UNAUTHORIZED', 'link peer failed authentication');
-        }
-        peer = frame[2];
-        send([FrameKind.Welcome, proof(opts.secret, 'server', frame[3])]);
-        return true;
-      }, [FrameKind.Challenge, nonce]);
+      const { reader, rest } = await handshake(
+        socket,
+        opts.handshakeMs,
+        (frame, send) => {
+          if (frame[0] !== FrameKind.Answer || !proves(opts.secret, 'client', nonce, frame[1])) {
+            throw new HeraldError('HERALD_UNAUTHORIZED', 'link peer failed authentication');
+          }
+          peer = frame[2];
+          send([FrameKind.Welcome, proof(opts.secret, 'server', frame[3])]);
+          return true;
+        },
+        [FrameKind.Challenge, nonce],
+      );
       reader.maxFrame = opts.maxFrame;
       const link = new NodeLink(socket, reader, peer, opts.maxFrame, handler);
       for (const f of rest) link.receive(f);

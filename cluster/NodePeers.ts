@@ -68,7 +68,10 @@ export class NodePeers<Ops extends { [K in keyof Ops]: OpShape } = NodeOps> {
   private drop(node: string): void {
     const link = this.links.get(node);
     this.links.delete(node);
-    void link?.then((l) => l.close(), () => undefined);
+    void link?.then(
+      (l) => l.close(),
+      () => undefined,
+    );
   }
 
   close(): void {

@@ -10,7 +10,8 @@ import type { Move, NodeSpec, ShardTableData } from './ShardTableData';
  */
 export class ShardTable {
   constructor(readonly data: ShardTableData) {
-    if (!Array.isArray(data.owners) || data.owners.length !== data.shardCount) throw new HeraldError('HERALD_INTERNAL', 'a shard table needs an owner for every shard');
+    if (!Array.isArray(data.owners) || data.owners.length !== data.shardCount)
+      throw new HeraldError('HERALD_INTERNAL', 'a shard table needs an owner for every shard');
     data.moving ??= {};
   }
 

@@ -360,7 +360,8 @@ class PlainReader {
     const end = (this.pos = start + n);
     // ASCII reads the same with any decoder; anything else as the library reads it (a lone surrogate's 3-byte
     // form comes back as that surrogate, which validation then refuses, unlike a decoder that replaces it).
-    for (let i = start; i < end; i++) if (b[i] >= 0x80) return n > LIBRARY_TEXT_DECODER_MIN ? textDecoder.decode(b.subarray(start, end)) : lenientUtf8(b, start, end);
+    for (let i = start; i < end; i++)
+      if (b[i] >= 0x80) return n > LIBRARY_TEXT_DECODER_MIN ? textDecoder.decode(b.subarray(start, end)) : lenientUtf8(b, start, end);
     return latin1Slice.call(b, start, end);
   }
 

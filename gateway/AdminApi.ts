@@ -30,7 +30,8 @@ export class AdminApi {
     }
     if (method === 'POST' && path === '/v1/admin/nodes') {
       const { host, rebalance, concurrency } = await body();
-      if (host !== undefined && (typeof host !== 'string' || !/^[^\s:]+:\d{1,5}$/.test(host))) throw new HeraldError('HERALD_INVALID_MESSAGE', 'host must be h:port');
+      if (host !== undefined && (typeof host !== 'string' || !/^[^\s:]+:\d{1,5}$/.test(host)))
+        throw new HeraldError('HERALD_INVALID_MESSAGE', 'host must be h:port');
       this.idle();
       const ref = await c.addNode(host as string | undefined);
       if (rebalance !== false) void this.launch(() => c.rebalance(concurrencyOf(concurrency)));
@@ -42,7 +43,8 @@ export class AdminApi {
     }
     if (method === 'POST' && path === '/v1/admin/dead-letters/replay') {
       const { ids, node: only } = await body();
-      if (ids !== undefined && (!Array.isArray(ids) || ids.some((i) => typeof i !== 'string'))) throw new HeraldError('HERALD_INVALID_MESSAGE', 'ids must be strings');
+      if (ids !== undefined && (!Array.isArray(ids) || ids.some((i) => typeof i !== 'string')))
+        throw new HeraldError('HERALD_INVALID_MESSAGE', 'ids must be strings');
       const refs = [...c.nodes.values()].filter((r) => only === undefined || r.id === only);
       const replayed = await Promise.all(refs.map(async (ref) => [ref.id, await ref.call('replayDeadLetters', { ids })] as const));
       return [200, { replayed: Object.fromEntries(replayed) }];

@@ -85,5 +85,5 @@ function writeSecret(file: string): void {
 /** `Authorization: Bearer <token>`, else `?token=` (browsers cannot set headers on a WebSocket). */
 export function tokenFrom(authorization: string | undefined, url: URL): string | undefined {
   const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
-  return m ? m[1] : url.searchParams.get('token') ?? undefined;
+  return m ? m[1] : (url.searchParams.get('token') ?? undefined);
 }

@@ -134,7 +134,9 @@ export class Gateway {
     };
 
     const stats = async () => {
-      const perNode = await Promise.all([...nodes.values()].map((ref) => ref.call('stats', null).catch((err) => ({ nodeId: ref.id, error: HeraldError.from(err).code }))));
+      const perNode = await Promise.all(
+        [...nodes.values()].map((ref) => ref.call('stats', null).catch((err) => ({ nodeId: ref.id, error: HeraldError.from(err).code }))),
+      );
       return { nodes: perNode, connections: registry.users, liveness: liveness.kills, operation: coordinator!.progress, epoch: table.epoch };
     };
     const admin = new AdminApi(coordinator, stats, log);
@@ -254,5 +256,7 @@ function refuse(socket: Duplex, err: HeraldError): void {
   const reasons: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests' };
   const body = JSON.stringify(err.toJSON());
   const reason = reasons[err.httpStatus] ?? 'Error';
-  socket.end(`HTTP/1.1 ${err.httpStatus} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${err.httpStatus} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

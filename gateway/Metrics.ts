@@ -110,8 +110,18 @@ export class Metrics {
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'herald_gateway_' });
-    this.eventsIn = new Counter({ name: 'herald_events_received_total', help: 'Events in valid publishes received by the gateway', labelNames: ['channel'], registers });
-    this.eventsAcked = new Counter({ name: 'herald_events_acked_total', help: 'Events acked to producers (durably written by every owner)', labelNames: ['channel'], registers });
+    this.eventsIn = new Counter({
+      name: 'herald_events_received_total',
+      help: 'Events in valid publishes received by the gateway',
+      labelNames: ['channel'],
+      registers,
+    });
+    this.eventsAcked = new Counter({
+      name: 'herald_events_acked_total',
+      help: 'Events acked to producers (durably written by every owner)',
+      labelNames: ['channel'],
+      registers,
+    });
     this.eventsRejected = new Counter({
       name: 'herald_events_rejected_total',
       help: 'Events of publishes refused after validation (the whole publish fails with the code)',
@@ -150,7 +160,12 @@ export class Metrics {
       labelNames: ['path'],
       registers,
     });
-    this.fanoutRelayed = new Counter({ name: 'herald_fanout_relayed_batches_total', help: 'Fanout batches a node decided for an author on another node (sent node to node), by deciding node', labelNames: ['node'], registers });
+    this.fanoutRelayed = new Counter({
+      name: 'herald_fanout_relayed_batches_total',
+      help: 'Fanout batches a node decided for an author on another node (sent node to node), by deciding node',
+      labelNames: ['node'],
+      registers,
+    });
     this.fanoutRelayedFollowers = new Counter({
       name: 'herald_fanout_relayed_followers_total',
       help: 'Followers decided in fanout batches from another node, by deciding node',
@@ -317,8 +332,10 @@ export class Metrics {
     perNode('herald_node_fanout_pages_total', 'Follower pages sent by the author node', 'counter', (n) => n.fanout?.pages);
     perNode('herald_node_fanout_followers_paged_total', 'Followers paged by the author node', 'counter', (n) => n.fanout?.followers);
     perNode('herald_node_fanout_messages_total', 'Fanout batches sent by the author node (one per node per page)', 'counter', (n) => n.fanout?.messages);
-    perNode('herald_node_fanout_active_jobs', 'A fanout job is running on the node (0 or 1: one at a time)', 'gauge', (n) => (n.fanout ? (n.fanout.active || n.fanout.running ? 1 : 0) : undefined));
-    perNode('herald_node_fanout_batches_total', 'Fanout batches decided by the node as the followers\' owner', 'counter', (n) => n.fanoutBatches);
+    perNode('herald_node_fanout_active_jobs', 'A fanout job is running on the node (0 or 1: one at a time)', 'gauge', (n) =>
+      n.fanout ? (n.fanout.active || n.fanout.running ? 1 : 0) : undefined,
+    );
+    perNode('herald_node_fanout_batches_total', "Fanout batches decided by the node as the followers' owner", 'counter', (n) => n.fanoutBatches);
     perNode('herald_node_fanout_decided_total', 'Followers decided by the node', 'counter', (n) => n.fanoutDecided);
     perNode('herald_node_fanout_notified_total', 'Followers the node notified', 'counter', (n) => n.fanoutNotified);
     // LevelDB through GroupCommit: `durable` (fsynced ingest log, fanout entries) and `applied` (effects).
@@ -329,9 +346,24 @@ export class Metrics {
           return w ? [{ labels: { node: n.nodeId, writer }, value: pick(w) }] : [];
         }),
       );
-    add('herald_leveldb_batches_total', 'LevelDB batch writes (group commits)', 'counter', writers((w) => w.batches));
-    add('herald_leveldb_ops_total', 'Puts and deletes written in those batches', 'counter', writers((w) => w.ops));
-    add('herald_leveldb_max_batch_ops', 'Largest batch written since the node started', 'gauge', writers((w) => w.maxBatch));
+    add(
+      'herald_leveldb_batches_total',
+      'LevelDB batch writes (group commits)',
+      'counter',
+      writers((w) => w.batches),
+    );
+    add(
+      'herald_leveldb_ops_total',
+      'Puts and deletes written in those batches',
+      'counter',
+      writers((w) => w.ops),
+    );
+    add(
+      'herald_leveldb_max_batch_ops',
+      'Largest batch written since the node started',
+      'gauge',
+      writers((w) => w.maxBatch),
+    );
     const histogram = (name: string, help: string, pick: (w: WriterStats) => WriterStats['writeSeconds'] | undefined) =>
       add(name, help, 'histogram', () =>
         ok().flatMap((n) =>

@@ -56,10 +56,9 @@ export const SettingsSchema = Type.Object(
       ),
     ),
     channels: Type.Optional(
-      Type.Object(
-        Object.fromEntries(['follow', 'like', 'retweet', 'reply', 'mention', 'tweet'].map((t) => [t, Type.Optional(Toggles)])),
-        { additionalProperties: false },
-      ),
+      Type.Object(Object.fromEntries(['follow', 'like', 'retweet', 'reply', 'mention', 'tweet'].map((t) => [t, Type.Optional(Toggles)])), {
+        additionalProperties: false,
+      }),
     ),
     quietHours: Type.Optional(Type.Object({ start: HHMM, end: HHMM }, { additionalProperties: false })),
   },

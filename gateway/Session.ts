@@ -71,10 +71,13 @@ export class Session implements Subscriber {
     // The token was checked at the handshake; when it expires, so does the socket.
     if (principal.exp) {
       const ms = principal.exp * 1000 - Date.now();
-      this.expiry = setTimeout(() => {
-        this.ws.close(CLOSE_POLICY, 'HERALD_TOKEN_EXPIRED' satisfies ErrorCode);
-        this.close();
-      }, Math.min(Math.max(ms, 0), 2 ** 31 - 1));
+      this.expiry = setTimeout(
+        () => {
+          this.ws.close(CLOSE_POLICY, 'HERALD_TOKEN_EXPIRED' satisfies ErrorCode);
+          this.close();
+        },
+        Math.min(Math.max(ms, 0), 2 ** 31 - 1),
+      );
     }
   }
 
@@ -171,8 +174,7 @@ export class Session implements Subscriber {
       } finally {
         presence?.settled();
       }
-      const recovered =
-        since === undefined || ((epoch === undefined || epoch === first.epoch) && since >= first.first - 1 && since <= first.offset);
+      const recovered = since === undefined || ((epoch === undefined || epoch === first.epoch) && since >= first.first - 1 && since <= first.offset);
       this.send({ op: 'subscribed', id, offset: first.offset, unread: first.unread, epoch: first.epoch, recovered }, format);
       this.lastSent = recovered && since !== undefined ? since : first.offset;
       if (recovered) await this.sendPages(first);

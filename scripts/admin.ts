@@ -56,12 +56,16 @@ function printStatus(s: any): void {
   console.log(`epoch ${s.epoch}, ${s.shardCount} shards`);
   for (const n of s.nodes) {
     const flags = [n.ok ? 'up' : 'DOWN', n.draining ? 'draining' : '', n.host ? `on ${n.host}` : 'forked'].filter(Boolean).join(', ');
-    console.log(`  ${n.id.padEnd(8)} ${String(n.shards).padStart(4)} shards  ${mb(n.bytes).padStart(9)}  users ${n.activeUsers ?? '-'}  events ${n.events ?? '-'}  (${flags}, pid ${n.pid ?? '-'})`);
+    console.log(
+      `  ${n.id.padEnd(8)} ${String(n.shards).padStart(4)} shards  ${mb(n.bytes).padStart(9)}  users ${n.activeUsers ?? '-'}  events ${n.events ?? '-'}  (${flags}, pid ${n.pid ?? '-'})`,
+    );
   }
   for (const m of s.moving) console.log(`  moving shard ${m.shard}: ${m.from} -> ${m.to} (${m.phase})`);
   if (s.operation) {
     const o = s.operation;
-    console.log(`operation: ${o.operation} ${o.state}: ${o.shardsDone}/${o.shardsTotal} shards, ${o.shardsFailed} failed, ${o.keysMoved} keys, ${mb(o.bytesMoved)}${o.error ? `, last error: ${o.error}` : ''}`);
+    console.log(
+      `operation: ${o.operation} ${o.state}: ${o.shardsDone}/${o.shardsTotal} shards, ${o.shardsFailed} failed, ${o.keysMoved} keys, ${mb(o.bytesMoved)}${o.error ? `, last error: ${o.error}` : ''}`,
+    );
   }
 }
 
@@ -82,7 +86,9 @@ async function follow(): Promise<void> {
     bar.update(o.shardsDone + o.shardsFailed, payload);
     if (o.state !== 'running') {
       bar.stop();
-      console.log(`${o.operation}: ${o.state}, ${o.shardsDone} moved, ${o.shardsFailed} failed, ${o.keysMoved} keys, ${mb(o.bytesMoved)} in ${seconds.toFixed(1)} s${o.error ? ` (last error: ${o.error})` : ''}`);
+      console.log(
+        `${o.operation}: ${o.state}, ${o.shardsDone} moved, ${o.shardsFailed} failed, ${o.keysMoved} keys, ${mb(o.bytesMoved)} in ${seconds.toFixed(1)} s${o.error ? ` (last error: ${o.error})` : ''}`,
+      );
       if (o.state === 'failed') process.exitCode = 1;
       return;
     }
@@ -135,7 +141,9 @@ async function main(): Promise<void> {
       const { nodes } = await api('GET', '/v1/admin/dead-letters');
       for (const n of nodes) {
         for (const l of n.letters) {
-          console.log(`${n.node}  ${l.id}  ${l.job.channel} to ${l.job.user} after ${l.job.attempts} attempts, ${new Date(l.failedAt).toISOString()}: ${l.error}`);
+          console.log(
+            `${n.node}  ${l.id}  ${l.job.channel} to ${l.job.user} after ${l.job.attempts} attempts, ${new Date(l.failedAt).toISOString()}: ${l.error}`,
+          );
         }
       }
       console.log(`${nodes.reduce((s: number, n: any) => s + n.letters.length, 0)} dead letter(s)`);

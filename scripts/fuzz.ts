@@ -50,7 +50,13 @@ export interface FuzzOptions {
 export function parseFuzzArgs(args: string[]): FuzzOptions | undefined {
   const { values } = parseOptions(args, OPTIONS, { usage: HELP });
   if (values.help) return undefined;
-  return { seconds: values.seconds, frames: values.frames, sockets: values.sockets, seed: values.seed ?? Math.floor(Math.random() * 2 ** 31), logs: values.logs };
+  return {
+    seconds: values.seconds,
+    frames: values.frames,
+    sockets: values.sockets,
+    seed: values.seed ?? Math.floor(Math.random() * 2 ** 31),
+    logs: values.logs,
+  };
 }
 
 /** The server's limits for this run: high enough that fuzz sockets are processed, low enough that floods are not. */
@@ -128,9 +134,53 @@ const ODD_STRINGS = [
   'a'.repeat(128),
   'a'.repeat(129),
 ];
-const ODD_NUMBERS = [0, -0, -1, 1, 0.5, 1e308, -1e308, 5e-324, 2 ** 31, 2 ** 32, 2 ** 53 - 1, 2 ** 53, 2 ** 53 + 2, 2 ** 63, 2 ** 64, -(2 ** 63), 8.64e15, 8.64e15 + 1, NaN, Infinity, -Infinity];
+const ODD_NUMBERS = [
+  0,
+  -0,
+  -1,
+  1,
+  0.5,
+  1e308,
+  -1e308,
+  5e-324,
+  2 ** 31,
+  2 ** 32,
+  2 ** 53 - 1,
+  2 ** 53,
+  2 ** 53 + 2,
+  2 ** 63,
+  2 ** 64,
+  -(2 ** 63),
+  8.64e15,
+  8.64e15 + 1,
+  NaN,
+  Infinity,
+  -Infinity,
+];
 const OPS = ['publish', 'subscribe', 'timeline', 'read', 'ping'] as const;
-const ODD_OPS = ['', 'Publish', 'PUBLISH', 'publish ', 'ack', 'error', 'notification', 'subscribed', 'delete', 'admin', 'x'.repeat(200), 'toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString', '__defineGetter__', '__lookupGetter__'];
+const ODD_OPS = [
+  '',
+  'Publish',
+  'PUBLISH',
+  'publish ',
+  'ack',
+  'error',
+  'notification',
+  'subscribed',
+  'delete',
+  'admin',
+  'x'.repeat(200),
+  'toString',
+  'constructor',
+  '__proto__',
+  'hasOwnProperty',
+  'valueOf',
+  'isPrototypeOf',
+  'propertyIsEnumerable',
+  'toLocaleString',
+  '__defineGetter__',
+  '__lookupGetter__',
+];
 const EVENT_TYPES = ['follow', 'unfollow', 'tweet', 'like', 'retweet', 'reply', 'mention'] as const;
 
 function randString(r: Rng): string {
@@ -150,7 +200,9 @@ function randString(r: Rng): string {
     case 4:
       return r.pick(ODD_STRINGS).repeat(r.int(300) + 1);
     default:
-      return Math.random().toString(36).slice(2, 2 + r.int(12));
+      return Math.random()
+        .toString(36)
+        .slice(2, 2 + r.int(12));
   }
 }
 
@@ -293,7 +345,8 @@ type Frame = { data: string | Buffer; text: boolean; op?: string; id?: string };
 
 const asFrame = (msg: unknown, text: boolean): Frame | null => {
   const o = msg as { op?: unknown; id?: unknown } | null;
-  const meta = o && typeof o === 'object' && !Array.isArray(o) ? { op: typeof o.op === 'string' ? o.op : undefined, id: typeof o.id === 'string' ? o.id : undefined } : {};
+  const meta =
+    o && typeof o === 'object' && !Array.isArray(o) ? { op: typeof o.op === 'string' ? o.op : undefined, id: typeof o.id === 'string' ? o.id : undefined } : {};
   try {
     if (text) {
       const s = JSON.stringify(msg);
@@ -526,7 +579,8 @@ class Conn {
 
   send(f: Frame): void {
     // Only ids this run generated are unique: a mutated id ('null', a user name...) may repeat.
-    if (f.id !== undefined && f.op !== undefined && f.op !== 'subscribe' && this.ids.own.test(f.id)) this.pending.set(f.id.slice(0, 128), { op: f.op.slice(0, 40), data: f.data, at: Date.now() });
+    if (f.id !== undefined && f.op !== undefined && f.op !== 'subscribe' && this.ids.own.test(f.id))
+      this.pending.set(f.id.slice(0, 128), { op: f.op.slice(0, 40), data: f.data, at: Date.now() });
     this.ws.send(f.data, { binary: !f.text });
     this.inflight++;
   }
@@ -598,7 +652,7 @@ export async function fuzz(o: FuzzOptions): Promise<{ summary: Record<string, un
     } catch (err) {
       stats.healthz_failures++;
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      log(`HEALTHZ FAILED: ${(err as Error).message}${cause ? ` (${cause.code ?? ""} ${cause.message ?? ""})` : ""}`);
+      log(`HEALTHZ FAILED: ${(err as Error).message}${cause ? ` (${cause.code ?? ''} ${cause.message ?? ''})` : ''}`);
       return false;
     }
   };

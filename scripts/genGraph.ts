@@ -56,9 +56,11 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const { values } = parseOrExit('herald gen-graph', () => parseOptions(argv, OPTIONS, { usage: HELP }));
   if (values.help) return console.log(HELP);
-  const out = values.out ?? parseOrExit('herald gen-graph', (): never => {
-    throw new OptionError('out', '--out FILE is required', HELP);
-  });
+  const out =
+    values.out ??
+    parseOrExit('herald gen-graph', (): never => {
+      throw new OptionError('out', '--out FILE is required', HELP);
+    });
   try {
     const result = await genGraph(argv, out);
     process.stdout.write(JSON.stringify({ gen_graph: 'done', out, ...result }) + '\n');

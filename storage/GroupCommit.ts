@@ -2,9 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClassicLevel } from 'classic-level';
 import { HeraldError } from '../core/HeraldError';
 
-export type Op =
-  | { type: 'put'; key: string; value: Uint8Array }
-  | { type: 'del'; key: string };
+export type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
 
 type Db = ClassicLevel<string, Uint8Array>;
 

@@ -1,4 +1,4 @@
-import { md5Head } from "./ShardHash";
+import { md5Head } from './ShardHash';
 
 /**
  * Key layout of a node's LevelDB. Every per-user key starts with its shard, so one range scan over

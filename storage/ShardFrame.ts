@@ -32,7 +32,7 @@ export function encodeFrame(rows: readonly FrameRow[]): Buffer {
 export function decodeFrame(frame: Uint8Array): FrameRow[] {
   const buf = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
   const rows: FrameRow[] = [];
-  for (let at = 0; at < buf.length; ) {
+  for (let at = 0; at < buf.length;) {
     const kl = buf.readUInt32LE(at);
     if (at + 8 + kl > buf.length) throw new RangeError('truncated shard frame');
     const key = buf.toString('utf8', at + 4, at + 4 + kl);

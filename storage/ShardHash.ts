@@ -58,7 +58,14 @@ const B0 = 0xefcdab89 | 0;
 const C0 = 0x98badcfe | 0;
 const D0 = 0x10325476;
 /** Rotation of each step: four per round, repeated four times. */
-const S = Int32Array.from([[7, 12, 17, 22], [5, 9, 14, 20], [4, 11, 16, 23], [6, 10, 15, 21]].flatMap((r) => [...r, ...r, ...r, ...r]));
+const S = Int32Array.from(
+  [
+    [7, 12, 17, 22],
+    [5, 9, 14, 20],
+    [4, 11, 16, 23],
+    [6, 10, 15, 21],
+  ].flatMap((r) => [...r, ...r, ...r, ...r]),
+);
 const K = Int32Array.from({ length: 64 }, (_, i) => Math.floor(Math.abs(Math.sin(i + 1)) * 2 ** 32) | 0);
 /** The message block, 16 little-endian words. */
 const block = new Int32Array(16);

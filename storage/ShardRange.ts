@@ -93,7 +93,7 @@ export class ShardRange {
     if (!keysPerS) return this.store.db.clear({ gt: prefix, lt: prefix + HIGH });
     const chunk = Math.max(1, Math.min(2000, Math.round(keysPerS / 10)));
     // Each chunk starts after the last key deleted: from the prefix, it would skip every tombstone written before.
-    for (let started = Date.now(), done = 0, after = prefix; ; ) {
+    for (let started = Date.now(), done = 0, after = prefix; ;) {
       const keys = await this.store.db.keys({ gt: after, lt: prefix + HIGH, limit: chunk }).all();
       if (!keys.length) return;
       const batch = this.store.db.batch();

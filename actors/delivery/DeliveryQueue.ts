@@ -66,7 +66,10 @@ export class DeliveryQueue {
   bury(key: string, job: DeliveryJob, error: string, now: number): Promise<void> {
     const id = seqKey(now) + SEP + key.slice(QUEUE.length);
     const letter: DeadLetter = { id, job: { ...job, attempts: job.attempts + 1, lastError: error }, error, failedAt: now };
-    return this.store.durable.write([{ type: 'del', key }, { type: 'put', key: DEAD + id, value: pack(letter) }]);
+    return this.store.durable.write([
+      { type: 'del', key },
+      { type: 'put', key: DEAD + id, value: pack(letter) },
+    ]);
   }
 
   async deadLetters(limit: number): Promise<DeadLetter[]> {

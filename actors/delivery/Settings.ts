@@ -36,7 +36,13 @@ const DAY = 24 * 3600;
 export function deferUntil(settings: Settings, now: number): number {
   const q = settings.quietHours;
   if (!q) return now;
-  const parts = new Intl.DateTimeFormat('en-GB', { timeZone: settings.tz ?? 'UTC', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).formatToParts(new Date(now));
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone: settings.tz ?? 'UTC',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(new Date(now));
   const part = (type: string) => Number(parts.find((p) => p.type === type)!.value);
   const local = part('hour') * 3600 + part('minute') * 60 + part('second');
   const start = secondsOf(q.start);

@@ -78,7 +78,14 @@ export function indexRowsOf(shard: number, rows: readonly FrameRow[]): FrameRow[
  * The users of `shard` between `first` and `last` (inclusive, key order) that rank `author` in their top
  * `INDEXED_RANK` or hold one of `entities`: a fanout's candidates among a run of one shard's followers.
  */
-export async function candidatesIn(store: NodeStore, shard: number, author: UserId, entities: readonly string[], first: UserId, last: UserId): Promise<Set<UserId>> {
+export async function candidatesIn(
+  store: NodeStore,
+  shard: number,
+  author: UserId,
+  entities: readonly string[],
+  first: UserId,
+  last: UserId,
+): Promise<Set<UserId>> {
   const out = new Set<UserId>();
   const terms: Array<['R' | 'N', string]> = [['R', author], ...entities.map((e): ['N', string] => ['N', e])];
   await Promise.all(

@@ -186,7 +186,11 @@ export class FanoutRunner {
       batch!.followers.push(k.slice(prefix + 5));
       batch!.shards.push(s);
     }
-    if (malformed) this.deps.log.warn({ author: event.actor, keys: malformed }, 'follower keys without a shard skipped: data from an older herald, import the follow graph again');
+    if (malformed)
+      this.deps.log.warn(
+        { author: event.actor, keys: malformed },
+        'follower keys without a shard skipped: data from an older herald, import the follow graph again',
+      );
     const last = keys.length ? keys[keys.length - 1].slice(prefix) : '';
     this.progress.messages += byNode.size;
     const done = Promise.all([...byNode].map(([node, b]) => this.deps.send(node, { epoch, event, followers: b.followers, shards: b.shards })));

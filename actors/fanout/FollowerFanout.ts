@@ -101,9 +101,12 @@ export class FollowerFanout {
     // Fenced per shard as ingest is (a table flip elsewhere does not refuse the pages in flight). The author's node
     // computed each follower's shard to group the page by node; it is not hashed again here.
     for (let i = 0; i < followers.length; i++) {
-      if (region.refusalOf(batch.epoch, shards[i])) throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not serve ${followers[i]} for epoch ${batch.epoch}`);
+      if (region.refusalOf(batch.epoch, shards[i]))
+        throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not serve ${followers[i]} for epoch ${batch.epoch}`);
     }
-    void this.store.applied.write([{ type: 'put', key: TWEET_PREFIX + tweet.id, value: pack({ id: event.id, author: event.actor, entities: tweet.entities ?? [] }) }]);
+    void this.store.applied.write([
+      { type: 'put', key: TWEET_PREFIX + tweet.id, value: pack({ id: event.id, author: event.actor, entities: tweet.entities ?? [] }) },
+    ]);
     const now = Date.now();
     const entities = tweet.entities ?? [];
     const decider = new BulkDecider(event.actor, entities, now, this.opts.profile, this.opts.policy);
@@ -169,7 +172,7 @@ export class FollowerFanout {
     const seen = new Set<number>();
     const split = new Set<number>();
     const scans: Array<Promise<unknown>> = [];
-    for (let a = 0; a < followers.length; ) {
+    for (let a = 0; a < followers.length;) {
       const b = runEnd(followers, shards, a, followers.length);
       const shard = shards[a];
       if (seen.has(shard)) split.add(shard);
@@ -187,12 +190,18 @@ export class FollowerFanout {
    * shard and not it). The rest of a long run of one shard (a celebrity's followers: nearly every user of the
    * shard) is read by a scan of the shard's profile range; others by batched point reads.
    */
-  private async readProfiles(followers: UserId[], shards: number[], from: number, to: number, candidates?: Map<number, Set<UserId>>): Promise<Array<Uint8Array | undefined | null>> {
+  private async readProfiles(
+    followers: UserId[],
+    shards: number[],
+    from: number,
+    to: number,
+    candidates?: Map<number, Set<UserId>>,
+  ): Promise<Array<Uint8Array | undefined | null>> {
     const out = new Array<Uint8Array | undefined | null>(to - from);
     const key = (k: number) => userKey(shards[from + k], 'P', followers[from + k]);
     const scattered: number[] = [];
     const reads: Array<Promise<void>> = [];
-    for (let a = 0; a < to - from; ) {
+    for (let a = 0; a < to - from;) {
       const b = runEnd(followers, shards, from + a, to) - from;
       const indexed = candidates?.get(shards[from + a]);
       if (indexed) {
@@ -258,7 +267,9 @@ export class FollowerFanout {
   async profilesOf(users: UserId[]): Promise<InterestProfile[]> {
     const keys = users.map((u) => userKey(this.region.shardOf(u), 'P', u));
     const stored = await this.store.db.getMany(keys);
-    return users.map((u, i) => this.region.actors.get(u)?.interests ?? new InterestProfile(stored[i] ? unpack<ProfileData>(stored[i]!) : undefined, this.opts.profile));
+    return users.map(
+      (u, i) => this.region.actors.get(u)?.interests ?? new InterestProfile(stored[i] ? unpack<ProfileData>(stored[i]!) : undefined, this.opts.profile),
+    );
   }
 
   /** Why `user` was (or was not) notified of `tweetId`: the decision with its inputs, from this node's data. */
@@ -315,7 +326,11 @@ class BulkDecider {
     const key = rule === 'rank' ? -1 : reader.matched;
     let reason = this.reasons.get(key);
     if (reason === undefined) {
-      reason = reasonOf(rule, reader.entities.filter((_, i) => reader.matched & (1 << i)), this.policy);
+      reason = reasonOf(
+        rule,
+        reader.entities.filter((_, i) => reader.matched & (1 << i)),
+        this.policy,
+      );
       this.reasons.set(key, reason);
     }
     return reason;

@@ -53,7 +53,12 @@ export class NodeActor {
     private readonly opts: NodeActorOptions,
     private readonly log: Logger,
     /** The other nodes (fanout batches go to their owners this way). Alone, every node is this one. */
-    readonly peers: Peers = { call: (_node, op, args) => (op === 'fanoutBatch' ? this.fanoutBatch(args as FanoutBatch) : Promise.reject(new HeraldError('HERALD_UNAVAILABLE', `no peers for ${op}`))) as Promise<never> },
+    readonly peers: Peers = {
+      call: (_node, op, args) =>
+        (op === 'fanoutBatch'
+          ? this.fanoutBatch(args as FanoutBatch)
+          : Promise.reject(new HeraldError('HERALD_UNAVAILABLE', `no peers for ${op}`))) as Promise<never>,
+    },
     /** Hands notifications this node made on its own (its local fanout batches) to the gateway's sockets. */
     deliver: (deliveries: Delivery[]) => Promise<unknown> = async () => undefined,
   ) {
@@ -101,16 +106,22 @@ export class NodeActor {
     this.sweeper = setInterval(() => this.passivateIdle(), every);
     this.sweeper.unref();
     const window = this.opts.dedupeWindowMs;
-    this.dedupeSweeper = setInterval(() => {
-      this.sweepDedupe(Date.now() - window).catch((err) => this.log.warn({ err }, 'dedupe sweep failed'));
-    }, Math.min(window / 4, 3600 * 1000));
+    this.dedupeSweeper = setInterval(
+      () => {
+        this.sweepDedupe(Date.now() - window).catch((err) => this.log.warn({ err }, 'dedupe sweep failed'));
+      },
+      Math.min(window / 4, 3600 * 1000),
+    );
     this.dedupeSweeper.unref();
     // Fanouts interrupted by a stop or crash resume where their last confirmed page ended.
     this.fanout.kick();
     const maxAge = this.opts.timelineMaxAgeMs;
-    this.retentionSweeper = setInterval(() => {
-      this.sweepTimelines(Date.now() - maxAge).catch((err) => this.log.warn({ err }, 'retention sweep failed'));
-    }, Math.min(maxAge / 4, 3600_000));
+    this.retentionSweeper = setInterval(
+      () => {
+        this.sweepTimelines(Date.now() - maxAge).catch((err) => this.log.warn({ err }, 'retention sweep failed'));
+      },
+      Math.min(maxAge / 4, 3600_000),
+    );
     this.retentionSweeper.unref();
   }
 
@@ -122,7 +133,7 @@ export class NodeActor {
     let dropped = 0;
     for (const shard of this.region.owned) {
       const range = kindRange(shard, 'u');
-      for (let gt = range.gt; ; ) {
+      for (let gt = range.gt; ;) {
         const keys = await this.store.db.keys({ gt, lt: range.lt, limit: 500 }).all();
         if (!keys.length) break;
         gt = keys[keys.length - 1];
@@ -325,4 +336,3 @@ export class NodeActor {
     await this.store.close();
   }
 }
-

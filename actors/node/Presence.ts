@@ -105,7 +105,8 @@ export function checkUpdate(msg: PresenceUpdate, shardCount: number): void {
     typeof msg === 'object' &&
     entries(msg.present, shardCount) &&
     entries(msg.absent, shardCount) &&
-    (msg.known === undefined || (Array.isArray(msg.known) && msg.known.length <= shardCount && msg.known.every((s) => Number.isInteger(s) && s >= 0 && s < shardCount)));
+    (msg.known === undefined ||
+      (Array.isArray(msg.known) && msg.known.length <= shardCount && msg.known.every((s) => Number.isInteger(s) && s >= 0 && s < shardCount)));
   if (!ok) throw new HeraldError('HERALD_INVALID_MESSAGE', 'malformed presence message');
 }
 

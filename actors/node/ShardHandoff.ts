@@ -103,7 +103,8 @@ export class ShardHandoff {
 
   /** Old owner, frozen: the current value (or deletion) of every key written since the snapshot; ends the copy. */
   async delta(shard: number): Promise<DeltaPart> {
-    if (!this.region.frozen.has(shard) || !this.journal.has(shard)) throw new HeraldError('HERALD_INVALID_MESSAGE', `shard ${shard} is not frozen in a handoff on node ${this.nodeId}`);
+    if (!this.region.frozen.has(shard) || !this.journal.has(shard))
+      throw new HeraldError('HERALD_INVALID_MESSAGE', `shard ${shard} is not frozen in a handoff on node ${this.nodeId}`);
     await Promise.all([this.store.durable.flushed(), this.store.applied.flushed()]);
     const part = await this.range.readKeys(this.journal.keys(shard));
     await this.end(shard);

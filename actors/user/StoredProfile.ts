@@ -165,16 +165,26 @@ export class StoredProfileReader {
     // Copied into a scratch view: no DataView per profile.
     for (let i = 0; i < width; i++) scratch[i] = this.buf[p + i];
     switch (b) {
-      case 0xcc: return scratchView.getUint8(0);
-      case 0xcd: return scratchView.getUint16(0);
-      case 0xce: return scratchView.getUint32(0);
-      case 0xcf: return scratchView.getUint32(0) * 2 ** 32 + scratchView.getUint32(4);
-      case 0xd0: return scratchView.getInt8(0);
-      case 0xd1: return scratchView.getInt16(0);
-      case 0xd2: return scratchView.getInt32(0);
-      case 0xd3: return scratchView.getInt32(0) * 2 ** 32 + scratchView.getUint32(4);
-      case 0xca: return scratchView.getFloat32(0);
-      default: return scratchView.getFloat64(0);
+      case 0xcc:
+        return scratchView.getUint8(0);
+      case 0xcd:
+        return scratchView.getUint16(0);
+      case 0xce:
+        return scratchView.getUint32(0);
+      case 0xcf:
+        return scratchView.getUint32(0) * 2 ** 32 + scratchView.getUint32(4);
+      case 0xd0:
+        return scratchView.getInt8(0);
+      case 0xd1:
+        return scratchView.getInt16(0);
+      case 0xd2:
+        return scratchView.getInt32(0);
+      case 0xd3:
+        return scratchView.getInt32(0) * 2 ** 32 + scratchView.getUint32(4);
+      case 0xca:
+        return scratchView.getFloat32(0);
+      default:
+        return scratchView.getFloat64(0);
     }
   }
 
@@ -186,26 +196,78 @@ export class StoredProfileReader {
     if (b >= 0x90 && b <= 0x9f) return this.skipN(b & 0x0f);
     if (b >= 0x80 && b <= 0x8f) return this.skipN(2 * (b & 0x0f));
     switch (b) {
-      case 0xcc: case 0xd0: this.pos += 1; return;
-      case 0xcd: case 0xd1: this.pos += 2; return;
-      case 0xce: case 0xd2: case 0xca: this.pos += 4; return;
-      case 0xcf: case 0xd3: case 0xcb: this.pos += 8; return;
-      case 0xd9: case 0xc4: this.pos += 1 + this.buf[this.pos]; return;
-      case 0xda: case 0xc5: { const n = this.u16(); this.pos += n; return; }
-      case 0xdb: case 0xc6: { const n = this.u32(); this.pos += n; return; }
-      case 0xdc: return this.skipN(this.u16());
-      case 0xdd: return this.skipN(this.u32());
-      case 0xde: return this.skipN(2 * this.u16());
-      case 0xdf: return this.skipN(2 * this.u32());
-      case 0xd4: this.pos += 2; return;
-      case 0xd5: this.pos += 3; return;
-      case 0xd6: this.pos += 5; return;
-      case 0xd7: this.pos += 9; return;
-      case 0xd8: this.pos += 17; return;
-      case 0xc7: this.pos += 2 + this.buf[this.pos]; return;
-      case 0xc8: { const n = this.u16(); this.pos += 1 + n; return; }
-      case 0xc9: { const n = this.u32(); this.pos += 1 + n; return; }
-      default: throw new RangeError(`msgpack byte ${b}`);
+      case 0xcc:
+      case 0xd0:
+        this.pos += 1;
+        return;
+      case 0xcd:
+      case 0xd1:
+        this.pos += 2;
+        return;
+      case 0xce:
+      case 0xd2:
+      case 0xca:
+        this.pos += 4;
+        return;
+      case 0xcf:
+      case 0xd3:
+      case 0xcb:
+        this.pos += 8;
+        return;
+      case 0xd9:
+      case 0xc4:
+        this.pos += 1 + this.buf[this.pos];
+        return;
+      case 0xda:
+      case 0xc5: {
+        const n = this.u16();
+        this.pos += n;
+        return;
+      }
+      case 0xdb:
+      case 0xc6: {
+        const n = this.u32();
+        this.pos += n;
+        return;
+      }
+      case 0xdc:
+        return this.skipN(this.u16());
+      case 0xdd:
+        return this.skipN(this.u32());
+      case 0xde:
+        return this.skipN(2 * this.u16());
+      case 0xdf:
+        return this.skipN(2 * this.u32());
+      case 0xd4:
+        this.pos += 2;
+        return;
+      case 0xd5:
+        this.pos += 3;
+        return;
+      case 0xd6:
+        this.pos += 5;
+        return;
+      case 0xd7:
+        this.pos += 9;
+        return;
+      case 0xd8:
+        this.pos += 17;
+        return;
+      case 0xc7:
+        this.pos += 2 + this.buf[this.pos];
+        return;
+      case 0xc8: {
+        const n = this.u16();
+        this.pos += 1 + n;
+        return;
+      }
+      case 0xc9: {
+        const n = this.u32();
+        this.pos += 1 + n;
+        return;
+      }
+      default:
+        throw new RangeError(`msgpack byte ${b}`);
     }
   }
 
@@ -234,6 +296,18 @@ const TOP = 1;
 const ENT = 2;
 /** Bytes after the type byte of each msgpack int and float. */
 const NUMBER_WIDTH = new Uint8Array(256);
-for (const [b, w] of [[0xcc, 1], [0xcd, 2], [0xce, 4], [0xcf, 8], [0xd0, 1], [0xd1, 2], [0xd2, 4], [0xd3, 8], [0xca, 4], [0xcb, 8]]) NUMBER_WIDTH[b] = w;
+for (const [b, w] of [
+  [0xcc, 1],
+  [0xcd, 2],
+  [0xce, 4],
+  [0xcf, 8],
+  [0xd0, 1],
+  [0xd1, 2],
+  [0xd2, 4],
+  [0xd3, 8],
+  [0xca, 4],
+  [0xcb, 8],
+])
+  NUMBER_WIDTH[b] = w;
 const scratch = new Uint8Array(8);
 const scratchView = new DataView(scratch.buffer);

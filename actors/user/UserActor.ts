@@ -516,7 +516,6 @@ export class UserActor {
     }
   }
 
-
   /**
    * Newest first below `before`, without entries a later aggregate superseded; `next` is the cursor for the
    * following page, absent on the last one.

@@ -6,7 +6,12 @@ import { join } from 'node:path';
  * the first run saves both in DIR, later runs with the same `key` copy them instead of making them again (an
  * import of a million users costs a minute; a copy, seconds).
  */
-export async function fromTemplate<T>(template: string | undefined, key: string, dataDir: string, make: () => Promise<T>): Promise<{ made: T; copied: boolean }> {
+export async function fromTemplate<T>(
+  template: string | undefined,
+  key: string,
+  dataDir: string,
+  make: () => Promise<T>,
+): Promise<{ made: T; copied: boolean }> {
   const file = template ? join(template, 'bench-data.json') : '';
   if (template && existsSync(file)) {
     const kept = JSON.parse(readFileSync(file, 'utf8')) as { key?: string; made: T };

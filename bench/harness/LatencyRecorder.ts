@@ -44,7 +44,13 @@ export class LatencyRecorder {
 
   /** The figures a result line reports for a window (ms, rounded to 2 decimals; null when empty). */
   summary(): { n: number; p50_ms: number | null; p99_ms: number | null; p999_ms: number | null; max_ms: number | null } {
-    return { n: this.n, p50_ms: round(this.percentile(50)), p99_ms: round(this.percentile(99)), p999_ms: round(this.percentile(99.9)), max_ms: round(this.max) };
+    return {
+      n: this.n,
+      p50_ms: round(this.percentile(50)),
+      p99_ms: round(this.percentile(99)),
+      p999_ms: round(this.percentile(99.9)),
+      max_ms: round(this.max),
+    };
   }
 
   private sortedView(): Float64Array {

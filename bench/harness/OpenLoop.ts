@@ -22,9 +22,7 @@ export class OpenLoop {
   private stopped = false;
   private done?: Promise<void>;
 
-  constructor(
-    private readonly o: { rate: number; frameEvents: number; makeEvent: (seq: number, id: string) => object },
-  ) {}
+  constructor(private readonly o: { rate: number; frameEvents: number; makeEvent: (seq: number, id: string) => object }) {}
 
   /** Opens `sockets` producer sockets (token `token(p)` each); answers them, for the caller to close. */
   async connect(url: string, token: (p: number) => string, sockets: number): Promise<WebSocket[]> {

@@ -8,7 +8,14 @@ import { parseArgs } from 'node:util';
 
 /** One option. A number without `default` is `undefined` when absent; a boolean is `false`. */
 export type OptionSpec =
-  | { type: 'number'; default?: number; /** Smallest value allowed. */ min?: number; /** Values must be above this. */ above?: number; integer?: boolean; short?: string }
+  | {
+      type: 'number';
+      default?: number;
+      /** Smallest value allowed. */ min?: number;
+      /** Values must be above this. */ above?: number;
+      integer?: boolean;
+      short?: string;
+    }
   | { type: 'string'; default?: string; choices?: readonly string[]; short?: string }
   | { type: 'boolean'; short?: string }
   | { type: 'numbers'; default?: readonly number[]; above?: number };
@@ -79,7 +86,8 @@ function valueOf(name: string, spec: OptionSpec, raw: string | boolean | undefin
   }
   if (spec.type === 'numbers') {
     const list = text.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
-    if (list.some((n) => !Number.isFinite(n) || (spec.above !== undefined && !(n > spec.above)))) throw bad(`must be numbers${spec.above !== undefined ? ` above ${spec.above}` : ''}, comma-separated`);
+    if (list.some((n) => !Number.isFinite(n) || (spec.above !== undefined && !(n > spec.above))))
+      throw bad(`must be numbers${spec.above !== undefined ? ` above ${spec.above}` : ''}, comma-separated`);
     return list;
   }
   const n = text.trim() === '' ? NaN : Number(text);

@@ -11,7 +11,9 @@ import { hostLoad } from './sampler';
 /** Machine CPU busy over `ms` before the run, in cores, logged with a warning when something else is running. */
 export async function machineBusyBefore(log: (line: string) => void, ms = 1000): Promise<number> {
   const load = await hostLoad(ms);
-  log(`machine busy before the run: ${load.toFixed(2)} cores of ${availableParallelism()}${load > 0.2 ? ' -- WARNING: something else is running, figures will be low' : ''}`);
+  log(
+    `machine busy before the run: ${load.toFixed(2)} cores of ${availableParallelism()}${load > 0.2 ? ' -- WARNING: something else is running, figures will be low' : ''}`,
+  );
   return load;
 }
 
@@ -20,8 +22,13 @@ export function gitCommit(): string | null {
   try {
     // dist/bench/harness -> the checkout.
     const cwd = join(__dirname, '..', '..', '..');
-    const head = execSync('git rev-parse --short HEAD', { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const dirty = execSync('git status --porcelain --untracked-files=no', { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() !== '';
+    const head = execSync('git rev-parse --short HEAD', { cwd, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+    const dirty =
+      execSync('git status --porcelain --untracked-files=no', { cwd, stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim() !== '';
     return head + (dirty ? '+dirty' : '');
   } catch {
     return null;

@@ -7,9 +7,14 @@ import type { ChannelConfig } from './channels';
  */
 
 /** How much a process logs (pino's levels). */
-export const LogLevelSchema = Type.Union(
-  [Type.Literal('trace'), Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('silent')],
-);
+export const LogLevelSchema = Type.Union([
+  Type.Literal('trace'),
+  Type.Literal('debug'),
+  Type.Literal('info'),
+  Type.Literal('warn'),
+  Type.Literal('error'),
+  Type.Literal('silent'),
+]);
 
 /** Where the cluster lives and how it is made. */
 const ClusterSlice = {

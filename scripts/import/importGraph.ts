@@ -98,7 +98,9 @@ function workerFile(): string {
 /** Imports the graph `o` describes; resolves with the counts, the rate and (with an author) whom the policy picks. */
 export async function importGraph(o: ImportOptions): Promise<ImportResult> {
   const dataDir = resolve(o.dataDir);
-  const table = o.dryRun ? (ShardTable.load(join(dataDir, 'cluster.json')) ?? ShardTable.create(o.shards, defaultNodes(o.nodes), ringAllocation)) : tableOf(dataDir, o.shards, o.nodes, o.log);
+  const table = o.dryRun
+    ? (ShardTable.load(join(dataDir, 'cluster.json')) ?? ShardTable.create(o.shards, defaultNodes(o.nodes), ringAllocation))
+    : tableOf(dataDir, o.shards, o.nodes, o.log);
   const locks = o.dryRun ? [] : await lockNodes(dataDir, table);
   const g = o.generate;
   const expectAuthor = o.expectAuthor ?? g?.celebrity;
@@ -181,7 +183,14 @@ export async function importGraph(o: ImportOptions): Promise<ImportResult> {
     const followers = results.reduce((a, r) => a + r.followers, 0);
     const edges = results.reduce((a, r) => a + r.edges, 0);
     const keys = results.reduce((a, r) => a + r.keys, 0);
-    const expected = expectAuthor ? mergeExpected(expectAuthor, expectEntities, nodes, results.map((r) => r.expected)) : undefined;
+    const expected = expectAuthor
+      ? mergeExpected(
+          expectAuthor,
+          expectEntities,
+          nodes,
+          results.map((r) => r.expected),
+        )
+      : undefined;
     return {
       import: 'done',
       data: dataDir,

@@ -95,7 +95,8 @@ export function generateOptionsOf(v: OptionValues<typeof GENERATOR_OPTIONS>): Ge
   if (g.avgFollowings < g.minFollowings) throw new OptionError('avg-followings', '--avg-followings must be at least --min-followings');
   if (g.fanFraction > 1) throw new OptionError('fan-fraction', '--fan-fraction is a share: 0..1');
   if (g.users < g.celebrityFollowers) throw new OptionError('users', '--users must be at least --celebrity-followers');
-  if (/^u\d+$/.test(g.celebrity) || g.celebrity.includes('!')) throw new OptionError('celebrity', '--celebrity must not look like a generated user id (u<n>) nor hold "!"');
+  if (/^u\d+$/.test(g.celebrity) || g.celebrity.includes('!'))
+    throw new OptionError('celebrity', '--celebrity must not look like a generated user id (u<n>) nor hold "!"');
   return g;
 }
 
@@ -103,7 +104,8 @@ export function generateOptionsOf(v: OptionValues<typeof GENERATOR_OPTIONS>): Ge
 export function parseImportArgs(args: string[]): ImportOptions | undefined {
   const { values } = parseOptions(args, IMPORT_OPTIONS, { usage: HELP });
   if (values.help) return undefined;
-  if ([values.generate, values.file, values.edges].filter(Boolean).length !== 1) throw new OptionError('', 'give exactly one of --generate, --file FILE and --edges FILE');
+  if ([values.generate, values.file, values.edges].filter(Boolean).length !== 1)
+    throw new OptionError('', 'give exactly one of --generate, --file FILE and --edges FILE');
   const generate = values.generate ? generateOptionsOf(values) : undefined;
   return {
     dataDir: values.data,
@@ -113,7 +115,10 @@ export function parseImportArgs(args: string[]): ImportOptions | undefined {
     file: values.file ?? values.edges,
     csv: !!values.edges,
     expectAuthor: values['expect-author'] as UserId | undefined,
-    expectEntities: values['expect-entities'].split(',').map((s) => s.trim()).filter(Boolean),
+    expectEntities: values['expect-entities']
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     sample: values.sample,
     batchOps: values.batch,
     progress: !values['no-progress'],

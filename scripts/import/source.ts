@@ -44,16 +44,27 @@ export async function* readCsv(file: string): AsyncGenerator<{ follower: UserId;
 }
 
 /** One edge of either format, validated. */
-function edgeRow(file: string, n: number, row: { follower?: unknown; followee?: unknown; affinity?: unknown; entities?: unknown }): { follower: UserId; edge: Edge } {
+function edgeRow(
+  file: string,
+  n: number,
+  row: { follower?: unknown; followee?: unknown; affinity?: unknown; entities?: unknown },
+): { follower: UserId; edge: Edge } {
   const { follower, followee, affinity, entities } = row;
-  if (typeof follower !== 'string' || !follower || typeof followee !== 'string' || !followee) throw new Error(`${file}:${n}: "follower" and "followee" must be non-empty strings`);
+  if (typeof follower !== 'string' || !follower || typeof followee !== 'string' || !followee)
+    throw new Error(`${file}:${n}: "follower" and "followee" must be non-empty strings`);
   if (follower === followee) throw new Error(`${file}:${n}: ${follower} follows itself`);
   if (/[!\uffff]/.test(follower + followee)) throw new Error(`${file}:${n}: user ids may not contain "!"`);
-  if (affinity !== undefined && (typeof affinity !== 'number' || !Number.isFinite(affinity) || affinity < 0)) throw new Error(`${file}:${n}: "affinity" must be a number >= 0`);
-  if (entities !== undefined && (!Array.isArray(entities) || entities.some((e) => typeof e !== 'string'))) throw new Error(`${file}:${n}: "entities" must be an array of strings`);
+  if (affinity !== undefined && (typeof affinity !== 'number' || !Number.isFinite(affinity) || affinity < 0))
+    throw new Error(`${file}:${n}: "affinity" must be a number >= 0`);
+  if (entities !== undefined && (!Array.isArray(entities) || entities.some((e) => typeof e !== 'string')))
+    throw new Error(`${file}:${n}: "entities" must be an array of strings`);
   return {
     follower,
-    edge: { followee, affinity: Math.max(WEIGHTS.follow, (affinity as number | undefined) ?? WEIGHTS.follow), entities: (entities as string[] | undefined) ?? [] },
+    edge: {
+      followee,
+      affinity: Math.max(WEIGHTS.follow, (affinity as number | undefined) ?? WEIGHTS.follow),
+      entities: (entities as string[] | undefined) ?? [],
+    },
   };
 }
 
@@ -76,7 +87,17 @@ export async function splitFile(file: string, csv: boolean, table: ShardTable): 
   const parts = new Map(
     table.data.nodes.map((n) => [
       n.id,
-      { follower: [] as UserId[], followerShard: [] as number[], followee: [] as UserId[], affinity: [] as number[], entities: [] as Array<string[] | undefined>, followed: [] as UserId[], followedBy: [] as UserId[], followedByShard: [] as number[], followedShard: [] as number[] },
+      {
+        follower: [] as UserId[],
+        followerShard: [] as number[],
+        followee: [] as UserId[],
+        affinity: [] as number[],
+        entities: [] as Array<string[] | undefined>,
+        followed: [] as UserId[],
+        followedBy: [] as UserId[],
+        followedByShard: [] as number[],
+        followedShard: [] as number[],
+      },
     ]),
   );
   const shards = new Map<UserId, number>();
@@ -86,7 +107,7 @@ export async function splitFile(file: string, csv: boolean, table: ShardTable): 
     return s;
   };
   let lines = 0;
-  for await (const { follower, edge } of (csv ? readCsv(file) : readJsonLines(file))) {
+  for await (const { follower, edge } of csv ? readCsv(file) : readJsonLines(file)) {
     lines++;
     const sF = shard(follower);
     const mine = parts.get(table.ownerOf(sF))!;
@@ -104,7 +125,13 @@ export async function splitFile(file: string, csv: boolean, table: ShardTable): 
   }
   const shares = new Map<string, FileShare>();
   for (const [node, p] of parts) {
-    shares.set(node, { ...p, followerShard: Int32Array.from(p.followerShard), affinity: Float64Array.from(p.affinity), followedByShard: Int32Array.from(p.followedByShard), followedShard: Int32Array.from(p.followedShard) });
+    shares.set(node, {
+      ...p,
+      followerShard: Int32Array.from(p.followerShard),
+      affinity: Float64Array.from(p.affinity),
+      followedByShard: Int32Array.from(p.followedByShard),
+      followedShard: Int32Array.from(p.followedShard),
+    });
   }
   return { shares, lines };
 }

@@ -118,7 +118,12 @@ export class LoadDriver {
 
   /** Waits until every generated event is acked; throws (with how many are not) if `timeoutMs` passes first. */
   async drain(timeoutMs: number): Promise<void> {
-    await waitFor('every generated event acked (outstanding publishes)', () => this.outstanding.size, (n) => n === 0, { timeoutMs, everyMs: 50 });
+    await waitFor(
+      'every generated event acked (outstanding publishes)',
+      () => this.outstanding.size,
+      (n) => n === 0,
+      { timeoutMs, everyMs: 50 },
+    );
   }
 
   /** Drops every producer socket at once (they reconnect). */
@@ -169,10 +174,13 @@ export class LoadDriver {
     if (this.closed || pub.acked) return;
     this.stats.retries[reason] = (this.stats.retries[reason] ?? 0) + 1;
     const base = Math.min(2000, 100 * 2 ** Math.min(pub.attempts, 5));
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      this.send(pub);
-    }, base * (0.5 + Math.random()));
+    const t = setTimeout(
+      () => {
+        this.timers.delete(t);
+        this.send(pub);
+      },
+      base * (0.5 + Math.random()),
+    );
     this.timers.add(t);
   }
 

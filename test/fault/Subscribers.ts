@@ -139,7 +139,17 @@ export class Subscriber {
   /** Where this subscriber stands, for a failure message. */
   describe(): object {
     const { user, connections, subscribeErrors, subscribeTimeouts, last, recoveredFalse } = this.log;
-    return { user, connections, subscribeErrors, subscribeTimeouts, last, recoveredFalse, readyState: this.ws?.readyState, subscribed: this.subscribed, url: this.ws?.url.split('?')[0] };
+    return {
+      user,
+      connections,
+      subscribeErrors,
+      subscribeTimeouts,
+      last,
+      recoveredFalse,
+      readyState: this.ws?.readyState,
+      subscribed: this.subscribed,
+      url: this.ws?.url.split('?')[0],
+    };
   }
 
   /** Drops the socket, as a flaky network would; it reconnects and resumes. */

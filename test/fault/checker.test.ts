@@ -37,7 +37,13 @@ describe('fault checker', () => {
         ['u1', entries([2, 'b'], [1, 'a'])],
         ['u2', entries([1, 'c'])],
       ]),
-      subscribers: [sub('u1', [[1, 'a'], [2, 'b']]), sub('u2', [[1, 'c']])],
+      subscribers: [
+        sub('u1', [
+          [1, 'a'],
+          [2, 'b'],
+        ]),
+        sub('u2', [[1, 'c']]),
+      ],
     });
     expect(r).toMatchObject({ acked: 3, entries: 3, lost: 0, duplicated: 0, gaps: 0, nonMonotonic: 0, misplaced: 0 });
     expect(r).toMatchObject({ subscriberGaps: 0, subscriberDuplicates: 0, subscriberMismatch: 0, subscribersBehind: 0 });
@@ -63,16 +69,52 @@ describe('fault checker', () => {
 
   it('counts what subscribers missed, got twice, got wrong or not yet, but not what recovered:false skipped', () => {
     const timelines = new Map([['u1', entries([5, 'e'], [4, 'd'], [3, 'c'], [2, 'b'], [1, 'a'])]]);
-    const gap = check({ acked: new Map(), generated: new Map(), timelines, subscribers: [sub('u1', [[1, 'a'], [3, 'c']], { duplicates: 2 })] });
+    const gap = check({
+      acked: new Map(),
+      generated: new Map(),
+      timelines,
+      subscribers: [
+        sub(
+          'u1',
+          [
+            [1, 'a'],
+            [3, 'c'],
+          ],
+          { duplicates: 2 },
+        ),
+      ],
+    });
     expect(gap).toMatchObject({ subscriberGaps: 1, subscriberDuplicates: 2, subscribersBehind: 1, subscriberTailMissing: 2 });
     expect(gap.samples.subscriberGaps).toEqual(['u1@2']);
-    const wrong = check({ acked: new Map(), generated: new Map(), timelines, subscribers: [sub('u1', [[1, 'a'], [2, 'x'], [3, 'c'], [4, 'd'], [5, 'e']])] });
+    const wrong = check({
+      acked: new Map(),
+      generated: new Map(),
+      timelines,
+      subscribers: [
+        sub('u1', [
+          [1, 'a'],
+          [2, 'x'],
+          [3, 'c'],
+          [4, 'd'],
+          [5, 'e'],
+        ]),
+      ],
+    });
     expect(wrong).toMatchObject({ subscriberGaps: 0, subscriberMismatch: 1, subscribersBehind: 0 });
     const refused = check({
       acked: new Map(),
       generated: new Map(),
       timelines,
-      subscribers: [sub('u1', [[1, 'a'], [5, 'e']], { recoveredFalse: 1, skipped: new Set([2, 3, 4]) })],
+      subscribers: [
+        sub(
+          'u1',
+          [
+            [1, 'a'],
+            [5, 'e'],
+          ],
+          { recoveredFalse: 1, skipped: new Set([2, 3, 4]) },
+        ),
+      ],
     });
     expect(refused).toMatchObject({ recoveredFalse: 1, subscriberGaps: 0, subscribersBehind: 0 });
   });

@@ -27,14 +27,24 @@ export class Health {
   }
 
   async pidOf(node: string, timeoutMs = 30_000): Promise<number> {
-    const n = await waitFor(`node ${node} healthy`, async () => (await this.nodes())?.[node], (x) => !!x?.ok && !!x.pid, { timeoutMs, everyMs: 100 });
+    const n = await waitFor(
+      `node ${node} healthy`,
+      async () => (await this.nodes())?.[node],
+      (x) => !!x?.ok && !!x.pid,
+      { timeoutMs, everyMs: 100 },
+    );
     return n!.pid!;
   }
 
   /** Waits until `node` answers from a process other than `oldPid` (comedy respawned it); returns the new PID. */
   async waitRespawn(node: string, oldPid: number, timeoutMs = 30_000): Promise<number> {
     const what = `node ${node} (was pid ${oldPid}) respawned`;
-    const n = await waitFor(what, async () => (await this.nodes())?.[node], (x) => !!x?.ok && !!x.pid && x.pid !== oldPid, { timeoutMs, everyMs: 100 });
+    const n = await waitFor(
+      what,
+      async () => (await this.nodes())?.[node],
+      (x) => !!x?.ok && !!x.pid && x.pid !== oldPid,
+      { timeoutMs, everyMs: 100 },
+    );
     return n!.pid!;
   }
 

@@ -32,7 +32,12 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
   const status = () => getJson<any>(`${cluster.info.http}/v1/admin/status`, admin());
   /** Waits for the running admin operation to end and returns it. */
   const finished = (timeoutMs = 60_000) =>
-    waitFor('the admin operation to end', async () => (await status()).operation, (op) => !!op && op.state !== 'running', { timeoutMs, everyMs: 100 });
+    waitFor(
+      'the admin operation to end',
+      async () => (await status()).operation,
+      (op) => !!op && op.state !== 'running',
+      { timeoutMs, everyMs: 100 },
+    );
   const startCluster = async () => {
     cluster = await ClusterProcess.start(['--data', data.dir, '--port', '0', '--config', configFile], { env: { HERALD_LOG_LEVEL: 'warn' } });
     gateways.push(cluster);
@@ -57,7 +62,11 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
     writeFileSync(configFile, JSON.stringify({ timelineMax: 100_000, moveBatchKeys: 20, moveThrottleMs: 40 }));
     await startCluster();
     for (const user of RECIPIENTS) {
-      const s = new Subscriber(user, () => cluster.info.ws, () => data.token(user));
+      const s = new Subscriber(
+        user,
+        () => cluster.info.ws,
+        () => data.token(user),
+      );
       subscribers.push(s);
       s.connect();
     }
@@ -119,7 +128,14 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
     const op = await finished();
     // Killed before the flip: rolled back and retried below; after it: finished by the coordinator.
     expect(['done', 'failed']).toContain(op.state);
-    pids.add(await waitFor(`${victim} (was pid ${pid}) respawned`, () => nodePid(victim), (p) => p > 0 && p !== pid, { timeoutMs: 20_000, everyMs: 100 }));
+    pids.add(
+      await waitFor(
+        `${victim} (was pid ${pid}) respawned`,
+        () => nodePid(victim),
+        (p) => p > 0 && p !== pid,
+        { timeoutMs: 20_000, everyMs: 100 },
+      ),
+    );
     // A partial copy on the new owner is dropped before the next move to it copies the shard again.
     const table = () => JSON.parse(readFileSync(join(data.dir, 'cluster.json'), 'utf8'));
     // Retried until accepted and done (a move is refused while the respawned node rejoins).
@@ -146,7 +162,12 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
     process.kill(old.pid, 'SIGKILL');
     await new Promise((r) => old.child.once('exit', r));
     // Its nodes see the gateway gone, close their databases and exit; the restart then reopens them.
-    await waitFor('the old gateway\'s nodes exited (pids alive)', () => oldNodes.filter(isAlive), (alive) => alive.length === 0, { timeoutMs: 20_000, everyMs: 50 });
+    await waitFor(
+      "the old gateway's nodes exited (pids alive)",
+      () => oldNodes.filter(isAlive),
+      (alive) => alive.length === 0,
+      { timeoutMs: 20_000, everyMs: 50 },
+    );
     await startCluster();
     const after = await status();
     expect(after.moving).toEqual([]);
@@ -174,10 +195,33 @@ describe('rebalancing: live shard moves lose and duplicate nothing', () => {
     const s = await status();
     const owned = s.nodes.reduce((n: number, x: any) => n + x.shards, 0);
     const stray = s.nodes.flatMap((x: any) => x.stray ?? ['?']);
-    console.log(JSON.stringify({ rebalance: true, acked: result.acked, lost: result.lost, duplicated: result.duplicated, gaps: result.gaps, nonMonotonic: result.nonMonotonic, subscriberGaps: result.subscriberGaps, subscriberDuplicates: result.subscriberDuplicates, recoveredFalse: result.recoveredFalse, shardsOwned: owned, stray: stray.length, epoch: s.epoch }));
+    console.log(
+      JSON.stringify({
+        rebalance: true,
+        acked: result.acked,
+        lost: result.lost,
+        duplicated: result.duplicated,
+        gaps: result.gaps,
+        nonMonotonic: result.nonMonotonic,
+        subscriberGaps: result.subscriberGaps,
+        subscriberDuplicates: result.subscriberDuplicates,
+        recoveredFalse: result.recoveredFalse,
+        shardsOwned: owned,
+        stray: stray.length,
+        epoch: s.epoch,
+      }),
+    );
     expect(result.acked).toBeGreaterThan(1000);
-    expect({ lost: result.lost, duplicated: result.duplicated, gaps: result.gaps, nonMonotonic: result.nonMonotonic }).toEqual({ lost: 0, duplicated: 0, gaps: 0, nonMonotonic: 0 });
-    expect({ subscriberGaps: result.subscriberGaps, subscriberDuplicates: result.subscriberDuplicates }).toEqual({ subscriberGaps: 0, subscriberDuplicates: 0 });
+    expect({ lost: result.lost, duplicated: result.duplicated, gaps: result.gaps, nonMonotonic: result.nonMonotonic }).toEqual({
+      lost: 0,
+      duplicated: 0,
+      gaps: 0,
+      nonMonotonic: 0,
+    });
+    expect({ subscriberGaps: result.subscriberGaps, subscriberDuplicates: result.subscriberDuplicates }).toEqual({
+      subscriberGaps: 0,
+      subscriberDuplicates: 0,
+    });
     expect(owned).toBe(256);
     expect(stray).toEqual([]);
   });

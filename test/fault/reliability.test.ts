@@ -75,16 +75,25 @@ describe('reliability: no acked event lost, duplicated or out of order under nod
       faults.push({ fault: name, ms: Date.now() - t0, ...extra });
     };
     const allSubscribed = (timeoutMs = 30_000) =>
-      waitFor('every subscriber subscribed (those not yet)', () => subscribers.filter((s) => !s.isSubscribed).map((s) => s.describe()), (stuck) => stuck.length === 0, {
-        timeoutMs,
-        everyMs: 50,
-      }).catch((err: Error) => {
+      waitFor(
+        'every subscriber subscribed (those not yet)',
+        () => subscribers.filter((s) => !s.isSubscribed).map((s) => s.describe()),
+        (stuck) => stuck.length === 0,
+        {
+          timeoutMs,
+          everyMs: 50,
+        },
+      ).catch((err: Error) => {
         throw new Error(`${err.message}\ngateway log tail:\n${cluster.logs.slice(-3000)}`);
       });
 
     // Subscribers first (since 0), so they see every entry live or replayed.
     for (const user of RECIPIENTS) {
-      const s = new Subscriber(user, () => cluster.info.ws, () => data.token(user));
+      const s = new Subscriber(
+        user,
+        () => cluster.info.ws,
+        () => data.token(user),
+      );
       subscribers.push(s);
       s.connect();
     }
@@ -198,14 +207,17 @@ describe('reliability: no acked event lost, duplicated or out of order under nod
     await readAll(); // unchanged unless something was still being applied
     const finalHealth = await health.nodes();
 
-    const logs = gateways.flatMap((g) => g.logs.split('\n')).flatMap((line) => {
-      try {
-        return [JSON.parse(line) as { msg?: string; events?: number }];
-      } catch {
-        return [];
-      }
-    });
-    if (process.env.FAULT_DEBUG) console.log(JSON.stringify(Object.entries(logs.reduce((m, l) => ((m[l.msg ?? '?'] = (m[l.msg ?? '?'] ?? 0) + 1), m), {} as Record<string, number>))));
+    const logs = gateways
+      .flatMap((g) => g.logs.split('\n'))
+      .flatMap((line) => {
+        try {
+          return [JSON.parse(line) as { msg?: string; events?: number }];
+        } catch {
+          return [];
+        }
+      });
+    if (process.env.FAULT_DEBUG)
+      console.log(JSON.stringify(Object.entries(logs.reduce((m, l) => ((m[l.msg ?? '?'] = (m[l.msg ?? '?'] ?? 0) + 1), m), {} as Record<string, number>))));
     const replays = logs.filter((l) => l.msg === 'replayed ingest log');
     const result = check({ acked: driver.acked, generated: driver.generated, timelines, subscribers: subscribers.map((s) => s.log) });
     const summary = {

@@ -87,7 +87,12 @@ describe('delivery: resume, retention, slow consumers', () => {
     const text = 'x'.repeat(3900);
     // 2,000 notifications of ~4 KB: far more than the socket buffers and the 64 KiB cap.
     for (let b = 0; b < 200; b++) {
-      const events = Array.from({ length: 10 }, (_, i) => ({ id: `s${b}-${i}`, type: 'mention', actor: 'loud', tweet: { id: `t${b}-${i}`, author: 'loud', text, mentions: ['slowpoke'] } }));
+      const events = Array.from({ length: 10 }, (_, i) => ({
+        id: `s${b}-${i}`,
+        type: 'mention',
+        actor: 'loud',
+        tweet: { id: `t${b}-${i}`, author: 'loud', text, mentions: ['slowpoke'] },
+      }));
       await producer.request({ op: 'publish', id: `flood${b}`, events });
     }
     const sent = Date.now();
@@ -115,7 +120,8 @@ describe('delivery: resume, retention, slow consumers', () => {
     }
     // The node applies the event after the gateway stopped waiting (gwen's timeline has it); the retry is then a
     // duplicate, and delivers it.
-    const timeline = async () => (await fetch(`${cluster.info.http}/v1/users/gwen/timeline`, { headers: { authorization: `Bearer ${data.token('gwen')}` } })).json();
+    const timeline = async () =>
+      (await fetch(`${cluster.info.http}/v1/users/gwen/timeline`, { headers: { authorization: `Bearer ${data.token('gwen')}` } })).json();
     await waitFor('the first try applied', timeline, (t) => t.items?.some((n: { eventIds: string[] }) => n.eventIds.includes('lost-answer')));
     expect(await producer.request({ op: 'publish', id: 'try2', events: [like] })).toMatchObject({ op: 'ack' });
     const [n] = await sub.waitNotifications(1, 3000);

@@ -22,7 +22,12 @@ describe('personalized fanout', () => {
     }
   };
   const follow = (actor: string, target: string) => ({ id: `fol-${actor}-${target}`, type: 'follow', actor, target });
-  const like = (actor: string, author: string, entities: string[] = []) => ({ id: `like-${++n}`, type: 'like', actor, tweet: { id: `tw-${n}`, author, entities } });
+  const like = (actor: string, author: string, entities: string[] = []) => ({
+    id: `like-${++n}`,
+    type: 'like',
+    actor,
+    tweet: { id: `tw-${n}`, author, entities },
+  });
   const get = async (path: string) => {
     const res = await fetch(cluster.info.http + path, { headers: { authorization: `Bearer ${admin()}` } });
     return { status: res.status, body: (await res.json()) as any };
@@ -74,7 +79,9 @@ describe('personalized fanout', () => {
     local.send({ op: 'subscribe' });
     await local.waitFor((m) => m.op === 'subscribed');
     const before = await stats();
-    await publish([{ id: 'katy-tweet-1', type: 'tweet', actor: katy, tweet: { id: 'kt1', author: katy, text: 'I wanted moonlight 🌙', entities: ['moonlight'] } }]);
+    await publish([
+      { id: 'katy-tweet-1', type: 'tweet', actor: katy, tweet: { id: 'kt1', author: katy, text: 'I wanted moonlight 🌙', entities: ['moonlight'] } },
+    ]);
     const [live] = await sub.waitNotifications(1);
     expect(live).toMatchObject({ type: 'tweet', actors: [katy], tweetId: 'kt1', reason: 'top-following+entity:moonlight' });
     expect((await local.waitNotifications(1))[0]).toMatchObject({ type: 'tweet', tweetId: 'kt1', reason: 'top-5-following' });
@@ -89,12 +96,22 @@ describe('personalized fanout', () => {
     // No per-follower remote request: 63 followers fit one page, so one batch went to each other node, straight
     // from the author's node over its links (counted by the nodes, on both ends), not through the gateway.
     const fanoutBatches = (s: any, way: 'sent' | 'received') =>
-      s.nodes.reduce((sum: number, n: any) => sum + Object.values(n.links[way] as Record<string, Record<string, number>>).reduce((a, byOp) => a + (byOp.fanoutBatch ?? 0), 0), 0);
+      s.nodes.reduce(
+        (sum: number, n: any) =>
+          sum + Object.values(n.links[way] as Record<string, Record<string, number>>).reduce((a, byOp) => a + (byOp.fanoutBatch ?? 0), 0),
+        0,
+      );
     expect(fanoutBatches(after, 'sent') - fanoutBatches(before, 'sent')).toBe(2);
     expect(fanoutBatches(after, 'received') - fanoutBatches(before, 'received')).toBe(2);
     const authorNode = after.nodes.find((x: any) => x.nodeId === data.ownerOf(katy));
-    expect(Object.keys(authorNode.links.sent).filter((peer) => authorNode.links.sent[peer].fanoutBatch).sort()).toEqual(
-      Object.keys(cluster.info.nodes).filter((id) => id !== authorNode.nodeId).sort(),
+    expect(
+      Object.keys(authorNode.links.sent)
+        .filter((peer) => authorNode.links.sent[peer].fanoutBatch)
+        .sort(),
+    ).toEqual(
+      Object.keys(cluster.info.nodes)
+        .filter((id) => id !== authorNode.nodeId)
+        .sort(),
     );
 
     const why = await get('/v1/explain?user=followerA&tweet=kt1');
@@ -113,12 +130,22 @@ describe('personalized fanout', () => {
     const owner = data.ownerOf(author);
     await publish([{ id: 'celeb-tweet', type: 'tweet', actor: author, tweet: { id: 'ct1', author, text: 'big news', entities: [] } }]);
     // Kill the author's node once the fanout is under way.
-    const busy = await waitFor('the fanout under way on its node', async () => (await stats()).nodes.find((x: any) => x.nodeId === owner), (node) => node?.fanout?.followers > 0 && !!node.fanout.active, 20_000);
+    const busy = await waitFor(
+      'the fanout under way on its node',
+      async () => (await stats()).nodes.find((x: any) => x.nodeId === owner),
+      (node) => node?.fanout?.followers > 0 && !!node.fanout.active,
+      20_000,
+    );
     const killed = busy.pid as number;
     process.kill(killed, 'SIGKILL');
     await waitFor(`killed node pid ${killed} gone`, () => !isAlive(killed));
     // The respawned node has started (and so kicked its runner, `running`) before it answers for its new pid.
-    await waitFor('the author\'s node respawned', async () => (await stats()).nodes.find((x: any) => x.nodeId === owner), (node) => !!node?.fanout && node.pid !== killed, 20_000);
+    await waitFor(
+      "the author's node respawned",
+      async () => (await stats()).nodes.find((x: any) => x.nodeId === owner),
+      (node) => !!node?.fanout && node.pid !== killed,
+      20_000,
+    );
     await waitFanoutDone();
     let missing = 0;
     let twice = 0;

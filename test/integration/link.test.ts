@@ -64,7 +64,12 @@ describe('node links', () => {
     const id = Object.keys(cluster.info.nodes)[0];
     const before = await nodeStats(id);
     const wrong = await rawLink(before.links.address.port);
-    wrong.write(Buffer.concat([encodeFrame([FrameKind.Answer, randomBytes(32), 'gateway', randomBytes(32)], 1024), encodeFrame([FrameKind.Call, 1, 'stats', null], 1024)]));
+    wrong.write(
+      Buffer.concat([
+        encodeFrame([FrameKind.Answer, randomBytes(32), 'gateway', randomBytes(32)], 1024),
+        encodeFrame([FrameKind.Call, 1, 'stats', null], 1024),
+      ]),
+    );
     await closed(wrong);
     const huge = await rawLink(before.links.address.port);
     const head = Buffer.alloc(4);
@@ -85,7 +90,12 @@ describe('node links', () => {
     process.kill(old.pid, 'SIGKILL');
     await waitFor(`killed node pid ${old.pid} gone`, () => !isAlive(old.pid));
     // Answered over the gateway's new link (it counts as a call from 'gateway'), not comedy's fallback.
-    const now = await waitFor(`${victim} respawned and answering over a new link`, () => nodeStats(victim), (s) => !!s && !s.error && s.pid !== old.pid && !!s.links.received.gateway, 15_000);
+    const now = await waitFor(
+      `${victim} respawned and answering over a new link`,
+      () => nodeStats(victim),
+      (s) => !!s && !s.error && s.pid !== old.pid && !!s.links.received.gateway,
+      15_000,
+    );
     expect(now.pid).not.toBe(old.pid);
     expect(now.links.address.port).not.toBe(old.links.address.port);
     // The gateway's calls (stats, ingest) come over the new link of the new process...
@@ -94,7 +104,11 @@ describe('node links', () => {
     // ...and the author's node sends its fanout batch straight to the new port.
     const tweetId = `kt${++n}`;
     await publish([{ id: `tw${n}`, type: 'tweet', actor: author, tweet: { id: tweetId, author, text: 'news', entities: [] } }]);
-    const got = await waitFor('the tweet in the follower\'s timeline', () => timeline(follower), (items) => items.some((x) => x.tweetId === tweetId));
+    const got = await waitFor(
+      "the tweet in the follower's timeline",
+      () => timeline(follower),
+      (items) => items.some((x) => x.tweetId === tweetId),
+    );
     expect(got.filter((x) => x.tweetId === tweetId)).toHaveLength(1);
     expect((await nodeStats(victim)).links.received[data.ownerOf(author)]?.fanoutBatch).toBe(1);
   });

@@ -73,7 +73,11 @@ describe('metrics: GET /metrics in Prometheus text format', () => {
     });
     expect(res.status).toBe(200);
     // alice tweets: bob follows her (rank 1 of 1 in his Top-N), so he is notified through the fanout.
-    await producer.request({ op: 'publish', id: 'p3', events: [{ id: 't1', type: 'tweet', actor: alice, tweet: { id: 'atw1', author: alice, text: 'news' } }] });
+    await producer.request({
+      op: 'publish',
+      id: 'p3',
+      events: [{ id: 't1', type: 'tweet', actor: alice, tweet: { id: 'atw1', author: alice, text: 'news' } }],
+    });
     const got = await bobSub.waitNotifications(4);
     expect(got.map((n) => n.type).sort()).toEqual(['follow', 'like', 'retweet', 'tweet']);
 

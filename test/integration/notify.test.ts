@@ -73,8 +73,12 @@ describe('channels, queues, preferences, fatigue, aggregation', () => {
     data.remove();
   });
 
-  it('sends on the channels a user wants, with templates in the user\'s locale, and not on those turned off', async () => {
-    await settings('ana', { locale: 'fr', devices: { push: ['tok-ana'], email: 'ana@example.test', sms: '+33612345678' }, channels: { follow: { push: false, email: true, sms: true } } });
+  it("sends on the channels a user wants, with templates in the user's locale, and not on those turned off", async () => {
+    await settings('ana', {
+      locale: 'fr',
+      devices: { push: ['tok-ana'], email: 'ana@example.test', sms: '+33612345678' },
+      channels: { follow: { push: false, email: true, sms: true } },
+    });
     await publish([follow('bruno', 'ana')]);
     const mail = await waitFor('email', () => smtp.received.find((m) => m.envelope.to.includes('ana@example.test')));
     expect(mail.parsed.subject).toMatch(/bruno/);
@@ -87,7 +91,11 @@ describe('channels, queues, preferences, fatigue, aggregation', () => {
   it('defers push during quiet hours, then sends it', async () => {
     const now = new Date();
     const hhmmss = (d: Date) => d.toISOString().slice(11, 19);
-    await settings('cleo', { tz: 'UTC', devices: { push: ['tok-cleo'] }, quietHours: { start: hhmmss(new Date(now.getTime() - 60_000)), end: hhmmss(new Date(now.getTime() + 2500)) } });
+    await settings('cleo', {
+      tz: 'UTC',
+      devices: { push: ['tok-cleo'] },
+      quietHours: { start: hhmmss(new Date(now.getTime() - 60_000)), end: hhmmss(new Date(now.getTime() + 2500)) },
+    });
     const sent = Date.now();
     await publish([follow('dan', 'cleo')]);
     // Sent only once quiet hours end (~2.5 s from now): a push sent at once would be seen here well before 1.5 s.
@@ -118,8 +126,10 @@ describe('channels, queues, preferences, fatigue, aggregation', () => {
     await finn.waitNotifications(1);
     expect(Date.now() - sent).toBeLessThan(500);
     const letters = async () =>
-      ((await (await fetch(`${cluster.info.http}/v1/admin/dead-letters`, { headers: { authorization: `Bearer ${admin()}` } })).json()).nodes as any[]).flatMap((x) => x.letters);
-    const letter = await waitFor('finn\'s dead letter', async () => (await letters()).find((l) => l.job.to === 'tok-finn'));
+      ((await (await fetch(`${cluster.info.http}/v1/admin/dead-letters`, { headers: { authorization: `Bearer ${admin()}` } })).json()).nodes as any[]).flatMap(
+        (x) => x.letters,
+      );
+    const letter = await waitFor("finn's dead letter", async () => (await letters()).find((l) => l.job.to === 'tok-finn'));
     expect(letter).toMatchObject({ job: { channel: 'push', user: 'finn', attempts: 3 } });
     expect(pushesTo('tok-finn').length).toBe(3);
     push.mode = 'ok';
@@ -134,7 +144,12 @@ describe('channels, queues, preferences, fatigue, aggregation', () => {
   });
 
   it('collapses 40 likes on one tweet into one entry with count 40, and a retried like never counts twice', async () => {
-    const likes = Array.from({ length: 40 }, (_, i) => ({ id: `like-${i}`, type: 'like', actor: `liker${i}`, tweet: { id: 'hot-1', author: 'hana', text: 'my tweet' } }));
+    const likes = Array.from({ length: 40 }, (_, i) => ({
+      id: `like-${i}`,
+      type: 'like',
+      actor: `liker${i}`,
+      tweet: { id: 'hot-1', author: 'hana', text: 'my tweet' },
+    }));
     await publish(likes.slice(0, 25));
     await publish(likes.slice(20, 40)); // 20..24 again: retries
     const hana = await TestClient.connect(cluster.info.ws, data.token('hana'));

@@ -60,9 +60,11 @@ describe('presence on the owner nodes', () => {
     data.remove();
   });
 
-  it('sends the gateway only subscribed followers\' fanout notifications; each gets its own live, on every node', async () => {
+  it("sends the gateway only subscribed followers' fanout notifications; each gets its own live, on every node", async () => {
     for (const u of live) await subscribe(u);
-    const s = await until('presence stated', stats, (x) => x.nodes.every((node: any) => node.presence.users === 1 && node.presence.knownShards === node.shards));
+    const s = await until('presence stated', stats, (x) =>
+      x.nodes.every((node: any) => node.presence.users === 1 && node.presence.knownShards === node.shards),
+    );
     const before = counted(s);
     await tweet('t1');
     for (const u of live) await liveTweet(u, 't1');
@@ -78,13 +80,21 @@ describe('presence on the owner nodes', () => {
     const node = data.ownerOf(user);
     const last = subs.get(user)!.notifications().at(-1)!.offset as number;
     subs.get(user)!.close();
-    await until('absent', () => nodeStats(node), (x) => x.presence.users === 0);
+    await until(
+      'absent',
+      () => nodeStats(node),
+      (x) => x.presence.users === 0,
+    );
     await tweet('t2');
     await fanoutDone();
     const back = await subscribe(user, last);
     // The missed tweet comes in the replay, the next one live.
     await liveTweet(user, 't2');
-    await until('present', () => nodeStats(node), (x) => x.presence.users === 1);
+    await until(
+      'present',
+      () => nodeStats(node),
+      (x) => x.presence.users === 1,
+    );
     await tweet('t3');
     await liveTweet(user, 't3');
     expect(back.notifications().map((x) => x.tweetId)).toEqual(['t2', 't3']);
@@ -96,7 +106,11 @@ describe('presence on the owner nodes', () => {
     const pid = (await nodeStats(node)).pid as number;
     process.kill(pid, 'SIGKILL');
     await waitFor(`killed node pid ${pid} gone`, () => !isAlive(pid));
-    await until('respawned and stated', () => nodeStats(node), (x) => !!x.presence && x.pid !== pid && x.presence.users === 1 && x.presence.knownShards === x.shards);
+    await until(
+      'respawned and stated',
+      () => nodeStats(node),
+      (x) => !!x.presence && x.pid !== pid && x.presence.users === 1 && x.presence.knownShards === x.shards,
+    );
     await tweet('t4');
     await liveTweet(user, 't4');
     await fanoutDone();

@@ -47,7 +47,9 @@ describe('remote mode (--hosts)', () => {
     await sub.waitFor((m) => m.op === 'subscribed');
     const pub = await TestClient.connect(cluster.info.ws, data.token(u1));
     const text = 'ünïcødé 🚀 中文';
-    expect(await pub.request({ op: 'publish', id: 'p', events: [{ id: 'e1', type: 'mention', actor: u1, tweet: { id: 't', author: u1, text, mentions: [u2] } }] })).toMatchObject({ op: 'ack' });
+    expect(
+      await pub.request({ op: 'publish', id: 'p', events: [{ id: 'e1', type: 'mention', actor: u1, tweet: { id: 't', author: u1, text, mentions: [u2] } }] }),
+    ).toMatchObject({ op: 'ack' });
     const [n] = await sub.waitNotifications(1);
     expect(n.text).toBe(`${u1} mentioned you: ${text}`);
     // The data went over the nodes' direct links, which listen on the listener's private address.

@@ -86,7 +86,9 @@ describe('bench report: static SVG charts render in headless Chromium', () => {
     expect(byId.redis.texts).toContain('150000');
     expect(byId.limits.texts.some((t) => t.startsWith('raw IPC'))).toBe(true);
     // The plotted lines really have points: a throughput line is drawn through one point per second.
-    const segments = await page.locator('figure[data-chart=throughput] svg path').evaluateAll((ps) => Math.max(...ps.map((p) => ((p.getAttribute('d') ?? '').match(/L/g) ?? []).length)));
+    const segments = await page
+      .locator('figure[data-chart=throughput] svg path')
+      .evaluateAll((ps) => Math.max(...ps.map((p) => ((p.getAttribute('d') ?? '').match(/L/g) ?? []).length)));
     expect(segments).toBeGreaterThanOrEqual(fixture.series.t.length - 1);
     expect(errors).toEqual([]);
     await page.close();

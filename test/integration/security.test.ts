@@ -300,7 +300,11 @@ describe('security: bad input gets its documented code, and nobody else notices'
       await expectWsError(c, publish([follow(u, 'zed')]), 'HERALD_INVALID_MESSAGE');
       await expectWsError(c, publish([follow('prod', u)]), 'HERALD_INVALID_MESSAGE');
     }
-    await expectWsError(c, publish([{ id: 'e', type: 'mention', actor: 'prod', tweet: { id: 't', author: 'prod', mentions: ['ok', 'no way'] } }]), 'HERALD_INVALID_MESSAGE');
+    await expectWsError(
+      c,
+      publish([{ id: 'e', type: 'mention', actor: 'prod', tweet: { id: 't', author: 'prod', mentions: ['ok', 'no way'] } }]),
+      'HERALD_INVALID_MESSAGE',
+    );
   });
 
   it('user id of 65 chars refused, 64 accepted', async () => {
@@ -491,7 +495,11 @@ describe('security: bad input gets its documented code, and nobody else notices'
     await expectHttp(http('POST', '/v1/events', { token: t, headers, body }), 413, 'HERALD_PAYLOAD_TOO_LARGE');
     await expectHttp(http('POST', '/v1/events', { token: t, headers, body, chunked: true }), 413, 'HERALD_PAYLOAD_TOO_LARGE');
     // A lying Content-Length is refused before anything is read.
-    await expectHttp(http('POST', '/v1/events', { token: t, headers: { ...headers, 'content-length': '10000000' }, body: '' }), 413, 'HERALD_PAYLOAD_TOO_LARGE');
+    await expectHttp(
+      http('POST', '/v1/events', { token: t, headers: { ...headers, 'content-length': '10000000' }, body: '' }),
+      413,
+      'HERALD_PAYLOAD_TOO_LARGE',
+    );
   });
 
   it('wrong or missing content type: 415', async () => {
@@ -517,8 +525,16 @@ describe('security: bad input gets its documented code, and nobody else notices'
     for (const body of ['null', '[]', '42', '"x"', '{}', '{"events":[]}', '{"events":{}}', '{"events":[{"id":"e"}]}']) {
       await expectHttp(http('POST', '/v1/events', { token: t, headers: json, body }), 400, 'HERALD_INVALID_MESSAGE');
     }
-    await expectHttp(http('POST', '/v1/events', { token: t, headers: json, body: JSON.stringify({ events: [follow('hbody', 'zed')], x: 1 }) }), 400, 'HERALD_INVALID_MESSAGE');
-    await expectHttp(http('POST', '/v1/events', { token: t, headers: json, body: JSON.stringify({ events: [{ id: 'e', type: 'follow', actor: 'hbody' }] }) }), 400, 'HERALD_INVALID_EVENT');
+    await expectHttp(
+      http('POST', '/v1/events', { token: t, headers: json, body: JSON.stringify({ events: [follow('hbody', 'zed')], x: 1 }) }),
+      400,
+      'HERALD_INVALID_MESSAGE',
+    );
+    await expectHttp(
+      http('POST', '/v1/events', { token: t, headers: json, body: JSON.stringify({ events: [{ id: 'e', type: 'follow', actor: 'hbody' }] }) }),
+      400,
+      'HERALD_INVALID_EVENT',
+    );
     await expectHttp(http('POST', '/v1/events', { token: t, headers: mp, body: valid }), 200);
   });
 
@@ -603,14 +619,26 @@ describe('security: bad input gets its documented code, and nobody else notices'
       await expectHttp(http('DELETE', '/v1/admin/nodes/node-1', { token: t }), 403, 'HERALD_FORBIDDEN');
     }
     await expectHttp(http('GET', '/v1/admin/stats'), 401, 'HERALD_UNAUTHORIZED');
-    await expectHttp(http('POST', '/v1/admin/rebalance', { token: bad.algNone('root', 'admin'), headers: { 'content-type': 'application/json' }, body: '{}' }), 401, 'HERALD_UNAUTHORIZED');
+    await expectHttp(
+      http('POST', '/v1/admin/rebalance', { token: bad.algNone('root', 'admin'), headers: { 'content-type': 'application/json' }, body: '{}' }),
+      401,
+      'HERALD_UNAUTHORIZED',
+    );
     await expectHttp(http('GET', '/v1/admin/nope', { token: token('root', 'admin') }), 404, 'HERALD_NOT_FOUND');
     await expectHttp(http('GET', '/v1/admin/status', { token: token('root', 'admin') }), 200);
   });
 
   it('/v1/explain: bad user id or tweet id 400, another user 403', async () => {
     const t = token('curious');
-    for (const q of ['user=a%20b&tweet=t1', 'user=&tweet=t1', 'tweet=t1', 'user=curious', 'user=curious&tweet=', `user=curious&tweet=${'t'.repeat(129)}`, `user=${'u'.repeat(65)}&tweet=t1`]) {
+    for (const q of [
+      'user=a%20b&tweet=t1',
+      'user=&tweet=t1',
+      'tweet=t1',
+      'user=curious',
+      'user=curious&tweet=',
+      `user=curious&tweet=${'t'.repeat(129)}`,
+      `user=${'u'.repeat(65)}&tweet=t1`,
+    ]) {
       await expectHttp(http('GET', `/v1/explain?${q}`, { token: t }), 400, 'HERALD_INVALID_MESSAGE');
     }
     await expectHttp(http('GET', '/v1/explain?user=alice&tweet=t1', { token: t }), 403, 'HERALD_FORBIDDEN');
@@ -658,7 +686,7 @@ describe('security: bad input gets its documented code, and nobody else notices'
     // A socket error the gateway logs (debug), caused last: once its line has arrived, so has all it logged before.
     const marker = await connect('logmark');
     (marker.ws as unknown as { _socket: Socket })._socket.write(Buffer.from([0x8d, 0x80, 0, 0, 0, 0])); // reserved opcode 13
-    await waitFor('the gateway\'s log of the reserved opcode', () => cluster.logs.includes('invalid opcode 13'));
+    await waitFor("the gateway's log of the reserved opcode", () => cluster.logs.includes('invalid opcode 13'));
     const logs = cluster.logs;
     expect(logs.length).toBeGreaterThan(0); // debug level: the cluster did log
     expect(used.length).toBeGreaterThan(50);

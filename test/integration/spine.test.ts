@@ -108,7 +108,10 @@ describe('spine: cluster script, gateway, node actors, timelines', () => {
   it('pages the timeline newest first, counts unread and moves the read marker', async () => {
     const carol = await connect('carol');
     const producer = await connect('svc2', 'producer');
-    await publish(producer, Array.from({ length: 25 }, (_, i) => ({ id: `pg${i}`, type: 'follow', actor: `fan${i}`, target: 'carol' })));
+    await publish(
+      producer,
+      Array.from({ length: 25 }, (_, i) => ({ id: `pg${i}`, type: 'follow', actor: `fan${i}`, target: 'carol' })),
+    );
     const p1 = await carol.request({ op: 'timeline', id: 'tl1' });
     expect(p1.items.map((n: any) => n.offset)).toEqual(Array.from({ length: 20 }, (_, i) => 25 - i));
     expect(p1.next).toBe(6);
@@ -132,7 +135,10 @@ describe('spine: cluster script, gateway, node actors, timelines', () => {
 
   it('subscribe with since replays exactly the missed entries, in order, then goes live', async () => {
     const producer = await connect('svc3', 'producer');
-    await publish(producer, Array.from({ length: 8 }, (_, i) => ({ id: `s${i}`, type: 'follow', actor: `f${i}`, target: 'dave' })));
+    await publish(
+      producer,
+      Array.from({ length: 8 }, (_, i) => ({ id: `s${i}`, type: 'follow', actor: `f${i}`, target: 'dave' })),
+    );
     const dave = await subscriber('dave', 5);
     expect(dave.received.find((m) => m.op === 'subscribed')).toMatchObject({ offset: 8, unread: 8 });
     const replayed = await dave.waitNotifications(3);
@@ -185,7 +191,10 @@ describe('spine: cluster script, gateway, node actors, timelines', () => {
     await expectError(Buffer.from([0xc1, 0xff, 0x00]), 'HERALD_BAD_FRAME');
     await expectError(JSON.stringify({ op: 'fly' }), 'HERALD_UNKNOWN_OP');
     await expectError(JSON.stringify([1, 2]), 'HERALD_INVALID_MESSAGE');
-    await expectError(JSON.stringify({ op: 'publish', id: 'x2', events: [{ id: 'e', type: 'follow', actor: 'bad user!', target: 'x' }] }), 'HERALD_INVALID_MESSAGE');
+    await expectError(
+      JSON.stringify({ op: 'publish', id: 'x2', events: [{ id: 'e', type: 'follow', actor: 'bad user!', target: 'x' }] }),
+      'HERALD_INVALID_MESSAGE',
+    );
     await expectError(JSON.stringify({ op: 'publish', id: 'x3', events: [{ id: 'e', type: 'follow', actor: 'mallory' }] }), 'HERALD_INVALID_EVENT');
     await expectError(JSON.stringify({ op: 'timeline', id: 'x4', limit: 1000 }), 'HERALD_INVALID_MESSAGE');
     // Still served after all of it.
@@ -198,7 +207,12 @@ describe('spine: cluster script, gateway, node actors, timelines', () => {
     const ev = { id: 'retry-1', type: 'follow', actor: 'gus', target: 'hana' };
     await publish(producer, [ev]);
     await publish(producer, [ev]);
-    const res = await http('/v1/events', { method: 'POST', token: data.token('svc5', 'producer'), headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: [ev] }) });
+    const res = await http('/v1/events', {
+      method: 'POST',
+      token: data.token('svc5', 'producer'),
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ events: [ev] }),
+    });
     expect(await res.json()).toEqual({ accepted: 1 });
     const hana = await connect('hana');
     const page = await hana.request({ op: 'timeline', id: 'h1' });

@@ -83,7 +83,10 @@ export class TestClient {
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const what = `a message matching ${pred.toString()}`;
-      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received: ${JSON.stringify(this.received).slice(-2000)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received: ${JSON.stringify(this.received).slice(-2000)}`)),
+        timeoutMs,
+      );
       this.waiters.push({ pred, resolve: (m) => (clearTimeout(timer), resolve(m)) });
     });
   }
@@ -100,7 +103,12 @@ export class TestClient {
 
   /** Waits until `n` notifications have arrived. */
   waitNotifications(n: number, timeoutMs = 10_000): Promise<Msg[]> {
-    return waitFor(`${n} notifications`, () => this.notifications(), (got) => got.length >= n, timeoutMs);
+    return waitFor(
+      `${n} notifications`,
+      () => this.notifications(),
+      (got) => got.length >= n,
+      timeoutMs,
+    );
   }
 
   close(): void {

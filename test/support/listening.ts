@@ -20,7 +20,16 @@ export function listeningAddresses(pid: number): string[] {
       const f = line.trim().split(/\s+/);
       if (f.length < 10 || f[3] !== '0A' || !inodes.has(f[9])) continue; // 0A = LISTEN
       const [hex, port] = f[1].split(':');
-      const ip = hex.length === 8 ? hex.match(/../g)!.reverse().map((b) => parseInt(b, 16)).join('.') : hex === '0'.repeat(32) ? '::' : `v6:${hex}`;
+      const ip =
+        hex.length === 8
+          ? hex
+              .match(/../g)!
+              .reverse()
+              .map((b) => parseInt(b, 16))
+              .join('.')
+          : hex === '0'.repeat(32)
+            ? '::'
+            : `v6:${hex}`;
       out.push(`${ip}:${parseInt(port, 16)}`);
     }
   }

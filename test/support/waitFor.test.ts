@@ -10,14 +10,25 @@ describe('waitFor', () => {
 
   it('resolves with the value read once accept holds for it', async () => {
     let n = 0;
-    expect(await waitFor('n at 4', async () => ++n, (v) => v === 4)).toBe(4);
+    expect(
+      await waitFor(
+        'n at 4',
+        async () => ++n,
+        (v) => v === 4,
+      ),
+    ).toBe(4);
   });
 
   it('throws on timeout naming what it waited for and the last value seen', async () => {
     let n = 0;
-    await expect(waitFor('n above 1000', () => ++n, (v) => v > 1000, { timeoutMs: 50, everyMs: 5 })).rejects.toThrow(
-      /timed out after 50 ms waiting for n above 1000; last seen: \d+/,
-    );
+    await expect(
+      waitFor(
+        'n above 1000',
+        () => ++n,
+        (v) => v > 1000,
+        { timeoutMs: 50, everyMs: 5 },
+      ),
+    ).rejects.toThrow(/timed out after 50 ms waiting for n above 1000; last seen: \d+/);
   });
 
   it('counts a throwing read as not yet, and reports its error if it never succeeds', async () => {

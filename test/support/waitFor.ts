@@ -9,7 +9,12 @@
  */
 export function waitFor<T>(what: string, condition: () => T | Promise<T>, patience?: Patience): Promise<NonNullable<T>>;
 export function waitFor<T>(what: string, read: () => T | Promise<T>, accept: (value: T) => boolean, patience?: Patience): Promise<T>;
-export async function waitFor<T>(what: string, read: () => T | Promise<T>, acceptOrPatience?: ((value: T) => boolean) | Patience, patience?: Patience): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  read: () => T | Promise<T>,
+  acceptOrPatience?: ((value: T) => boolean) | Patience,
+  patience?: Patience,
+): Promise<T> {
   const accept = typeof acceptOrPatience === 'function' ? acceptOrPatience : (v: T) => !!v;
   const given = typeof acceptOrPatience === 'function' ? patience : acceptOrPatience;
   const { timeoutMs = 10_000, everyMs } = typeof given === 'number' ? { timeoutMs: given } : (given ?? {});

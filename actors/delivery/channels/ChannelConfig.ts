@@ -20,7 +20,10 @@ export function channelsFrom(config: ChannelConfig, deps: ChannelDeps = {}): Map
   try {
     templates = deps.templates ?? new Templates({ defaultLocale: c.defaultLocale, ...(c.locales ? { locales: c.locales } : {}) });
   } catch (err) {
-    throw new HeraldError('HERALD_INVALID_CONFIG', `invalid option channels.${err instanceof RangeError ? 'locales' : 'defaultLocale'}: ${(err as Error).message}`);
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      `invalid option channels.${err instanceof RangeError ? 'locales' : 'defaultLocale'}: ${(err as Error).message}`,
+    );
   }
   const logger = (name: string) => deps.logger?.child({ channel: name });
   const channels = new Map<ChannelName, Channel>();

@@ -95,7 +95,8 @@ export class EmailChannel implements Channel {
       if (e.code === 'EAUTH' || e.code === 'ENOAUTH' || e.code === 'ECONFIG') throw fail('HERALD_PROVIDER_REJECTED', `${e.code}: ${said}`, extra);
       if (status !== undefined) throw fail(e.permanent ? 'HERALD_PROVIDER_REJECTED' : 'HERALD_PROVIDER_FAILED', said, extra);
       if (e.code === 'ETIMEDOUT') throw fail('HERALD_PROVIDER_TIMEOUT', said, extra);
-      if (e.code === 'ECONNECTION' || e.code === 'ESOCKET' || e.code === 'EDNS' || e.code === 'ETLS') throw fail('HERALD_PROVIDER_UNREACHABLE', `${e.code}: ${said}`, extra);
+      if (e.code === 'ECONNECTION' || e.code === 'ESOCKET' || e.code === 'EDNS' || e.code === 'ETLS')
+        throw fail('HERALD_PROVIDER_UNREACHABLE', `${e.code}: ${said}`, extra);
       if (e.code === 'EENVELOPE') throw fail('HERALD_PROVIDER_REJECTED', said, extra);
       throw fail('HERALD_PROVIDER_FAILED', `${e.code ?? 'error'}: ${said}`, extra);
     } finally {

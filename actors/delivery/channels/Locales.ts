@@ -27,7 +27,8 @@ const fr: LocaleStrings = {
   others: { one: '{first} et {n} autre', other: '{first} et {n} autres' },
   quote: '« {text} »',
   withText: '{headline} : {quote}',
-  emailFooter: 'Vous recevez cet e-mail car les notifications par e-mail sont activées sur votre compte. Vous pouvez les désactiver dans vos paramètres de notification.',
+  emailFooter:
+    'Vous recevez cet e-mail car les notifications par e-mail sont activées sur votre compte. Vous pouvez les désactiver dans vos paramètres de notification.',
   types: {
     follow: { title: 'Nouvel abonnement', headline: { one: '{actors} vous suit', many: '{actors} vous suivent' } },
     like: { title: 'Nouveau j’aime', headline: { one: '{actors} a aimé votre tweet', many: '{actors} ont aimé votre tweet' } },

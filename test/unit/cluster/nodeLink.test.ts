@@ -98,7 +98,9 @@ describe('node link', () => {
     expect(frames[0][0]).toBe(FrameKind.Challenge);
     const before = calls.length;
     // A wrong proof, then a call in the same write: the call must never reach the handler.
-    socket.write(Buffer.concat([encodeFrame([FrameKind.Answer, randomBytes(32), 'gateway', randomBytes(32)], 1024), encodeFrame([FrameKind.Call, 1, 'echo', 'x'], 1024)]));
+    socket.write(
+      Buffer.concat([encodeFrame([FrameKind.Answer, randomBytes(32), 'gateway', randomBytes(32)], 1024), encodeFrame([FrameKind.Call, 1, 'echo', 'x'], 1024)]),
+    );
     await closed(socket);
     expect(calls.length).toBe(before);
     expect(server.refused).toBe(1);

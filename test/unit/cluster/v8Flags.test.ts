@@ -7,7 +7,7 @@ describe('V8 flags', () => {
     process.execArgv.splice(0, process.execArgv.length, ...saved);
   });
 
-  it('adds herald\'s flags to what forked processes inherit, once, and keeps a value given on the command line', () => {
+  it("adds herald's flags to what forked processes inherit, once, and keeps a value given on the command line", () => {
     expect(v8Flags()).toEqual(['--max-semi-space-size=32', '--initial-old-space-size=128']);
     process.execArgv.splice(0, process.execArgv.length, '--max-semi-space-size=8');
     inheritV8Flags();

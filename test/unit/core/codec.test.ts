@@ -8,10 +8,53 @@ const libraryDecoder = new Decoder();
 describe('Codec', () => {
   // Stored values must stay readable by any version: the fast writer must write what the library writes.
   const values: Record<string, unknown> = {
-    ints: [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, Number.MIN_SAFE_INTEGER],
+    ints: [
+      0,
+      1,
+      127,
+      128,
+      255,
+      256,
+      65535,
+      65536,
+      2 ** 32 - 1,
+      2 ** 32,
+      Number.MAX_SAFE_INTEGER,
+      -1,
+      -32,
+      -33,
+      -128,
+      -129,
+      -32768,
+      -32769,
+      -(2 ** 31),
+      -(2 ** 31) - 1,
+      Number.MIN_SAFE_INTEGER,
+    ],
     floats: [0.5, -1.25, 1e300, NaN, Infinity, -Infinity, 2 ** 60, 1700000000000.5],
-    strings: ['', 'a', 'x'.repeat(31), 'x'.repeat(32), 'x'.repeat(255), 'x'.repeat(256), 'y'.repeat(70000), 'héllo 🌍', 'é'.repeat(20), '🌍'.repeat(9), 'ü'.repeat(200)],
-    notification: { offset: 12, type: 'like', actors: ['fan-1'], eventIds: ['E1'], ts: 1763779200123, text: 'fan-1 liked your tweet: b', tweetId: 't1', count: 1 },
+    strings: [
+      '',
+      'a',
+      'x'.repeat(31),
+      'x'.repeat(32),
+      'x'.repeat(255),
+      'x'.repeat(256),
+      'y'.repeat(70000),
+      'héllo 🌍',
+      'é'.repeat(20),
+      '🌍'.repeat(9),
+      'ü'.repeat(200),
+    ],
+    notification: {
+      offset: 12,
+      type: 'like',
+      actors: ['fan-1'],
+      eventIds: ['E1'],
+      ts: 1763779200123,
+      text: 'fan-1 liked your tweet: b',
+      tweetId: 't1',
+      count: 1,
+    },
     withUndefined: { a: 1, b: undefined, c: [undefined, null, true, false], d: { e: undefined } },
     bytes: { v: new Uint8Array([1, 2, 3]), big: new Uint8Array(300), buf: Buffer.from('abc') },
     nested: { top: [['bob', 1.5, 1763779200000]], ent: [], meta: { last: 5, read: 2, first: 1, epoch: 'a1b2c3' } },
@@ -31,7 +74,14 @@ describe('Codec', () => {
     const deep: unknown[] = [];
     let at = deep;
     for (let i = 0; i < 50; i++) at.push((at = []));
-    for (const v of [new Date(0), { when: new Date(5) }, new (class P { x = 1 })(), deep]) {
+    for (const v of [
+      new Date(0),
+      { when: new Date(5) },
+      new (class P {
+        x = 1;
+      })(),
+      deep,
+    ]) {
       expect(Buffer.from(pack(v)).equals(Buffer.from(library.encode(v)))).toBe(true);
     }
   });
@@ -53,7 +103,29 @@ describe('Codec', () => {
   it('reads random values as the library does, and refuses every truncation of them as it does', () => {
     let seed = 11;
     const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-    const atoms = [0, -1, 127, 128, -33, -129, 65536, -40000, 2 ** 31, -(2 ** 31) - 5, 2 ** 40 + 3, -(2 ** 40) - 3, 0.5, 1e300, '', 'op', 'héllo 🌍', 'x'.repeat(40), true, false, null];
+    const atoms = [
+      0,
+      -1,
+      127,
+      128,
+      -33,
+      -129,
+      65536,
+      -40000,
+      2 ** 31,
+      -(2 ** 31) - 5,
+      2 ** 40 + 3,
+      -(2 ** 40) - 3,
+      0.5,
+      1e300,
+      '',
+      'op',
+      'héllo 🌍',
+      'x'.repeat(40),
+      true,
+      false,
+      null,
+    ];
     const gen = (d: number): unknown => {
       const r = rnd();
       if (d > 3 || r < 0.35) return atoms[Math.floor(rnd() * atoms.length)];
@@ -79,7 +151,7 @@ describe('Codec', () => {
     expect(() => unpack(Buffer.from([0x01, 0x02]))).toThrow();
   });
 
-  it('reads malformed UTF-8 as the library does (a lone surrogate\'s 3-byte form comes back as the surrogate)', () => {
+  it("reads malformed UTF-8 as the library does (a lone surrogate's 3-byte form comes back as the surrogate)", () => {
     for (const text of ['a\ud800', '\udc00b', 'é\ud83d'.repeat(40), 'ü'.repeat(150) + '\ud800']) {
       const bytes = Buffer.from(library.encode({ id: text }));
       expect(unpack(bytes)).toEqual(libraryDecoder.decode(bytes));

@@ -32,7 +32,7 @@ describe('Metrics.deliveredTriggered: receipt → send latency of each delivery'
     expect(sumOf(samples, 'herald_delivery_latency_seconds_bucket', { le: '0.25' })).toBe(1);
   });
 
-  it('counts a delivery without an item from the batch\'s oldest receipt', async () => {
+  it("counts a delivery without an item from the batch's oldest receipt", async () => {
     const m = new Metrics(sources);
     const now = performance.now();
     const sent = [
@@ -45,4 +45,3 @@ describe('Metrics.deliveredTriggered: receipt → send latency of each delivery'
     expect(sum).toBeLessThan(6.5);
   });
 });
-

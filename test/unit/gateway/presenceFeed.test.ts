@@ -22,7 +22,10 @@ function cluster(fail = () => false) {
         got[id].push(msg);
       },
     }) as unknown as NodeRef;
-  const nodes = new Map([['a', ref('a')], ['b', ref('b')]]);
+  const nodes = new Map([
+    ['a', ref('a')],
+    ['b', ref('b')],
+  ]);
   const owner = (s: number) => (s < 4 ? 'a' : 'b');
   const table = { shardCount: SHARDS, ownerOf: owner, shardsOf: (id: string) => [...Array(SHARDS).keys()].filter((s) => owner(s) === id) };
   return { got, nodes, feed: new PresenceFeed({ table, nodes } as unknown as Coordinator, log) };

@@ -43,7 +43,7 @@ describe('Router.publish', () => {
     }
   });
 
-  it('re-routes only the shares refused as not the node\'s own, then succeeds', async () => {
+  it("re-routes only the shares refused as not the node's own, then succeeds", async () => {
     const { router, sent } = cluster((_, item, sends) => (item.event.id === 'e3' && sends === 1 ? 'HERALD_WRONG_OWNER' : null));
     await router.publish([like(1), like(3)]);
     const e1 = sent.filter((s) => s.item.event.id === 'e1');
@@ -69,7 +69,9 @@ describe('Router.publish', () => {
     // Drop the channel of the node owning r-0's shard: the second event's owner has no channel.
     const orphan = table.ownerOf(shardOfUser(table, 'r-0'));
     (router as unknown as { coordinator: { channels: Map<string, unknown> } }).coordinator.channels.delete(orphan);
-    const first = [like(1), like(2), like(3), like(4), like(5), like(6)].find((e) => table.ownerOf(shardOfUser(table, e.actor)) !== orphan && table.ownerOf(shardOfUser(table, e.target!)) !== orphan)!;
+    const first = [like(1), like(2), like(3), like(4), like(5), like(6)].find(
+      (e) => table.ownerOf(shardOfUser(table, e.actor)) !== orphan && table.ownerOf(shardOfUser(table, e.target!)) !== orphan,
+    )!;
     await expect(router.publish([first, like(7)])).rejects.toMatchObject({ code: 'HERALD_UNAVAILABLE' });
     // The channels' promises are settled already; Node reports an unhandled one once this turn's microtasks are
     // done, so one turn of the loop (not a time) is enough.

@@ -49,8 +49,24 @@ type WireNotification = Notification & Record<string, unknown>;
 describe('notificationMessage', () => {
   const cases: Record<string, WireNotification> = {
     plain: { offset: 1, type: 'like', actors: ['fan-1'], tweetId: 't-1', text: 'b', eventIds: ['e1'], ts: 1_795_000_000_123 },
-    aggregated: { offset: 70_000, type: 'like', actors: Array.from({ length: 20 }, (_, i) => `fan-${i}`), eventIds: Array.from({ length: 40 }, (_, i) => `L${i}.123456`), ts: 5, count: 40, replaces: 69_999 },
-    unicode: { offset: 2, type: 'reply', actors: ['ünïcødé'], text: '🚀 héllo 世界 مرحبا 👩‍👩‍👧 '.repeat(30), eventIds: ['é'.repeat(40)], ts: 0, reason: 'x'.repeat(300) },
+    aggregated: {
+      offset: 70_000,
+      type: 'like',
+      actors: Array.from({ length: 20 }, (_, i) => `fan-${i}`),
+      eventIds: Array.from({ length: 40 }, (_, i) => `L${i}.123456`),
+      ts: 5,
+      count: 40,
+      replaces: 69_999,
+    },
+    unicode: {
+      offset: 2,
+      type: 'reply',
+      actors: ['ünïcødé'],
+      text: '🚀 héllo 世界 مرحبا 👩‍👩‍👧 '.repeat(30),
+      eventIds: ['é'.repeat(40)],
+      ts: 0,
+      reason: 'x'.repeat(300),
+    },
     numbers: { offset: 0, type: 't', actors: [], eventIds: [], ts: -1, a: -200, b: -40000, c: -3_000_000_000, d: 1.5, e: 2 ** 40, f: 65_535, g: 255, h: 128 },
     odd: { offset: 3, type: 't', actors: [], eventIds: [], ts: 1, gone: undefined, flag: true, off: false, none: null, long: 'y'.repeat(70_000) },
   };
@@ -59,7 +75,8 @@ describe('notificationMessage', () => {
     const message = notificationMessage(n, 'msgpack') as Buffer;
     expect(message[0]).toBe(0x82); // final, binary
     const payload = payloadOf(message);
-    const declared = (message[1] & 0x7f) === 127 ? Number(message.readBigUInt64BE(2)) : (message[1] & 0x7f) === 126 ? message.readUInt16BE(2) : message[1] & 0x7f;
+    const declared =
+      (message[1] & 0x7f) === 127 ? Number(message.readBigUInt64BE(2)) : (message[1] & 0x7f) === 126 ? message.readUInt16BE(2) : message[1] & 0x7f;
     expect(declared).toBe(payload.length);
     expect(decodeMessage(message)).toEqual(decodeFrame(encodeFrame({ op: 'notification', notification: n }, 'msgpack') as Buffer, true).msg);
   });
@@ -75,7 +92,7 @@ describe('notificationMessage', () => {
     expect(JSON.parse(notificationMessage(n, 'json') as string)).toEqual({ op: 'notification', notification: n });
   });
 
-  it.each(Object.keys(cases))('frames a notification given as its node\'s bytes as it frames the decoded one: %s', (name) => {
+  it.each(Object.keys(cases))("frames a notification given as its node's bytes as it frames the decoded one: %s", (name) => {
     const n = cases[name];
     const fromNode = { offset: 1, packed: pack(n) };
     expect((notificationMessage(fromNode, 'msgpack') as Buffer).equals(Buffer.from(notificationMessage({ ...n }, 'msgpack') as Buffer))).toBe(true);

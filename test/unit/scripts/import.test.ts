@@ -62,10 +62,19 @@ describe('import', () => {
     // The same graph imported: bob's affinity 2 (follow + like), the like's entity.
     const dir = temp();
     const file = join(dir, 'graph.jsonl');
-    writeFileSync(file, ['{"follower":"alice","followee":"bob","affinity":2,"entities":["Moonlight"]}', '{"follower":"alice","followee":"carol"}', ''].join('\n'));
+    writeFileSync(
+      file,
+      ['{"follower":"alice","followee":"bob","affinity":2,"entities":["Moonlight"]}', '{"follower":"alice","followee":"carol"}', ''].join('\n'),
+    );
     const result = await importGraph(opts(dir, { file, expectAuthor: 'bob', expectEntities: ['moonlight'] }));
     // The index: bob and carol in alice's top 5, moonlight among her entities.
-    expect(result).toMatchObject({ followers: 1, edges: 2, keys: 2 * 3 + 1 + 3, index_keys: 3, expected: { followers: 1, chosen: 1, reasons: { 'top-following+entity': 1 } } });
+    expect(result).toMatchObject({
+      followers: 1,
+      edges: 2,
+      keys: 2 * 3 + 1 + 3,
+      index_keys: 3,
+      expected: { followers: 1, chosen: 1, reasons: { 'top-following+entity': 1 } },
+    });
     const table = ShardTable.load(join(dir, 'cluster.json'))!;
     expect(table.shardCount).toBe(SHARDS);
     const store = await NodeStore.open(join(dir, 'node-1'), STORE_OPTIONS);
@@ -88,7 +97,9 @@ describe('import', () => {
         expect(a.ent.map((s) => [s[0], s[1]])).toEqual(b.ent.map((s) => [s[0], s[1]]));
         // And the node decides the same on either.
         const now = Date.now();
-        expect(decide(new InterestProfile(a, DEFAULT_PROFILE), 'bob', ['moonlight'], now, DEFAULT_POLICY)).toEqual(decide(new InterestProfile(b, DEFAULT_PROFILE), 'bob', ['moonlight'], now, DEFAULT_POLICY));
+        expect(decide(new InterestProfile(a, DEFAULT_PROFILE), 'bob', ['moonlight'], now, DEFAULT_POLICY)).toEqual(
+          decide(new InterestProfile(b, DEFAULT_PROFILE), 'bob', ['moonlight'], now, DEFAULT_POLICY),
+        );
       }
     }
   });
@@ -149,7 +160,10 @@ describe('import', () => {
     // A node of a running cluster, in another process.
     const holder: ChildProcess = spawn(
       process.execPath,
-      ['-e', `new (require('classic-level').ClassicLevel)(${JSON.stringify(join(dir, 'node-1'))}).open().then(() => { console.log('open'); setInterval(() => undefined, 1000); })`],
+      [
+        '-e',
+        `new (require('classic-level').ClassicLevel)(${JSON.stringify(join(dir, 'node-1'))}).open().then(() => { console.log('open'); setInterval(() => undefined, 1000); })`,
+      ],
       { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
     );
     try {

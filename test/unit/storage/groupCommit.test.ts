@@ -49,7 +49,10 @@ describe('GroupCommit', () => {
     const p1 = gc.write([{ type: 'put', key: 'y', value: pack(1) }]);
     await new Promise((r) => setImmediate(r)); // the first batch is now being written
     const p2 = gc.write([{ type: 'put', key: 'y', value: pack(2) }]);
-    const p3 = gc.write([{ type: 'put', key: 'y', value: pack(3) }, { type: 'del', key: 'x' }]);
+    const p3 = gc.write([
+      { type: 'put', key: 'y', value: pack(3) },
+      { type: 'del', key: 'x' },
+    ]);
     await Promise.all([p1, p2, p3]);
     expect(read('y')).toBe(3);
     expect(read('x')).toBeUndefined();
@@ -100,7 +103,10 @@ describe('GroupCommit', () => {
 
   it('writes queued in one turn share one batch and one promise', async () => {
     const p1 = gc.write([{ type: 'put', key: 's1', value: pack(1) }]);
-    const p2 = gc.write([{ type: 'del', key: 's0' }, { type: 'put', key: 's2', value: pack(2) }]);
+    const p2 = gc.write([
+      { type: 'del', key: 's0' },
+      { type: 'put', key: 's2', value: pack(2) },
+    ]);
     expect(p2).toBe(p1);
     await p1;
     expect(gc.stats.batches).toBe(1);

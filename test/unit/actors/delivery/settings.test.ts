@@ -15,7 +15,7 @@ describe('Settings', () => {
     expect(addressesOf({ devices: {} }, 'sms')).toEqual([]);
   });
 
-  it('defers to the end of quiet hours in the user\'s time zone, across midnight', () => {
+  it("defers to the end of quiet hours in the user's time zone, across midnight", () => {
     const at = Date.UTC(2026, 0, 15, 22, 30); // 22:30 UTC = 23:30 in Paris (winter)
     const quiet = { start: '23:00', end: '07:00' };
     expect(deferUntil({ tz: 'Europe/Paris', quietHours: quiet }, at)).toBe(Date.UTC(2026, 0, 16, 6, 0)); // 07:00 Paris

@@ -23,7 +23,13 @@ describe('fanout decisions from stored bytes', () => {
     const reader = new StoredProfileReader(author, entities);
     expect(reader.read(bytes, now - DEFAULT_PROFILE.entityWindowMs)).toBe(true);
     const rule = ruleOf(reader.rank, reader.matched !== 0, DEFAULT_POLICY);
-    return rule ? reasonOf(rule, reader.entities.filter((_, i) => reader.matched & (1 << i)), DEFAULT_POLICY) : undefined;
+    return rule
+      ? reasonOf(
+          rule,
+          reader.entities.filter((_, i) => reader.matched & (1 << i)),
+          DEFAULT_POLICY,
+        )
+      : undefined;
   }
 
   it('agrees with decide() on profiles built by InterestProfile', () => {
@@ -36,10 +42,18 @@ describe('fanout decisions from stored bytes', () => {
       const profile = new InterestProfile(undefined, DEFAULT_PROFILE);
       let t = NOW - 9 * DAY;
       for (let k = 0; k < 1 + random() * 40; k++) {
-        t += random() * DAY / 4;
+        t += (random() * DAY) / 4;
         const target = users[Math.floor(random() * users.length)];
         if (random() < 0.5) profile.follow(target, 1 + random() * 10, t);
-        else profile.engage(target, random() < 0.7, 1 + random() * 5, topics.filter(() => random() < 0.3), 1 + Math.floor(random() * 3), t);
+        else
+          profile.engage(
+            target,
+            random() < 0.7,
+            1 + random() * 5,
+            topics.filter(() => random() < 0.3),
+            1 + Math.floor(random() * 3),
+            t,
+          );
         if (random() < 0.05) profile.unfollow(target);
       }
       const bytes = pack(profile.toData());
@@ -60,7 +74,17 @@ describe('fanout decisions from stored bytes', () => {
   });
 
   it('reads every msgpack number width, keys in any order and fields it does not know', () => {
-    const data = { ent: [['moonlight', 1.5, NOW - 1], ['old', 2, NOW - 8 * DAY]], extra: { a: [1, 'x', null, true] }, top: [['a', -3, 0], ['katy', 70000, NOW]] };
+    const data = {
+      ent: [
+        ['moonlight', 1.5, NOW - 1],
+        ['old', 2, NOW - 8 * DAY],
+      ],
+      extra: { a: [1, 'x', null, true] },
+      top: [
+        ['a', -3, 0],
+        ['katy', 70000, NOW],
+      ],
+    };
     const reader = new StoredProfileReader('katy', ['Moonlight', 'OLD', 'none']);
     expect(reader.read(pack(data), NOW - 7 * DAY)).toBe(true);
     expect({ rank: reader.rank, matched: reader.matched, topLength: reader.topLength }).toEqual({ rank: 2, matched: 0b001, topLength: 2 });
@@ -84,7 +108,17 @@ describe('fanout decisions from stored bytes', () => {
   });
 
   it('says it cannot hold a mask of more than 31 entities', () => {
-    expect(new StoredProfileReader('a', Array.from({ length: 31 }, (_, i) => `e${i}`)).usable).toBe(true);
-    expect(new StoredProfileReader('a', Array.from({ length: 32 }, (_, i) => `e${i}`)).usable).toBe(false);
+    expect(
+      new StoredProfileReader(
+        'a',
+        Array.from({ length: 31 }, (_, i) => `e${i}`),
+      ).usable,
+    ).toBe(true);
+    expect(
+      new StoredProfileReader(
+        'a',
+        Array.from({ length: 32 }, (_, i) => `e${i}`),
+      ).usable,
+    ).toBe(false);
   });
 });

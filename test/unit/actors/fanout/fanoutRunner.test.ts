@@ -149,7 +149,7 @@ describe('FanoutRunner', () => {
     expect(sent.flatMap((s) => s.batch.followers).sort()).toEqual(FOLLOWERS);
   });
 
-  it('a kick naming shards looks only at their jobs; a kick without runs every owned shard\'s', async () => {
+  it("a kick naming shards looks only at their jobs; a kick without runs every owned shard's", async () => {
     const { r, sent } = runner(3);
     const other = (SHARD + 1) % SHARDS;
     const pump = setInterval(() => sent.forEach((s) => s.release(true)), 2);

@@ -51,7 +51,10 @@ describe('FollowerFanout', () => {
     expect(node.stats().activeUsers).toBe(0);
     // The same page again (a resumed fanout): nobody is notified twice, no offset is used twice.
     const again = await node.fanoutBatch(batchOf(t, ['fan', 'picky', 'cold', 'nobody']));
-    expect(again.deliveries.map((d) => [d.user, d.notification.offset]).sort()).toEqual([['fan', 2], ['picky', 1]]);
+    expect(again.deliveries.map((d) => [d.user, d.notification.offset]).sort()).toEqual([
+      ['fan', 2],
+      ['picky', 1],
+    ]);
     expect((await node.timeline('fan', undefined, 10)).items.map((n) => n.offset)).toEqual([2, 1]);
     expect((await node.timeline('picky', undefined, 10)).items.filter((n) => n.type === 'tweet')).toHaveLength(1);
   });
@@ -67,7 +70,10 @@ describe('FollowerFanout', () => {
     const t = ev('tweet', 'katy', { tweet: tweet('katy') });
     await expect(node.fanoutBatch({ ...batchOf(t, ['a', 'b']), shards: [1] })).rejects.toMatchObject({ code: 'HERALD_INVALID_MESSAGE' });
     await expect(node.fanoutBatch({ ...batchOf(t, ['a']), shards: [-1] })).rejects.toMatchObject({ code: 'HERALD_INVALID_MESSAGE' });
-    node.setTable(2, ALL.filter((s) => s !== shardOf('a', SHARDS)));
+    node.setTable(
+      2,
+      ALL.filter((s) => s !== shardOf('a', SHARDS)),
+    );
     await expect(node.fanoutBatch({ ...batchOf(t, ['a']), epoch: 2 })).rejects.toMatchObject({ code: 'HERALD_WRONG_OWNER' });
     // Gained back at epoch 3: a batch routed with epoch 2 (before) is refused, one routed with 3 is not; another
     // shard's batch routed with an older or newer epoch is not refused for that (fencing is per shard).

@@ -93,7 +93,10 @@ describe('NodeActor', () => {
     const bobShard = shardOf('bob', SHARDS);
     const aliceShard = shardOf('alice', SHARDS);
     expect(bobShard).not.toBe(aliceShard);
-    const node = await startNode(ALL.filter((s) => s !== bobShard), 3);
+    const node = await startNode(
+      ALL.filter((s) => s !== bobShard),
+      3,
+    );
 
     const stale = await node.ingest({ epoch: 2, items: [item(ev('like', 'alice', { tweet: tweet('carol') }))] });
     expect(stale).toEqual({ errors: ['HERALD_WRONG_OWNER'], deliveries: [] });

@@ -14,7 +14,11 @@ const delivery = (user: string) => ({ user, notification: { offset: 1 } }) as un
 
 describe('Presence', () => {
   const owned = new Set(ALL);
-  const presence = () => new Presence(() => owned, (u) => shardOf(u, SHARDS));
+  const presence = () =>
+    new Presence(
+      () => owned,
+      (u) => shardOf(u, SHARDS),
+    );
   const users = (ds: Delivery[]) => ds.map((d) => d.user);
 
   it('sends everything of a shard until its presence is stated, then only present users', () => {
@@ -31,7 +35,7 @@ describe('Presence', () => {
     expect(p.stats()).toMatchObject({ users: 1, knownShards: SHARDS });
   });
 
-  it('orders a user\'s marks and absences by seq: a stale absence or mark changes nothing', () => {
+  it("orders a user's marks and absences by seq: a stale absence or mark changes nothing", () => {
     const p = presence();
     p.update({ known: ALL }, SHARDS);
     const s = shardOf('ann', SHARDS);
@@ -49,8 +53,20 @@ describe('Presence', () => {
 
   it('forgets a lost shard (unknown again, its users dropped) and keeps nothing of shards it does not own', () => {
     const mine = new Set([0, 1]);
-    const p = new Presence(() => mine, () => 0);
-    p.update({ present: [['ann', 0, 1], ['bob', 2, 1]], known: [0, 1, 2] }, SHARDS);
+    const p = new Presence(
+      () => mine,
+      () => 0,
+    );
+    p.update(
+      {
+        present: [
+          ['ann', 0, 1],
+          ['bob', 2, 1],
+        ],
+        known: [0, 1, 2],
+      },
+      SHARDS,
+    );
     expect(p.stats()).toMatchObject({ users: 1, knownShards: 2 });
     p.forget(0);
     expect(p.stats()).toMatchObject({ users: 0, knownShards: 1 });
@@ -58,7 +74,16 @@ describe('Presence', () => {
 
   it('refuses malformed messages whole', () => {
     const p = presence();
-    for (const bad of [null, { present: 'x' }, { present: [['ann', 0]] }, { present: [['', 0, 1]] }, { absent: [['ann', SHARDS, 1]] }, { absent: [['ann', 0, -1]] }, { known: [1.5] }, { known: 'all' }]) {
+    for (const bad of [
+      null,
+      { present: 'x' },
+      { present: [['ann', 0]] },
+      { present: [['', 0, 1]] },
+      { absent: [['ann', SHARDS, 1]] },
+      { absent: [['ann', 0, -1]] },
+      { known: [1.5] },
+      { known: 'all' },
+    ]) {
       expect(() => p.update(bad as never, SHARDS)).toThrow(expect.objectContaining({ code: 'HERALD_INVALID_MESSAGE' }));
     }
     expect(p.stats().users).toBe(0);
@@ -115,7 +140,7 @@ describe('NodeActor with presence', () => {
         const first = subscribeFirst ? node.since(user, 0, 10, 100 + lag) : ingest(event);
         await turns(lag);
         const second = subscribeFirst ? ingest(event) : node.since(user, 0, 10, 100 + lag);
-        const [replay, res] = (subscribeFirst ? await Promise.all([first, second]) : (await Promise.all([second, first]))) as [
+        const [replay, res] = (subscribeFirst ? await Promise.all([first, second]) : await Promise.all([second, first])) as [
           Awaited<ReturnType<NodeActor['since']>>,
           Awaited<ReturnType<NodeActor['ingest']>>,
         ];
@@ -129,7 +154,10 @@ describe('NodeActor with presence', () => {
   it('forgets the presence of a shard the table takes away', async () => {
     const s = shardOf('bob', SHARDS);
     await node.since('bob', 0, 10, 1);
-    node.setTable(2, ALL.filter((x) => x !== s));
+    node.setTable(
+      2,
+      ALL.filter((x) => x !== s),
+    );
     expect(node.stats().presence).toMatchObject({ users: 0, knownShards: SHARDS - 1 });
     // Back again (a later move): unknown until the gateway states it, so everything of it is sent meanwhile.
     node.setTable(3, ALL);

@@ -53,10 +53,15 @@ describe('ShardHandoff', () => {
     const users = Array.from({ length: 400 }, (_, i) => `u${i}`);
     const shard = shardOf('u0', SHARDS);
     const mine = users.filter((u) => shardOf(u, SHARDS) === shard);
-    const old = await node(a, 'node-1', Array.from({ length: SHARDS }, (_, i) => i));
+    const old = await node(
+      a,
+      'node-1',
+      Array.from({ length: SHARDS }, (_, i) => i),
+    );
     const next = await node(b, 'node-2', []);
     // Followers of one author and some timelines, before the copy.
-    for (const u of mine) await old.ingest({ epoch: 1, items: [item(ev('follow', u, { target: mine[0] })), item(ev('like', mine[1], { tweet: tweet(u), target: u }))] });
+    for (const u of mine)
+      await old.ingest({ epoch: 1, items: [item(ev('follow', u, { target: mine[0] })), item(ev('like', mine[1], { tweet: tweet(u), target: u }))] });
 
     await old.handoff.begin(shard);
     let done = false;
@@ -85,7 +90,11 @@ describe('ShardHandoff', () => {
   });
 
   it('refuses a part holding keys of another shard, and a rolled-back handoff takes work again', async () => {
-    const old = await node(a, 'node-1', Array.from({ length: SHARDS }, (_, i) => i));
+    const old = await node(
+      a,
+      'node-1',
+      Array.from({ length: SHARDS }, (_, i) => i),
+    );
     const next = await node(b, 'node-2', []);
     const shard = shardOf('u0', SHARDS);
     await old.ingest({ epoch: 1, items: [item(ev('follow', 'u0', { target: 'u1' }))] });
@@ -121,7 +130,11 @@ describe('ShardHandoff', () => {
   });
 
   it("gives a shard's profiles their candidate index entries at the new owner when the old owner's index is not complete", async () => {
-    const old = await node(a, 'node-1', Array.from({ length: SHARDS }, (_, i) => i));
+    const old = await node(
+      a,
+      'node-1',
+      Array.from({ length: SHARDS }, (_, i) => i),
+    );
     const next = await node(b, 'node-2', [], linksTo(old));
     await Promise.all([old.followers.prepare(log), next.followers.prepare(log)]);
     const shard = shardOf('u0', SHARDS);
@@ -129,17 +142,23 @@ describe('ShardHandoff', () => {
     // Profiles: a top following each (R entries) and an entity each (N entries).
     for (const [i, u] of mine.entries()) {
       const author = `author-${i % 3}`;
-      await old.ingest({ epoch: 1, items: [item(ev('follow', u, { target: author })), item(ev('like', u, { tweet: tweet(author, { entities: [`topic${i % 5}`] }), target: author }))] });
+      await old.ingest({
+        epoch: 1,
+        items: [item(ev('follow', u, { target: author })), item(ev('like', u, { tweet: tweet(author, { entities: [`topic${i % 5}`] }), target: author }))],
+      });
     }
     const indexed = async (box: typeof a) =>
       (await box.store.db.keys({ gt: shardPrefix(shard), lt: shardPrefix(shard) + HIGH }).all()).filter((k) => /^[^!]*!(R|N)!/.test(k)).sort();
     const expected = await indexed(a);
     expect(expected.length).toBeGreaterThanOrEqual(2 * mine.length);
     // The old owner as an older DB still building its index: none of the entries yet, no mark.
-    await a.store.db.batch([...expected, INDEX_COMPLETE_KEY].map((key) => ({ type: 'del' as const, key })), { sync: true });
+    await a.store.db.batch(
+      [...expected, INDEX_COMPLETE_KEY].map((key) => ({ type: 'del' as const, key })),
+      { sync: true },
+    );
 
     await old.handoff.begin(shard);
-    for (let done = false; !done; ) done = (await next.handoff.pull(shard, 'node-1', 7)).done;
+    for (let done = false; !done;) done = (await next.handoff.pull(shard, 'node-1', 7)).done;
     // A profile changed during the copy arrives with the delta: its new entry too.
     await old.ingest({ epoch: 1, items: [item(ev('follow', mine[0], { target: 'author-late' }))] });
     await old.handoff.freeze(shard);
@@ -157,7 +176,11 @@ describe('ShardHandoff', () => {
   });
 
   it('lets the new owner pull the parts from the old owner, several at once, and the delta last', async () => {
-    const old = await node(a, 'node-1', Array.from({ length: SHARDS }, (_, i) => i));
+    const old = await node(
+      a,
+      'node-1',
+      Array.from({ length: SHARDS }, (_, i) => i),
+    );
     const calls: string[] = [];
     const next = await node(b, 'node-2', [], linksTo(old, calls));
     const shard = shardOf('u0', SHARDS);
@@ -184,7 +207,11 @@ describe('ShardHandoff', () => {
   });
 
   it('reports stray shards: a part imported makes one, a drop ends it, and a later import makes it again', async () => {
-    const old = await node(a, 'node-1', Array.from({ length: SHARDS }, (_, i) => i));
+    const old = await node(
+      a,
+      'node-1',
+      Array.from({ length: SHARDS }, (_, i) => i),
+    );
     const next = await node(b, 'node-2', []);
     const shard = shardOf('u0', SHARDS);
     await old.ingest({ epoch: 1, items: [item(ev('follow', 'u0', { target: 'u1' }))] });

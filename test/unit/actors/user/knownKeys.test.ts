@@ -5,7 +5,6 @@ import { userKey, userRange } from '../../../../storage/Keyspace';
 import { tempStore } from '../helpers';
 import { keyScans } from '../keyScans';
 
-
 describe('KnownKeys', () => {
   let box: Awaited<ReturnType<typeof tempStore>>;
   let scans: ReturnType<typeof keyScans>;

@@ -70,6 +70,10 @@ describe('Mailbox', () => {
     await p1;
     await p2;
     await p3.catch(() => {});
-    await waitFor('the mailbox empty', () => mb.size, (n) => n === 0);
+    await waitFor(
+      'the mailbox empty',
+      () => mb.size,
+      (n) => n === 0,
+    );
   });
 });

@@ -19,7 +19,9 @@ describe('UserActor', () => {
 
   const actor = (id: string) => new UserActor(id, shardOf(id, SHARDS), box.store, nodeOptions());
   const has = (user: string, kind: 'f' | 'F' | 'w', other: string) =>
-    box.store.db.getSync(kind === 'F' ? followerKey(shardOf(user, SHARDS), user, shardOf(other, SHARDS), other) : userKey(shardOf(user, SHARDS), kind, user, other)) !== undefined;
+    box.store.db.getSync(
+      kind === 'F' ? followerKey(shardOf(user, SHARDS), user, shardOf(other, SHARDS), other) : userKey(shardOf(user, SHARDS), kind, user, other),
+    ) !== undefined;
   /** Applies an event to each user's actor and waits for the writes. */
   async function applyAll(actors: UserActor[], e: ReturnType<typeof ev>) {
     const out = actors.map((a) => a.apply(e));
@@ -167,7 +169,7 @@ describe('UserActor', () => {
     expect((await reloaded.page(undefined, 10)).items.map((n) => n.offset)).toEqual([1]);
   });
 
-  it('pipelines a user\'s events: each applies before the previous write landed and sees its values', async () => {
+  it("pipelines a user's events: each applies before the previous write landed and sees its values", async () => {
     const alice = actor('alice');
     const bob = actor('bob');
     const t = tweet('bob');
@@ -193,7 +195,7 @@ describe('UserActor', () => {
     expect(bob.writing).toBe(false);
   });
 
-  it('keeps a tweet\'s first like as its entry\'s offset, and extends an aggregate stored as a record (older data) too', async () => {
+  it("keeps a tweet's first like as its entry's offset, and extends an aggregate stored as a record (older data) too", async () => {
     const t = tweet('bob');
     const aggregateKey = (tweetId: string) => userKey(shardOf('bob', SHARDS), 'g', 'bob', 'like', tweetId);
     await applyAll([actor('bob')], ev('like', 'fan0', { tweet: t }));
@@ -244,7 +246,10 @@ describe('UserActor', () => {
     const scans = keyScans(box.store);
     try {
       const [busy, slow] = [actor('bob'), actor('carol')];
-      for (const [a, gap] of [[busy, 10], [slow, KNOWN_HOT_MS * 2]] as const) {
+      for (const [a, gap] of [
+        [busy, 10],
+        [slow, KNOWN_HOT_MS * 2],
+      ] as const) {
         await a.apply(ev('like', 'x0', { tweet: tweet(a.id) }))!.written;
         vi.setSystemTime(Date.now() + gap);
         await a.apply(ev('like', 'x1', { tweet: tweet(a.id) }))!.written;

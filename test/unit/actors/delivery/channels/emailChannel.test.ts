@@ -30,7 +30,10 @@ describe('EmailChannel', () => {
 
   const make = (extra: Partial<EmailOptions> = {}) => {
     log = capturedLogger();
-    const ch = new EmailChannel({ host: '127.0.0.1', port: sink.port, secure: false, from: FROM, timeoutMs: 2_000, ...extra }, { templates, logger: log.logger });
+    const ch = new EmailChannel(
+      { host: '127.0.0.1', port: sink.port, secure: false, from: FROM, timeoutMs: 2_000, ...extra },
+      { templates, logger: log.logger },
+    );
     open.push(ch);
     return ch;
   };
@@ -87,11 +90,17 @@ describe('EmailChannel', () => {
   it('logs in with the configured user and password; bad credentials → REJECTED, not retryable', async () => {
     const authSink = await SmtpSink.start({ user: 'herald', pass: 's3cret-pass' });
     try {
-      const good = new EmailChannel({ host: '127.0.0.1', port: authSink.port, from: FROM, user: 'herald', pass: 's3cret-pass', timeoutMs: 2_000 }, { templates, logger: capturedLogger().logger });
+      const good = new EmailChannel(
+        { host: '127.0.0.1', port: authSink.port, from: FROM, user: 'herald', pass: 's3cret-pass', timeoutMs: 2_000 },
+        { templates, logger: capturedLogger().logger },
+      );
       open.push(good);
       await good.send(message('email', { to: TO }));
       expect(authSink.received).toHaveLength(1);
-      const bad = new EmailChannel({ host: '127.0.0.1', port: authSink.port, from: FROM, user: 'herald', pass: 'wrong', timeoutMs: 2_000 }, { templates, logger: capturedLogger().logger });
+      const bad = new EmailChannel(
+        { host: '127.0.0.1', port: authSink.port, from: FROM, user: 'herald', pass: 'wrong', timeoutMs: 2_000 },
+        { templates, logger: capturedLogger().logger },
+      );
       open.push(bad);
       const err = await rejection(bad.send(message('email', { to: TO })));
       expect(err.code).toBe('HERALD_PROVIDER_REJECTED');

@@ -89,10 +89,18 @@ describe('Templates', () => {
     expect(french.sms(n, 'en-GB').body).toBe('alice mentioned you');
 
     const withDe = new Templates({
-      locales: { de: { two: '{first} und {second}', types: { like: { title: 'Neues Like', headline: { one: '{actors} gefällt dein Tweet', many: '{actors} gefällt dein Tweet' } } } } },
+      locales: {
+        de: {
+          two: '{first} und {second}',
+          types: { like: { title: 'Neues Like', headline: { one: '{actors} gefällt dein Tweet', many: '{actors} gefällt dein Tweet' } } },
+        },
+      },
     });
     expect(withDe.locales()).toContain('de');
-    expect(withDe.push(notification({ type: 'like', actors: ['alice', 'bob'], text: undefined }), 'de-AT')).toEqual({ title: 'Neues Like', body: 'alice und bob gefällt dein Tweet' });
+    expect(withDe.push(notification({ type: 'like', actors: ['alice', 'bob'], text: undefined }), 'de-AT')).toEqual({
+      title: 'Neues Like',
+      body: 'alice und bob gefällt dein Tweet',
+    });
     // Strings the German catalogue leaves out come from the default locale.
     expect(withDe.sms(n, 'de').body).toBe('alice mentioned you');
     expect(withDe.email(n, 'de').text).toContain(LOCALES.en.emailFooter);
@@ -101,7 +109,9 @@ describe('Templates', () => {
   it('refuses a default locale without strings or a malformed locale tag, at construction', () => {
     expect(() => new Templates({ defaultLocale: 'xx' })).toThrow(/default locale 'xx'/);
     expect(() => new Templates({ locales: { 'en-': {} } })).toThrow(RangeError);
-    expect(new Templates({ defaultLocale: 'pt', locales: { pt: { types: { like: { title: 'Nova curtida' } } } } }).push(notification(), 'de').title).toBe('Nova curtida');
+    expect(new Templates({ defaultLocale: 'pt', locales: { pt: { types: { like: { title: 'Nova curtida' } } } } }).push(notification(), 'de').title).toBe(
+      'Nova curtida',
+    );
   });
 
   it('refuses a type it has no templates for', () => {
