@@ -21,6 +21,9 @@ export type Kind =
   | 'g' // aggregate of likes/retweets of one tweet: <shard>!g!<user>!<type>!<tweetId>
   | 's' // settings: preferences, devices, locale, time zone: <shard>!s!<user>
   | 'c' // push slots taken (fatigue caps): <shard>!c!<user>
+  | 'q' // queued send: <shard>!q!<channel>!<priority>!<dueAt>!<user>!<offset>!<address hash>
+  | 'l' // dead letter: <shard>!l!<failedAt>!<channel>!<priority>!<dueAt>!<user>!<offset>!<address hash>
+  | 'x' // explain record of a tweet whose fanout reached the shard: <shard>!x!<tweetId>
   | 'j'; // fanout job of a tweet by user, until every follower was decided: <shard>!j!<user>!<eventId>
 
 export const SEP = '!';
@@ -63,8 +66,18 @@ export function seqKey(n: number): string {
 
 export const LOG_PREFIX = '~log' + SEP;
 export const META_PREFIX = '~meta' + SEP;
-/** Tweets this node decided fanout for (tweet id → author, entities): what `explain` reads. */
-export const TWEET_PREFIX = '~tw' + SEP;
+/**
+ * Node-level keys of earlier versions, moved under their shards at start (actors/node/NodeKeyMigration.ts): the
+ * delivery queue, its dead letters, and the tweets this node decided fanout for (now `q`, `l`, `x` keys).
+ */
+export const LEGACY_QUEUE_PREFIX = '~q' + SEP;
+export const LEGACY_DEAD_PREFIX = '~dlq' + SEP;
+export const LEGACY_TWEET_PREFIX = '~tw' + SEP;
+
+/** The shard a per-user key belongs to (its first part). */
+export function shardOfKey(key: string): number {
+  return parseInt(key.slice(0, 4), 16);
+}
 
 /**
  * user → shard: a stable hash (md5, first 4 bytes) modulo the cluster's fixed shard count. The shard is part of

@@ -52,7 +52,18 @@ export class DeliveryPlanner {
         ops.push({ type: 'put', key: userKey(this.shard, 'c', this.user), value: pack(slots) });
       }
       for (const address of to) {
-        ops.push(DeliveryQueue.enqueueOp({ channel, user: this.user, to: address, locale: settings.locale, notification: n, priority, dueAt, attempts: 0 }));
+        ops.push(
+          DeliveryQueue.enqueueOp(this.shard, {
+            channel,
+            user: this.user,
+            to: address,
+            locale: settings.locale,
+            notification: n,
+            priority,
+            dueAt,
+            attempts: 0,
+          }),
+        );
       }
     }
     return ops;

@@ -1,50 +1,49 @@
 import { createHash } from 'node:crypto';
 import { pack } from '../../core/Codec';
 import type { Op } from '../../storage/GroupCommit';
-import { HIGH, SEP, seqKey } from '../../storage/Keyspace';
+import { HIGH, SEP, kindRange, seqKey, shardOfKey, shardPrefix } from '../../storage/Keyspace';
 import type { NodeStore } from '../../storage/NodeStore';
 import type { DeadLetter, DeliveryJob, OutboundChannel } from '../../core/OutboundDelivery';
 
-const QUEUE = '~q' + SEP;
-const DEAD = '~dlq' + SEP;
+/** `<shard>!q!`: the queue's part of a shard. */
+const queueBase = (shard: number) => shardPrefix(shard) + 'q' + SEP;
+/** `<shard>!l!`: the dead letters' part of a shard. */
+const deadBase = (shard: number) => shardPrefix(shard) + 'l' + SEP;
 
 /**
- * A node's persistent delivery queues, one per channel, ordered by priority then due time
- * (`~q!<channel>!<priority>!<dueAt>!<user>!<offset>!<address hash>`), and its dead-letter store. Jobs are written
- * in the same atomic batch as the timeline entry they send, so a crash never loses a decided send.
+ * A node's persistent delivery queues, one per channel and shard, ordered by priority then due time
+ * (`<shard>!q!<channel>!<priority>!<dueAt>!<user>!<offset>!<address hash>`), and its dead letters
+ * (`<shard>!l!…`). Both live under the recipient's shard, so they move with it (docs/rebalancing.md). Jobs are
+ * written in the same atomic batch as the timeline entry they send, so a crash never loses a decided send.
  */
 export class DeliveryQueue {
-  constructor(private readonly store: NodeStore) {}
+  constructor(
+    private readonly store: NodeStore,
+    /**
+     * Whether this node serves a shard (owned, not frozen for a move). A send that ends after its shard froze
+     * writes nothing: the job moved with the shard, still queued, and its new owner sends it again (same id).
+     */
+    private readonly serves: (shard: number) => boolean = () => true,
+  ) {}
 
-  static keyOf(job: DeliveryJob): string {
+  static keyOf(shard: number, job: DeliveryJob): string {
     const addr = createHash('md5').update(job.to).digest('hex').slice(0, 8);
-    return QUEUE + [job.channel, job.priority, seqKey(job.dueAt), job.user, seqKey(job.notification.offset), addr].join(SEP);
+    return queueBase(shard) + [job.channel, job.priority, seqKey(job.dueAt), job.user, seqKey(job.notification.offset), addr].join(SEP);
   }
 
-  static enqueueOp(job: DeliveryJob): Op {
-    return { type: 'put', key: DeliveryQueue.keyOf(job), value: pack(job) };
+  static enqueueOp(shard: number, job: DeliveryJob): Op {
+    return { type: 'put', key: DeliveryQueue.keyOf(shard, job), value: pack(job) };
   }
 
-  /** Due jobs of a channel, highest priority first, then oldest due; at most `limit`. */
-  async due(channel: OutboundChannel, now: number, limit: number): Promise<Array<[string, DeliveryJob]>> {
-    const out: Array<[string, DeliveryJob]> = [];
-    for (const priority of [1, 2, 3]) {
-      const base = QUEUE + channel + SEP + priority + SEP;
-      out.push(...(await this.store.scan<DeliveryJob>({ gte: base, lt: base + seqKey(now + 1), limit: limit - out.length })));
-      if (out.length >= limit) break;
-    }
-    return out;
+  /** What orders a queued job among every shard's: its key past the shard and channel (priority, due time, …). */
+  static orderOf(key: string, channel: OutboundChannel): string {
+    return key.slice(queueBase(0).length + channel.length + 1);
   }
 
-  /** When the next job of a channel is due (for the sender to sleep until then), if any. */
-  async nextDue(channel: OutboundChannel): Promise<number | undefined> {
-    let next: number | undefined;
-    for (const priority of [1, 2, 3]) {
-      const base = QUEUE + channel + SEP + priority + SEP;
-      const [first] = await this.store.scan<DeliveryJob>({ gte: base, lt: base + HIGH, limit: 1 });
-      if (first && (next === undefined || first[1].dueAt < next)) next = first[1].dueAt;
-    }
-    return next;
+  /** The first `limit` jobs of one priority of a channel in one shard, oldest due first (due or not). */
+  head(shard: number, channel: OutboundChannel, priority: number, limit: number): Promise<Array<[string, DeliveryJob]>> {
+    const base = queueBase(shard) + channel + SEP + priority + SEP;
+    return this.store.scan<DeliveryJob>({ gte: base, lt: base + HIGH, limit });
   }
 
   /** Whether a job is still queued (a synchronous read: sees every write that has completed). */
@@ -52,42 +51,58 @@ export class DeliveryQueue {
     return this.store.db.getSync(key) !== undefined;
   }
 
+  /** A sent job is deleted (unless its shard left meanwhile: then the new owner's copy of it stays queued). */
   done(key: string): Promise<void> {
+    if (!this.serves(shardOfKey(key))) return Promise.resolve();
     return this.store.durable.write([{ type: 'del', key }]);
   }
 
-  /** Puts a failed job back, due again at `dueAt`, in one atomic batch. */
+  /** Puts a failed job back, due again at `dueAt`, in one atomic batch (in the same shard). */
   retry(key: string, job: DeliveryJob, dueAt: number, error: string): Promise<void> {
+    if (!this.serves(shardOfKey(key))) return Promise.resolve();
     const next: DeliveryJob = { ...job, attempts: job.attempts + 1, dueAt, lastError: error };
-    return this.store.durable.write([{ type: 'del', key }, DeliveryQueue.enqueueOp(next)]);
+    return this.store.durable.write([{ type: 'del', key }, DeliveryQueue.enqueueOp(shardOfKey(key), next)]);
   }
 
-  /** Moves a job to the dead letters. */
+  /** Moves a job to the dead letters of its shard. Its id starts with the shard, so a replay finds it. */
   bury(key: string, job: DeliveryJob, error: string, now: number): Promise<void> {
-    const id = seqKey(now) + SEP + key.slice(QUEUE.length);
+    const shard = shardOfKey(key);
+    if (!this.serves(shard)) return Promise.resolve();
+    const id = shardPrefix(shard) + seqKey(now) + SEP + key.slice(queueBase(shard).length);
     const letter: DeadLetter = { id, job: { ...job, attempts: job.attempts + 1, lastError: error }, error, failedAt: now };
     return this.store.durable.write([
       { type: 'del', key },
-      { type: 'put', key: DEAD + id, value: pack(letter) },
+      { type: 'put', key: DeliveryQueue.deadKeyOf(id), value: pack(letter) },
     ]);
   }
 
-  async deadLetters(limit: number): Promise<DeadLetter[]> {
-    return (await this.store.scan<DeadLetter>({ gt: DEAD, lt: DEAD + HIGH, limit })).map(([, v]) => v);
+  /** A dead letter's key from its id (`<shard>!<failedAt>!…` → `<shard>!l!<failedAt>!…`). */
+  static deadKeyOf(id: string): string {
+    return deadBase(shardOfKey(id)) + id.slice(shardPrefix(0).length);
   }
 
-  /** Queues dead letters again (all, or those ids), due now with their attempts reset. */
-  async replay(ids: string[] | undefined, now: number): Promise<number> {
-    const letters = (await this.deadLetters(100_000)).filter((l) => !ids || ids.includes(l.id));
+  /** The dead letters of these shards (the node's own), at most `limit`. */
+  async deadLetters(shards: Iterable<number>, limit: number): Promise<DeadLetter[]> {
+    const out: DeadLetter[] = [];
+    for (const shard of [...shards].sort((x, y) => x - y)) {
+      if (out.length >= limit) break;
+      for (const [, v] of await this.store.scan<DeadLetter>({ ...kindRange(shard, 'l'), limit: limit - out.length })) out.push(v);
+    }
+    return out;
+  }
+
+  /** Queues dead letters of these shards again (all, or those ids), due now with their attempts reset. */
+  async replay(shards: Iterable<number>, ids: string[] | undefined, now: number): Promise<number> {
+    const letters = (await this.deadLetters(shards, 100_000)).filter((l) => !ids || ids.includes(l.id));
     const ops: Op[] = [];
-    for (const l of letters) ops.push({ type: 'del', key: DEAD + l.id }, DeliveryQueue.enqueueOp({ ...l.job, attempts: 0, dueAt: now, lastError: undefined }));
+    for (const l of letters) {
+      const shard = shardOfKey(l.id);
+      ops.push(
+        { type: 'del', key: DeliveryQueue.deadKeyOf(l.id) },
+        DeliveryQueue.enqueueOp(shard, { ...l.job, attempts: 0, dueAt: now, lastError: undefined }),
+      );
+    }
     await this.store.durable.write(ops);
     return letters.length;
-  }
-
-  /** Jobs waiting per channel (a scan: for status and metrics, not the hot path). */
-  async depth(channel: OutboundChannel): Promise<number> {
-    const base = QUEUE + channel + SEP;
-    return (await this.store.db.keys({ gt: base, lt: base + HIGH, limit: 1_000_000 }).all()).length;
   }
 }

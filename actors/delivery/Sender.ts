@@ -1,6 +1,8 @@
 import type { SenderOptions } from '../../core/config';
 import type { Logger } from '../../core/logger';
 import { DeliveryQueue } from './DeliveryQueue';
+import { QueueHeads } from './QueueHeads';
+import { shardOfKey } from '../../storage/Keyspace';
 import type { DeliveryJob, OutboundChannel } from '../../core/OutboundDelivery';
 
 /** What a sender needs of a channel implementation (actors/channels). */
@@ -17,6 +19,8 @@ export interface ChannelPort {
  */
 export class Sender {
   private readonly claimed = new Set<string>();
+  /** Per channel, the first jobs of each served shard's queue, in memory: a claim compares them, reading little. */
+  private readonly heads = new Map<OutboundChannel, QueueHeads>();
   /** Idle workers by channel, waiting to be woken. */
   private readonly wakers = new Map<OutboundChannel, Set<() => void>>();
   private stopped = false;
@@ -27,20 +31,25 @@ export class Sender {
     private readonly channels: ReadonlyMap<OutboundChannel, ChannelPort>,
     private readonly opts: SenderOptions,
     private readonly log: Logger,
+    /** The shards this node serves now (owned, not frozen): only their queues are sent from. */
+    private readonly shards: () => Iterable<number> = () => [],
   ) {}
 
   start(): void {
     for (const channel of this.channels.keys()) {
       this.counters[channel] = { sent: 0, retried: 0, dead: 0, inFlight: 0 };
+      this.heads.set(channel, new QueueHeads(this.queue, channel, this.opts.concurrency * 2 + 1));
       for (let i = 0; i < this.opts.concurrency; i++) void this.work(channel);
     }
   }
 
   /**
-   * New jobs may be queued: wake one idle worker per channel (not all of them: each woken worker scans its
-   * queue). A worker that finds more than one due job wakes the next, so a burst still fans out.
+   * New jobs may be queued in these shards (all, if not said): their cached heads are read again, and one idle
+   * worker per channel wakes (not all of them). A worker that finds more than one due job wakes the next, so a
+   * burst still fans out.
    */
-  kick(): void {
+  kick(shards?: Iterable<number>): void {
+    for (const heads of this.heads.values()) heads.changed(shards);
     for (const channel of this.wakers.keys()) this.wakeOne(channel);
   }
 
@@ -87,14 +96,22 @@ export class Sender {
       } finally {
         c.inFlight--;
         this.claimed.delete(key);
+        // Finished (sent, retried later or buried): the shard's head is read again at the next claim.
+        this.heads.get(channel)?.changed([shardOfKey(key)]);
       }
     }
   }
 
+  /**
+   * The best due job over the served shards' queues (priority, then due time), from the cached heads: a claim
+   * reads only the shards whose queues changed since. A job is claimed by one worker; once it is finished its
+   * shard's head is read again.
+   */
   private async claim(channel: OutboundChannel): Promise<[string, DeliveryJob] | undefined> {
-    const due = await this.queue.due(channel, Date.now(), this.opts.concurrency * 2 + 1);
-    // The scan may predate another worker finishing a job (and releasing its claim): check it is still queued.
-    const free = due.filter(([key]) => !this.claimed.has(key) && this.queue.has(key));
+    const heads = this.heads.get(channel)!;
+    await heads.refresh(this.shards());
+    // The heads may predate another worker finishing a job (and releasing its claim): check it is still queued.
+    const free = heads.due(Date.now(), (key) => !this.claimed.has(key) && this.queue.has(key), 2);
     if (free.length === 0) return undefined;
     this.claimed.add(free[0][0]);
     if (free.length > 1) this.wakeOne(channel);
@@ -103,7 +120,7 @@ export class Sender {
 
   /** Sleeps until kicked, until the next job is due, or at most a second. */
   private async idle(channel: OutboundChannel): Promise<void> {
-    const next = await this.queue.nextDue(channel).catch(() => undefined);
+    const next = this.heads.get(channel)!.nextDue((key) => !this.claimed.has(key));
     const ms = Math.max(10, Math.min(1000, next === undefined ? 1000 : next - Date.now()));
     let idle = this.wakers.get(channel);
     if (!idle) this.wakers.set(channel, (idle = new Set()));

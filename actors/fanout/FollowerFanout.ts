@@ -1,6 +1,6 @@
 import { pack, unpack } from '../../core/Codec';
 import { HeraldError } from '../../core/HeraldError';
-import { TWEET_PREFIX, userKey } from '../../storage/Keyspace';
+import { userKey } from '../../storage/Keyspace';
 import type { NodeStore } from '../../storage/NodeStore';
 import type { HeraldEvent, UserId } from '../../core/Event';
 import { candidatesIn, INDEXED_RANK, indexComplete, rebuildIndex } from './CandidateIndex';
@@ -104,9 +104,9 @@ export class FollowerFanout {
       if (region.refusalOf(batch.epoch, shards[i]))
         throw new HeraldError('HERALD_WRONG_OWNER', `node ${this.opts.nodeId} does not serve ${followers[i]} for epoch ${batch.epoch}`);
     }
-    void this.store.applied.write([
-      { type: 'put', key: TWEET_PREFIX + tweet.id, value: pack({ id: event.id, author: event.actor, entities: tweet.entities ?? [] }) },
-    ]);
+    // The explain record, under each shard of the batch (`<shard>!x!<tweet>`), so it moves with the followers.
+    const record = pack({ id: event.id, author: event.actor, entities: tweet.entities ?? [] });
+    void this.store.applied.write([...new Set(shards)].map((s) => ({ type: 'put' as const, key: userKey(s, 'x', tweet.id), value: record })));
     const now = Date.now();
     const entities = tweet.entities ?? [];
     const decider = new BulkDecider(event.actor, entities, now, this.opts.profile, this.opts.policy);
@@ -275,7 +275,7 @@ export class FollowerFanout {
   /** Why `user` was (or was not) notified of `tweetId`: the decision with its inputs, from this node's data. */
   explain(user: UserId, tweetId: string): FanoutExplanation {
     const actor = this.region.activateOwned(user);
-    const tweet = this.store.getSync<{ id: string; author: UserId; entities: string[] }>(TWEET_PREFIX + tweetId);
+    const tweet = this.store.getSync<{ id: string; author: UserId; entities: string[] }>(userKey(actor.shard, 'x', tweetId));
     if (!tweet) throw new HeraldError('HERALD_NOT_FOUND', `no fanout of tweet ${tweetId} reached ${user}'s node`);
     const decision = decide(actor.interests, tweet.author, tweet.entities, Date.now(), this.opts.policy);
     return {

@@ -18,6 +18,7 @@ import { DeliveryQueue } from '../delivery/DeliveryQueue';
 import { Sender, type ChannelPort } from '../delivery/Sender';
 import type { DeliveryPolicy } from '../delivery/DeliveryPlanner';
 import { Presence } from './Presence';
+import { migrateNodeKeys } from './NodeKeyMigration';
 import { ShardHandoff } from './ShardHandoff';
 import { ShardRegion } from './ShardRegion';
 
@@ -62,7 +63,7 @@ export class NodeActor {
     /** Hands notifications this node made on its own (its local fanout batches) to the gateway's sockets. */
     deliver: (deliveries: Delivery[]) => Promise<unknown> = async () => undefined,
   ) {
-    this.deliveryQueue = new DeliveryQueue(store);
+    this.deliveryQueue = new DeliveryQueue(store, (shard) => this.region.serves(shard));
     this.range = new ShardRange(store);
     this.region = new ShardRegion(store, opts);
     this.handoff = new ShardHandoff(store, this.region, opts.nodeId, opts.shardCount, this.peers);
@@ -94,6 +95,9 @@ export class NodeActor {
   async start(): Promise<void> {
     // Instant on a DB that has it; built in the background for one from before the index.
     void this.followers.prepare(this.log);
+    // Queued sends, dead letters and explain records of an older version move under their shards, once.
+    const migrated = await migrateNodeKeys(this.store, this.opts.shardCount);
+    if (migrated) this.log.info({ records: migrated }, 'moved node-level sends, dead letters and explain records under their shards');
     const pending = await this.store.scan<IngestItem[]>({ gt: LOG_PREFIX, lt: LOG_PREFIX + HIGH });
     for (const [key, items] of pending) {
       await this.applyItems(items);
@@ -153,7 +157,8 @@ export class NodeActor {
   /** Starts the sender workers (push, SMS, email) on the channels this node has. */
   startDelivery(channels: ReadonlyMap<OutboundChannel, ChannelPort>, opts: SenderOptions): void {
     if (channels.size === 0) return;
-    this.sender = new Sender(this.deliveryQueue, channels, opts, this.log);
+    // Only the served shards' queues are sent from: a shard frozen for a move, or gone, is left to its new owner.
+    this.sender = new Sender(this.deliveryQueue, channels, opts, this.log, () => [...this.region.owned].filter((s) => this.region.serves(s)));
     this.sender.start();
   }
 
@@ -163,12 +168,17 @@ export class NodeActor {
     return actor.mailbox.post(() => (patch ? actor.delivery.update(patch) : actor.delivery.settings));
   }
 
+  /** The dead letters of the shards this node owns. */
   deadLetters(limit: number) {
-    return this.deliveryQueue.deadLetters(limit);
+    return this.deliveryQueue.deadLetters(this.region.owned, limit);
   }
 
   async replayDeadLetters(ids?: string[]): Promise<number> {
-    const n = await this.deliveryQueue.replay(ids, Date.now());
+    const n = await this.deliveryQueue.replay(
+      [...this.region.owned].filter((s) => this.region.serves(s)),
+      ids,
+      Date.now(),
+    );
     this.sender?.kick();
     return n;
   }
@@ -225,7 +235,7 @@ export class NodeActor {
     // A tweet's fanout job is written under its author's shard, on the author's owner.
     const tweeted = accepted.filter((i) => i.event.type === 'tweet' && i.users.includes(i.event.actor));
     if (tweeted.length) this.fanout.kick(tweeted.map((i) => this.region.shardOf(i.event.actor)));
-    if (deliveries.length) this.sender?.kick();
+    if (deliveries.length) this.sender?.kick(new Set(deliveries.map((d) => this.region.shardOf(d.user))));
     // Checked after every write landed: see Presence (a subscribe racing this either replays it or finds the mark).
     return { errors, deliveries: this.presence.live(deliveries) };
   }
@@ -233,7 +243,7 @@ export class NodeActor {
   /** A fanout batch from an author's node: decided here (FollowerFanout); the sender picks up what it queued. */
   async fanoutBatch(batch: FanoutBatch): Promise<FanoutResult> {
     const result = await this.followers.decide(batch);
-    if (result.deliveries.length) this.sender?.kick();
+    if (result.deliveries.length) this.sender?.kick(new Set(result.deliveries.map((d) => this.region.shardOf(d.user))));
     // Only the notifications of users with a live subscriber go on to the gateway (`notified` counts them all).
     return { ...result, deliveries: this.presence.live(result.deliveries) };
   }

@@ -7,6 +7,9 @@ import type { IngestItem, Peers } from '../../../../core/nodeProtocol';
 import { unpack } from '../../../../core/Codec';
 import { HIGH, shardOf, shardPrefix } from '../../../../storage/Keyspace';
 import { createLogger } from '../../../../core/logger';
+import { DEFAULT_CONFIG } from '../../../../core/config';
+import type { DeliveryJob } from '../../../../core/OutboundDelivery';
+import { waitFor } from '../../../support/waitFor';
 import { ev, nodeOptions, SHARDS, tempStore, tweet } from '../helpers';
 
 const log = createLogger('test', 'silent');
@@ -87,6 +90,80 @@ describe('ShardHandoff', () => {
     // Nothing of another shard was sent.
     const other = (shard + 1) % SHARDS;
     expect(await rows(b, other)).toEqual([]);
+  });
+
+  it("moves a user's queued sends, dead letters and explain records with the shard; a send in flight stays queued", async () => {
+    const all = Array.from({ length: SHARDS }, (_, i) => i);
+    const delivery = { channels: new Set(['push' as const]), pushCap: { max: 100, windowMs: 60_000, minGapMs: 0 }, pushCapByType: {} };
+    const withPush = async (box: typeof a, id: string, shards: number[], peers?: Peers) => {
+      const n = new NodeActor(box.store, { ...nodeOptions(id), delivery }, log, peers);
+      nodes.push(n);
+      await n.start();
+      n.setTable(1, shards);
+      return n;
+    };
+    const old = await withPush(a, 'node-1', all);
+    const next = await withPush(b, 'node-2', []);
+    const user = 'u0';
+    const shard = shardOf(user, SHARDS);
+    await old.settings(user, { devices: { push: ['token-1'] } });
+    // Four pushes queued (follows notify by push by default) and one fanout reaching the user (its explain record).
+    for (let i = 0; i < 4; i++) await old.ingest({ epoch: 1, items: [item(ev('follow', `f${i}`, { target: user }))] });
+    const t = ev('tweet', 'f0', { tweet: tweet('f0') });
+    await old.fanoutBatch({ epoch: 1, event: t, followers: [user], shards: [shard] });
+    expect(old.followers.explain(user, t.tweet!.id).author).toBe('f0');
+    // The provider refuses the first send for good (a dead letter) and holds the second one until after the move.
+    const hung: Array<() => void> = [];
+    let calls = 0;
+    old.startDelivery(
+      new Map([
+        [
+          'push',
+          { send: () => (++calls === 1 ? Promise.reject(Object.assign(new Error('gone'), { retryable: false })) : new Promise<void>((r) => hung.push(r))) },
+        ],
+      ]),
+      {
+        ...DEFAULT_CONFIG.sender,
+        concurrency: 1,
+      },
+    );
+    await waitFor('a dead letter and a send in flight', () => hung.length === 1 && old.stats().senders.push?.dead === 1);
+
+    await old.handoff.begin(shard);
+    for (let done = false; !done;) {
+      const part = await old.handoff.export(shard, 3);
+      if (part.keys) await next.handoff.import(shard, part.frame);
+      done = part.done;
+    }
+    await old.handoff.freeze(shard);
+    await next.handoff.import(shard, (await old.handoff.delta(shard)).frame, true);
+    old.setTable(
+      2,
+      all.filter((s) => s !== shard),
+    );
+    next.setTable(2, [shard]);
+    await old.handoff.drop(shard);
+    // The send in flight ends after the move: the old owner writes nothing, the new owner still holds the job.
+    hung.splice(0).forEach((r) => r());
+    await waitFor('the send in flight to end', () => old.stats().senders.push?.inFlight === 0);
+    expect(await rows(a, shard)).toEqual([]);
+
+    const queued = (await rows(b, shard)).filter(([k]) => k.startsWith(shardPrefix(shard) + 'q!'));
+    expect(queued).toHaveLength(3);
+    expect((await next.deadLetters(10)).map((l) => l.job.user)).toEqual([user]);
+    expect(await old.deadLetters(10)).toEqual([]);
+    expect(next.followers.explain(user, t.tweet!.id)).toMatchObject({ author: 'f0' });
+
+    // The new owner sends them all, the dead letter once replayed.
+    const sent: string[] = [];
+    next.startDelivery(new Map([['push', { send: async (job: DeliveryJob) => void sent.push(job.notification.actors[0]) }]]), {
+      ...DEFAULT_CONFIG.sender,
+      concurrency: 2,
+    });
+    await waitFor('the queued sends on the new owner', () => sent.length === 3);
+    expect(await next.replayDeadLetters()).toBe(1);
+    await waitFor('the replayed dead letter', () => sent.length === 4);
+    expect([...sent].sort()).toEqual(['f0', 'f1', 'f2', 'f3']);
   });
 
   it('refuses a part holding keys of another shard, and a rolled-back handoff takes work again', async () => {
