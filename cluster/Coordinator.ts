@@ -368,13 +368,24 @@ export class Coordinator {
     return this.rebalance(concurrency, `drain ${id}`);
   }
 
-  /** Removes a node that owns no shard (drain it first) and stops its actor. */
+  /**
+   * Removes a node that holds nothing (drain it first) and stops its actor. Refused while it owns a shard, takes
+   * part in a move, or still holds keys of a shard it lost (an old copy not yet deleted: timelines, queued sends,
+   * dead letters…), or cannot say: removing it would lose them.
+   */
   async removeNode(id: string): Promise<void> {
     if (!this.table.node(id)) throw new HeraldError('HERALD_NOT_FOUND', `no node ${id}`);
-    if (this.table.shardsOf(id).length || this.table.moves.some((m: Move) => m.from === id || m.to === id)) {
-      throw new HeraldError('HERALD_INVALID_MESSAGE', `node ${id} still owns shards: drain it first`);
-    }
+    const owned = this.table.shardsOf(id);
+    if (owned.length) throw new HeraldError('HERALD_NODE_NOT_EMPTY', `node ${id} still owns shards ${owned.join(', ')}: drain it first`);
+    const moving = this.table.moves.filter((m: Move) => m.from === id || m.to === id).map((m: Move) => m.shard);
+    if (moving.length) throw new HeraldError('HERALD_NODE_NOT_EMPTY', `node ${id} is in the moves of shards ${moving.join(', ')}: wait for them to end`);
     const ref = this.node(id);
+    const stray = await ref.call('strayShards', null);
+    if (stray.length)
+      throw new HeraldError(
+        'HERALD_NODE_NOT_EMPTY',
+        `node ${id} still holds keys of shards ${stray.join(', ')} (queued sends, dead letters, timelines…): rebalance, then retry`,
+      );
     this.table.data.nodes = this.table.data.nodes.filter((n) => n.id !== id);
     this.save();
     this.nodes.delete(id);

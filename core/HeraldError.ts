@@ -24,6 +24,8 @@ export const ErrorCodes = {
   HERALD_NOT_FOUND: { status: 404, retryable: false },
   /** An admin operation is already running. */
   HERALD_BUSY: { status: 409, retryable: true },
+  /** remove-node of a node that still owns shards, is in a move, or holds keys of a shard it lost (the message says which). */
+  HERALD_NODE_NOT_EMPTY: { status: 409, retryable: false },
   /** Body larger than the configured limit. */
   HERALD_PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
   /** HTTP body that is neither application/json nor application/msgpack. */

@@ -98,6 +98,8 @@ export class NodeActor {
     // Queued sends, dead letters and explain records of an older version move under their shards, once.
     const migrated = await migrateNodeKeys(this.store, this.opts.shardCount);
     if (migrated) this.log.info({ records: migrated }, 'moved node-level sends, dead letters and explain records under their shards');
+    // The sender may have started first (NodeHost): it reads the queues again, with the moved sends.
+    if (migrated) this.sender?.kick();
     const pending = await this.store.scan<IngestItem[]>({ gt: LOG_PREFIX, lt: LOG_PREFIX + HIGH });
     for (const [key, items] of pending) {
       await this.applyItems(items);
