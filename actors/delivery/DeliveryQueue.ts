@@ -40,9 +40,9 @@ export class DeliveryQueue {
     return key.slice(queueBase(0).length + channel.length + 1);
   }
 
-  /** The first `limit` jobs of one priority of a channel in one shard, oldest due first (due or not). */
-  head(shard: number, channel: OutboundChannel, priority: number, limit: number): Promise<Array<[string, DeliveryJob]>> {
-    const base = queueBase(shard) + channel + SEP + priority + SEP;
+  /** The first `limit` jobs of a channel in one shard (of one priority, if given), in queue order, due or not. */
+  head(shard: number, channel: OutboundChannel, priority: number | undefined, limit: number): Promise<Array<[string, DeliveryJob]>> {
+    const base = queueBase(shard) + channel + SEP + (priority === undefined ? '' : priority + SEP);
     return this.store.scan<DeliveryJob>({ gte: base, lt: base + HIGH, limit });
   }
 

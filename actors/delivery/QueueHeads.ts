@@ -50,7 +50,13 @@ export class QueueHeads {
   }
 
   private async read(shard: number, served: ReadonlySet<number>): Promise<void> {
-    const lists = await Promise.all(PRIORITIES.map((p) => this.queue.head(shard, this.channel, p, this.depth)));
+    // One scan over the channel is the whole queue when it is short (the usual case: empty); a longer one is read
+    // per priority, so that jobs not yet due of one priority never hide the due ones of the next.
+    const all = await this.queue.head(shard, this.channel, undefined, this.depth);
+    const lists =
+      all.length < this.depth
+        ? PRIORITIES.map((p) => all.filter(([, job]) => job.priority === p))
+        : await Promise.all(PRIORITIES.map((p) => this.queue.head(shard, this.channel, p, this.depth)));
     // A shard that left while it was read stays out.
     if (served.has(shard)) this.heads.set(shard, lists);
   }

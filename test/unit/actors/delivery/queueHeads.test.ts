@@ -37,6 +37,10 @@ describe('QueueHeads', () => {
     const order = (limit = 10) => heads.due(100, () => true, limit).map(([, j]) => `${j.user}${j.priority}@${j.dueAt}`);
     expect(order()).toEqual(['a1@40', 'b1@50', 'c2@10', 'a2@30', 'b3@5']);
     expect(heads.nextDue(() => true)).toBe(5);
+    // A long queue is read per priority: a job not yet due (c1@999) does not hide a due one of the next priority.
+    const narrow = new QueueHeads(queue, 'push', 1);
+    await narrow.refresh([3]);
+    expect(narrow.due(100, () => true, 5).map(([, j]) => `${j.user}${j.priority}@${j.dueAt}`)).toEqual(['c2@10']);
 
     // A new job is seen once its shard is said to have changed; a shard that left is not sent from.
     await box.store.durable.write([DeliveryQueue.enqueueOp(3, job('c', 1, 1, 3))]);
