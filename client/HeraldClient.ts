@@ -1,4 +1,4 @@
-import type { HeraldEvent, Notification } from '../core/Event';
+import { SUPERSEDED, type HeraldEvent, type Notification } from '../core/Event';
 import { Backoff, type BackoffOptions } from './Backoff';
 import { HeraldClientError } from './HeraldClientError';
 import { Listeners } from './Listeners';
@@ -456,6 +456,8 @@ export class HeraldClient {
       return this.abandon(sock, 'gap in offsets');
     }
     sub.cursor = n.offset;
+    // A replay's stand-in for an entry a later aggregate superseded: the offset counts, there is nothing to show.
+    if (n.type === SUPERSEDED) return;
     try {
       sub.onNotification(n);
     } catch (err) {

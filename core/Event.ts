@@ -34,9 +34,15 @@ export interface Notification {
   count?: number;
   /** This entry supersedes the entry at that offset (clients update in place). */
   replaces?: number;
-  /** Set on an entry a later one superseded: timeline pages leave it out, replays keep it (gap-free). */
+  /** Set on an entry a later one superseded (timelines written before superseded entries were removed). */
   replacedBy?: number;
 }
+
+/**
+ * The `type` of a replay's stand-in for an offset whose entry a later aggregate superseded and removed
+ * (`actors` and `eventIds` empty): the offset is accounted for, there is nothing to show.
+ */
+export const SUPERSEDED = 'superseded';
 
 /** The user an event is about, besides its actor: the followee, or the author of the engaged tweet. */
 export function targetOf(e: HeraldEvent): UserId | undefined {

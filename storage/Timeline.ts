@@ -6,13 +6,17 @@ import type { NodeStore } from './NodeStore';
 /**
  * Per-user timeline counters: `last` is the newest offset (0 = empty), `read` the read marker, `first` the
  * oldest offset still kept (retention), `epoch` names this incarnation of the timeline: offsets from another
- * epoch mean nothing here, so a client that resumes with another epoch must reload.
+ * epoch mean nothing here, so a client that resumes with another epoch must reload. `kept` counts the visible
+ * entries in first..last and `unread` those above `read`: an entry a later aggregate superseded is removed, so
+ * its offset is a hole that neither counts (absent in metas written before them: no holes then).
  */
 export interface TimelineMeta {
   last: number;
   read: number;
   first?: number;
   epoch?: string;
+  kept?: number;
+  unread?: number;
 }
 
 /**
@@ -68,10 +72,35 @@ export class Timeline<E extends { offset: number }> {
     return { items, scanned };
   }
 
-  /** Oldest first, strictly above `since`. */
-  async since(since: number, limit: number): Promise<E[]> {
+  /**
+   * Every offset strictly above `since` (and from `first` on), oldest first, at most `limit`: the stored entries,
+   * and for each hole between them (an entry a later aggregate superseded) what `hole(offset, next)` makes of it,
+   * `next` being the entry after the hole. A replay has no silent gap: holes are answered as such. Without
+   * `hole`, only the stored entries.
+   */
+  async since(since: number, limit: number, first = 1, hole?: (offset: number, next: E) => E): Promise<E[]> {
     const range = userRange(this.shard, 't', this.user);
     const rows = await this.store.scan<E>({ gt: userKey(this.shard, 't', this.user, seqKey(since)), lt: range.lt, limit });
-    return rows.map(([, v]) => v);
+    if (!hole) return rows.map(([, v]) => v);
+    const out: E[] = [];
+    let expected = Math.max(since + 1, first);
+    for (const [, v] of rows) {
+      while (expected < v.offset && out.length < limit) out.push(hole(expected++, v));
+      if (out.length >= limit) break;
+      out.push(v);
+      expected = v.offset + 1;
+    }
+    return out;
+  }
+
+  /** How many entries are stored in `gt < offset <= lte` (keys only: a read marker's move over holes). */
+  async count(gt: number, lte: number): Promise<number> {
+    const key = (offset: number) => userKey(this.shard, 't', this.user, seqKey(offset));
+    return (await this.store.db.keys({ gt: key(gt), lte: key(lte) }).all()).length;
+  }
+
+  /** Whether the entry at `offset` is stored (a point read of its key, the value left undecoded). */
+  has(offset: number): boolean {
+    return this.store.db.getSync(userKey(this.shard, 't', this.user, seqKey(offset))) !== undefined;
   }
 }

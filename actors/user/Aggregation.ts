@@ -35,10 +35,12 @@ export interface AggregateSource {
 
 /**
  * Likes and retweets of one tweet within `windowMs` collapse into one entry ("alice and 3 others liked your
- * tweet"): each new one takes the next offset, names the entry it replaces, and marks that one replaced. The
- * caller writes the changes (pushed to `changes`) with the entry and the event's dedupe key, so a retried event
- * never counts twice. `key` is the aggregate record's key. Answers the aggregated notification, or undefined when
- * the event starts a fresh aggregate: the caller makes its entry (count 1) at `meta.last + 1`.
+ * tweet"): each new one takes the next offset, names the entry it replaces (`replaces`), and removes that one in
+ * the same batch, so an aggregate holds one retention slot however many likes it has (a replay answers the removed
+ * offset as superseded: storage/Timeline.ts `since`). The caller writes the changes (pushed to `changes`) with the
+ * entry and the event's dedupe key, so a retried event never counts twice. `key` is the aggregate record's key.
+ * Answers the aggregated notification, or undefined when the event starts a fresh aggregate: the caller makes its
+ * entry (count 1) at `meta.last + 1`.
  */
 export function aggregate(
   source: AggregateSource,
@@ -51,12 +53,12 @@ export function aggregate(
 ): Notification | undefined {
   const stored = source.read<Stored>(key);
   const offset = meta.last + 1;
-  // An entry retention dropped is no aggregate to extend.
+  // An entry retention dropped is no aggregate to extend (nor is one whose entry is gone).
   const live = stored !== undefined && (typeof stored === 'number' ? stored : stored.offset) >= (meta.first ?? 1);
   const old = live ? source.read<Notification>(source.entryKey(typeof stored === 'number' ? stored : stored.offset)) : undefined;
   const prev: Aggregate | undefined =
     typeof stored === 'number' ? old && { offset: stored, since: old.ts, count: old.count ?? 1, actors: old.actors, eventIds: old.eventIds } : stored;
-  if (!prev || !live || ts - prev.since >= windowMs) {
+  if (!prev || !old || ts - prev.since >= windowMs) {
     changes.push({ key, value: offset });
     return undefined;
   }
@@ -74,6 +76,6 @@ export function aggregate(
     text: describeAggregate(e.type, actors[0], record.count, e.tweet!.text),
   };
   changes.push({ key, value: record });
-  if (old) changes.push({ key: source.entryKey(prev.offset), value: { ...old, replacedBy: offset } });
+  changes.push({ key: source.entryKey(prev.offset), value: undefined });
   return notification;
 }

@@ -3,7 +3,7 @@ import type { Op } from '../../storage/GroupCommit';
 import { SEP, followerKey, seqKey, shardOf, shardPrefix, userKey, userRange } from '../../storage/Keyspace';
 import type { NodeStore } from '../../storage/NodeStore';
 import { Timeline, type TimelineMeta } from '../../storage/Timeline';
-import { targetOf, type HeraldEvent, type Notification, type UserId } from '../../core/Event';
+import { SUPERSEDED, targetOf, type HeraldEvent, type Notification, type UserId } from '../../core/Event';
 import type { ProfileOptions } from '../../core/config';
 import type { ProfileData } from '../../core/Fanout';
 import { InterestProfile, WEIGHTS, addAffinity } from './InterestProfile';
@@ -182,9 +182,19 @@ export class UserActor {
     return (this.metaValue ??= this.metaFrom(this.timeline.readMeta()));
   }
 
-  /** A timeline never written takes the store's incarnation as epoch, and keeps it from its first write on. */
+  /**
+   * A timeline never written takes the store's incarnation as epoch, and keeps it from its first write on. A meta
+   * written before `kept`/`unread` existed had no holes: every offset in first..last counts.
+   */
   private metaFrom(meta: TimelineMeta): TimelineMeta {
-    return { ...meta, first: meta.first ?? 1, epoch: meta.epoch ?? this.store.incarnation };
+    const first = meta.first ?? 1;
+    return {
+      ...meta,
+      first,
+      epoch: meta.epoch ?? this.store.incarnation,
+      kept: meta.kept ?? meta.last - first + 1,
+      unread: meta.unread ?? meta.last - Math.max(meta.read, first - 1),
+    };
   }
 
   /** The meta key's bytes as read by a batched read issued after this actor was created (bulk fanout). */
@@ -224,7 +234,10 @@ export class UserActor {
       if (e.type === 'follow') changes.push({ key: this.followerKey(e.actor), value: ts });
       const aggregate = this.aggregate(e, ts, changes);
       notification = aggregate ?? this.notificationFor(e, ts);
+      // The superseded entry's delete is among the changes: it no longer counts, read or not.
+      if (notification.replaces !== undefined) this.counted(notification.replaces, -1);
       this.meta.last = notification.offset;
+      this.counted(notification.offset, 1);
       packed = pack(notification);
       changes.push({ key: this.entryKey(notification.offset), value: notification, packed });
       this.retentionChanges(changes);
@@ -431,6 +444,7 @@ export class UserActor {
       text: e.tweet?.text ? `${e.actor} tweeted: ${e.tweet.text}` : `${e.actor} tweeted`,
     };
     this.meta.last = notification.offset;
+    this.counted(notification.offset, 1);
     const changes: Change[] = [
       { key: dedupe, value: { at: this.lastUsed, offset: notification.offset } satisfies DedupeRecord },
       { key: this.entryKey(notification.offset), value: notification },
@@ -488,14 +502,16 @@ export class UserActor {
   async dropOlderThan(cutoff: number): Promise<number> {
     await this.lastWrite;
     const first = this.meta.first ?? 1;
-    const old = (await this.timeline.since(first - 1, 1000)).filter((n) => n.ts < cutoff);
-    // Entries are in offset order; stop at the first young one so `first` stays contiguous.
+    // Stored entries in offset order (holes between them are superseded offsets): stop at the first young one so
+    // everything below `first` is gone and everything from it on is kept.
+    const stored = await this.timeline.since(first - 1, 1000);
     let next = first;
     const changes: Change[] = [];
-    for (const n of old) {
-      if (n.offset !== next) break;
+    for (const n of stored) {
+      if (n.ts >= cutoff) break;
       changes.push({ key: this.entryKey(n.offset), value: undefined });
-      next++;
+      this.counted(n.offset, -1);
+      next = n.offset + 1;
     }
     if (!changes.length) return 0;
     this.meta.first = next;
@@ -505,15 +521,39 @@ export class UserActor {
     return changes.length - 1;
   }
 
-  /** Drops the oldest entries past `timelineMax`; `first` moves up so a resume from before it is refused. */
+  /** Counts an entry at `offset` in (1) or out (-1) of the visible entries, and of the unread ones if above `read`. */
+  private counted(offset: number, delta: 1 | -1): void {
+    const meta = this.meta;
+    meta.kept = (meta.kept ?? 0) + delta;
+    if (offset > meta.read) meta.unread = (meta.unread ?? 0) + delta;
+  }
+
+  /**
+   * Drops the oldest visible entries past `timelineMax`; `first` moves up (over superseded offsets too) so a resume
+   * from before it is refused. An offset is looked up only while first..last has holes: else it is an entry.
+   */
   private retentionChanges(changes: Change[]): void {
-    const start = this.meta.first ?? 1;
+    const meta = this.meta;
+    const start = meta.first ?? 1;
     let first = start;
-    while (this.meta.last - first + 1 > this.timelineMax) changes.push({ key: this.entryKey(first++), value: undefined });
-    if (first !== start) {
-      this.meta.first = first;
-      this.meta.read = Math.max(this.meta.read, first - 1);
+    while ((meta.kept ?? 0) > this.timelineMax) {
+      const holes = meta.last - first + 1 - (meta.kept ?? 0);
+      if (holes === 0 || this.stored(first)) {
+        changes.push({ key: this.entryKey(first), value: undefined });
+        this.counted(first, -1);
+      }
+      first++;
     }
+    if (first !== start) {
+      meta.first = first;
+      meta.read = Math.max(meta.read, first - 1);
+    }
+  }
+
+  /** Whether the entry at `offset` exists as the latest apply left it (a write in flight, else LevelDB). */
+  private stored(offset: number): boolean {
+    const pending = this.unlandedValue(this.entryKey(offset));
+    return pending ? pending.value !== undefined : this.timeline.has(offset);
   }
 
   /**
@@ -526,29 +566,48 @@ export class UserActor {
     return items.length === limit && scanned !== undefined && scanned > (this.meta.first ?? 1) ? { items, next: scanned } : { items };
   }
 
-  /** Entries above `since`, oldest first: what a reconnecting client missed. */
+  /**
+   * Every offset above `since`, oldest first: what a reconnecting client missed. An offset whose entry a later
+   * aggregate superseded (and removed) is answered as such: `{type: 'superseded', actors: [], eventIds: []}` with
+   * the ts of the entry after it, so the replay has no gap and the client's offsets still rise by exactly 1.
+   */
   async since(since: number, limit: number): Promise<Notification[]> {
     await this.lastWrite;
-    return this.timeline.since(since, limit);
+    return this.timeline.since(since, limit, this.meta.first ?? 1, superseded);
   }
 
-  /** Moves the read marker forward (never back, never past the newest entry). */
+  /**
+   * Moves the read marker forward (never back, never past the newest entry). The unread count drops by the entries
+   * it passes: all of them when it reaches the newest, else those stored (superseded offsets are holes).
+   */
   async markRead(upTo: number): Promise<TimelineMeta> {
-    const read = Math.min(Math.max(this.meta.read, upTo), this.meta.last);
-    if (read !== this.meta.read) {
-      this.meta.read = read;
-      void this.commit([{ key: this.timeline.metaKey, value: this.meta }]);
+    await this.lastWrite;
+    const meta = this.meta;
+    const read = Math.min(Math.max(meta.read, upTo), meta.last);
+    if (read !== meta.read) {
+      const first = meta.first ?? 1;
+      const holes = meta.last - first + 1 - (meta.kept ?? 0);
+      const from = Math.max(meta.read, first - 1);
+      const passed = read === meta.last ? (meta.unread ?? 0) : holes === 0 ? read - from : await this.timeline.count(from, read);
+      meta.unread = Math.max(0, (meta.unread ?? 0) - passed);
+      meta.read = read;
+      void this.commit([{ key: this.timeline.metaKey, value: meta }]);
     }
     await this.lastWrite;
     return { ...this.meta };
   }
 
   get state(): { offset: number; unread: number; read: number } {
-    return { offset: this.meta.last, unread: this.meta.last - this.meta.read, read: this.meta.read };
+    return { offset: this.meta.last, unread: this.meta.unread ?? 0, read: this.meta.read };
   }
 
   /** What a resuming client is checked against: the timeline's epoch and its oldest kept offset. */
   get recovery(): { epoch: string; first: number } {
     return { epoch: this.meta.epoch ?? '', first: this.meta.first ?? 1 };
   }
+}
+
+/** A replay's stand-in for an offset whose entry was superseded by a later aggregate (storage/Timeline.ts). */
+function superseded(offset: number, next: Notification): Notification {
+  return { offset, type: SUPERSEDED, actors: [], eventIds: [], ts: next.ts };
 }

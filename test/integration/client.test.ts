@@ -155,6 +155,24 @@ describe('client: HeraldClient against a real cluster', () => {
     expect(carol.cursor).toEqual({ offset: 10, epoch });
   });
 
+  it('a resume over superseded offsets (an aggregate) has no gap: stand-ins move the cursor and are not delivered', async () => {
+    const producer = client('svc', 'producer');
+    const likes = Array.from({ length: 5 }, (_, i) => ({ id: `agg-${i}`, type: 'like' as const, actor: `fan${i}`, tweet: { id: 'agg-t', author: 'ivy' } }));
+    await producer.publish([follow('zed', 'ivy'), ...likes]);
+    const ivy = client('ivy');
+    const got: Notification[] = [];
+    const errors: unknown[] = [];
+    ivy.on('error', (err) => errors.push(err));
+    await ivy.subscribe((n) => got.push(n), { since: 0 });
+    await waitFor('the replay', () => ivy.cursor?.offset === 6);
+    expect(got.map((n) => [n.offset, n.type, n.count])).toEqual([
+      [1, 'follow', undefined],
+      [6, 'like', 5],
+    ]);
+    expect(errors).toEqual([]); // offsets 2..5 were stand-ins: no gap reported
+    expect((await ivy.timeline()).unread).toBe(2);
+  });
+
   it('recovered:false (a resume from another epoch) replays nothing and calls onReload; live ones follow', async () => {
     const producer = client('svc2', 'producer');
     await producer.publish([follow('g1', 'dave'), follow('g2', 'dave')]);

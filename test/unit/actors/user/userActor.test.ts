@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ShardRegion } from '../../../../actors/node/ShardRegion';
 import { KNOWN_AFTER, KNOWN_HOT_MS, UserActor } from '../../../../actors/user/UserActor';
+import { SUPERSEDED } from '../../../../core/Event';
 import { pack } from '../../../../core/Codec';
-import { followerKey, shardOf, userKey } from '../../../../storage/Keyspace';
+import { followerKey, seqKey, shardOf, userKey } from '../../../../storage/Keyspace';
 import { ev, nodeOptions, SHARDS, tempStore, tweet } from '../helpers';
 import { keyScans } from '../keyScans';
 
@@ -185,7 +186,12 @@ describe('UserActor', () => {
     expect(affinity[0]).toBeCloseTo(2, 3);
     const page = await bob.page(undefined, 10);
     expect(page.items.map((n) => n.offset)).toEqual([3]); // 1 and 2 were replaced
-    expect((await bob.since(0, 10)).map((n) => n.replacedBy)).toEqual([2, 3, undefined]);
+    // 1 and 2 were removed in the batches that superseded them: a replay answers their offsets as superseded.
+    expect((await bob.since(0, 10)).map((n) => [n.offset, n.type])).toEqual([
+      [1, SUPERSEDED],
+      [2, SUPERSEDED],
+      [3, 'like'],
+    ]);
     // A duplicate of an event whose write is still in flight is caught too, and its answer waits for the write.
     const e = ev('like', 'zed', { tweet: tweet('bob') });
     const first = bob.apply(e)!;
@@ -286,6 +292,81 @@ describe('UserActor', () => {
     expect(bob.recovery.first).toBe(3);
     expect(bob.state).toEqual({ offset: 5, unread: 3, read: 2 });
     expect(new UserActor('bob', shardOf('bob', SHARDS), box.store, nodeOptions('node-1', { timelineMax: 3 })).recovery).toEqual(bob.recovery);
+  });
+
+  // BUG (actors/user/UserActor.ts apply): every aggregated like took a retention slot (the superseded entry stayed),
+  // so 60 likes of one tweet with timelineMax 50 pushed out the follow and the mention, and unread said 50.
+  describe('aggregation does not consume retention', () => {
+    const capped = () => new UserActor('bob', shardOf('bob', SHARDS), box.store, nodeOptions('node-1', { timelineMax: 50 }));
+    async function viral(bob: UserActor) {
+      await bob.apply(ev('follow', 'alice', { target: 'bob' }))!.written;
+      await bob.apply(ev('mention', 'carol', { tweet: tweet('carol', { mentions: ['bob'] }) }))!.written;
+      const hot = tweet('bob');
+      for (let i = 0; i < 60; i++) bob.apply(ev('like', `fan${i}`, { tweet: hot }));
+      return { page: await bob.page(undefined, 100), hot };
+    }
+
+    it('60 likes of one tweet leave the follow and the mention: 3 visible entries, 3 unread', async () => {
+      const bob = capped();
+      const { page } = await viral(bob);
+      expect(page.items.map((n) => n.type)).toEqual(['like', 'mention', 'follow']);
+      expect(page.items[0]).toMatchObject({ offset: 62, count: 60, replaces: 61 });
+      expect(page.next).toBeUndefined();
+      expect(bob.state).toEqual({ offset: 62, unread: 3, read: 0 });
+      expect(bob.recovery.first).toBe(1);
+      expect(capped().state).toEqual(bob.state); // the counters are stored
+    });
+
+    it('a superseded entry is removed in the batch that supersedes it; a replay answers its offset as superseded', async () => {
+      const bob = capped();
+      await viral(bob);
+      const replay = await bob.since(0, 100);
+      expect(replay.map((n) => n.offset)).toEqual(Array.from({ length: 62 }, (_, i) => i + 1)); // no silent gap
+      expect(replay.filter((n) => n.type !== SUPERSEDED).map((n) => n.offset)).toEqual([1, 2, 62]);
+      expect(replay[2]).toMatchObject({ offset: 3, type: SUPERSEDED, actors: [], eventIds: [] });
+      expect(box.store.getSync(userKey(shardOf('bob', SHARDS), 't', 'bob', seqKey(3)))).toBeUndefined();
+      // A limited replay stops inside a run of superseded offsets and the next one resumes from there.
+      expect((await bob.since(0, 10)).map((n) => n.offset)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      expect((await bob.since(59, 10)).map((n) => n.offset)).toEqual([60, 61, 62]);
+    });
+
+    it('reading up to the newest makes unread 0; a partial read counts only visible entries', async () => {
+      const bob = capped();
+      const { hot } = await viral(bob);
+      expect(await bob.markRead(30)).toMatchObject({ read: 30 });
+      expect(bob.state.unread).toBe(1); // the follow and the mention are read; the aggregate is not
+      await bob.markRead(62);
+      expect(bob.state).toEqual({ offset: 62, unread: 0, read: 62 });
+      // A like of the read aggregate makes it unread again, once.
+      await bob.apply(ev('like', 'late', { tweet: hot }))!.written;
+      expect(bob.state).toEqual({ offset: 63, unread: 1, read: 62 });
+    });
+
+    it('retention drops the oldest visible entries, passing over superseded offsets', async () => {
+      const bob = capped();
+      await viral(bob);
+      for (let i = 0; i < 49; i++) bob.apply(ev('reply', `r${i}`, { tweet: tweet('bob') }));
+      const page = await bob.page(undefined, 100);
+      expect(page.items).toHaveLength(50);
+      expect(page.items.at(-1)!.type).toBe('like'); // the follow and the mention went first
+      expect(bob.recovery.first).toBe(3);
+      expect(bob.state).toEqual({ offset: 111, unread: 50, read: 2 });
+      const replay = await bob.since(2, 200);
+      expect(replay.map((n) => n.offset)).toEqual(Array.from({ length: 109 }, (_, i) => i + 3));
+    });
+
+    it('retention by age drops old entries over superseded offsets, and counts only the visible ones', async () => {
+      const bob = capped();
+      const hot = tweet('bob');
+      bob.apply(ev('follow', 'alice', { target: 'bob', ts: 1 }));
+      for (let i = 0; i < 3; i++) bob.apply(ev('like', `fan${i}`, { tweet: hot, ts: 2 + i }));
+      await bob.apply(ev('mention', 'carol', { tweet: tweet('carol', { mentions: ['bob'] }), ts: 10 }))!.written;
+      expect(bob.state).toEqual({ offset: 5, unread: 3, read: 0 });
+      expect(await bob.dropOlderThan(5)).toBe(2); // the follow at 1 and the aggregate at 4; 2 and 3 were holes
+      expect(bob.recovery.first).toBe(5);
+      expect(bob.state).toEqual({ offset: 5, unread: 1, read: 4 });
+      expect((await bob.since(4, 10)).map((n) => n.type)).toEqual(['mention']);
+    });
   });
 
   // BUG (actors/user/UserActor.ts page): `next` is offered while the oldest item is above 1, not above `first`, so
