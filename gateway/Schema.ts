@@ -99,10 +99,49 @@ export type ClientMessage = {
   [K in keyof ReturnType<typeof clientSchemas>]: Static<ReturnType<typeof clientSchemas>[K]>;
 }[keyof ReturnType<typeof clientSchemas>];
 
-/** A compiled check that throws HERALD_INVALID_MESSAGE naming the first offending field. */
+/** Removes, in place, the nil members that mean "absent"; built once per schema. */
+type NilStrip = (value: unknown) => void;
+
+const acceptsNull = (s: TSchema): boolean => s.type === 'null' || (Array.isArray(s.anyOf) && s.anyOf.some(acceptsNull));
+
+/**
+ * msgpack encoders write an undefined member as nil where JSON leaves it out: so that both encodings take the same
+ * shapes, a null optional member is absent. A member whose schema takes null (a settings merge patch) keeps it.
+ * Walks only the object and array members of the schema, and writes only when it finds a null (no copy).
+ */
+function nilStrip(schema: TSchema): NilStrip | undefined {
+  if (schema.type === 'object' && schema.properties) {
+    const props = schema.properties as Record<string, TSchema>;
+    const required = new Set<string>(schema.required ?? []);
+    const optional = Object.keys(props).filter((k) => !required.has(k) && !acceptsNull(props[k]));
+    const nested = Object.keys(props).flatMap((k) => {
+      const strip = nilStrip(props[k]);
+      return strip ? [[k, strip] as const] : [];
+    });
+    return (value) => {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
+      const v = value as Record<string, unknown>;
+      for (const k of optional) if (v[k] === null) delete v[k];
+      for (const [k, strip] of nested) if (v[k] != null) strip(v[k]);
+    };
+  }
+  if (schema.type === 'array' && schema.items) {
+    const strip = nilStrip(schema.items as TSchema);
+    return strip && ((value) => Array.isArray(value) && value.forEach(strip));
+  }
+  if (Array.isArray(schema.anyOf)) {
+    const strips = (schema.anyOf as TSchema[]).map(nilStrip).filter((s): s is NilStrip => s !== undefined);
+    return strips.length ? (value) => strips.forEach((strip) => strip(value)) : undefined;
+  }
+  return undefined;
+}
+
+/** A compiled check that throws HERALD_INVALID_MESSAGE naming the first offending field; a nil optional member is absent. */
 export function validator<T extends TSchema>(schema: T): (value: unknown) => Static<T> {
   const check = TypeCompiler.Compile(schema);
+  const strip = nilStrip(schema);
   return (value) => {
+    strip?.(value);
     if (check.Check(value)) return value;
     const first = check.Errors(value).First();
     const where = first?.path ? first.path : '(message)';
