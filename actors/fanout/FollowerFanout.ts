@@ -300,7 +300,6 @@ class BulkDecider {
   get terms(): readonly string[] {
     return this.reader.entities;
   }
-  private readonly cutoff: number;
   /** Reason strings by matched-entity mask: made once per tweet, not per follower. */
   private readonly reasons = new Map<number, string>();
 
@@ -311,8 +310,7 @@ class BulkDecider {
     private readonly profile: ProfileOptions,
     private readonly policy: FanoutPolicyOptions,
   ) {
-    this.reader = new StoredProfileReader(author, entities);
-    this.cutoff = now - profile.entityWindowMs;
+    this.reader = new StoredProfileReader(author, entities, profile);
   }
 
   /** The reason to notify, or undefined. `bytes` undefined: no profile stored; null: not a candidate (CandidateIndex). */
@@ -320,7 +318,7 @@ class BulkDecider {
     const reader = this.reader;
     if (bytes === null) return undefined;
     if (bytes === undefined) return this.fromProfile(new InterestProfile(undefined, this.profile));
-    if (!reader.usable || !reader.read(bytes, this.cutoff)) return this.fromProfile(new InterestProfile(unpack<ProfileData>(bytes), this.profile));
+    if (!reader.usable || !reader.read(bytes, this.now)) return this.fromProfile(new InterestProfile(unpack<ProfileData>(bytes), this.profile));
     const rule = ruleOf(reader.rank, reader.matched !== 0, this.policy);
     if (rule === null) return undefined;
     const key = rule === 'rank' ? -1 : reader.matched;

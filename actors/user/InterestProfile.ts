@@ -21,7 +21,7 @@ export class InterestProfile {
   ) {}
 
   private now(s: { 1: number; 2: number }, now: number): number {
-    return s[1] * Math.pow(2, -(now - s[2]) / this.opts.halfLifeMs);
+    return decayed(s[1], s[2], now, this.opts.halfLifeMs);
   }
 
   /** Brings every score to `now`, applies `change` to the entry `key` (creating it), sorts, keeps `max`. */
@@ -48,10 +48,24 @@ export class InterestProfile {
     const cutoff = now - this.opts.entityWindowMs;
     // Most engagements carry no entities: then only expiry can change the list, and usually nothing expired.
     if (entities.length === 0 && this.data.ent.every((s) => s[2] >= cutoff)) return changed;
-    let ent = this.data.ent.filter((s) => s[2] >= cutoff);
-    for (const e of new Set(entities.map((x) => x.toLowerCase()))) ent = this.update(ent, e, (v) => v + weight, now, this.opts.maxEntities);
-    this.data.ent = ent;
+    const ent = this.data.ent.filter((s) => s[2] >= cutoff);
+    // Only the engaged entities are re-stamped: each entity's time is its own last engagement, which the window
+    // counts from (re-stamping them all kept any entity alive as long as the user engaged with anything).
+    for (const e of new Set(entities.map((x) => x.toLowerCase()))) {
+      const i = ent.findIndex((s) => s[0] === e);
+      const engaged: Scored<string> = [e, (i < 0 ? 0 : this.now(ent[i], now)) + weight, now];
+      if (i < 0) ent.push(engaged);
+      else ent[i] = engaged;
+    }
+    this.data.ent = this.best(ent, now, this.opts.maxEntities);
     return true;
+  }
+
+  /** The `max` entries of highest score at `now`, best first, each kept as stored (its score as of its own time). */
+  private best<K>(list: Array<Scored<K>>, now: number, max: number): Array<Scored<K>> {
+    const ranked = list.map((s) => ({ s, v: this.now(s, now) }));
+    ranked.sort((a, b) => b.v - a.v);
+    return ranked.slice(0, max).map((r) => r.s);
   }
 
   /** Following someone ranks them with the affinity earned so far (including the follow's own weight). */
@@ -68,10 +82,9 @@ export class InterestProfile {
     return this.data.top.findIndex((s) => s[0] === author) + 1;
   }
 
-  /** The tweet's entities this user engaged with inside the window. */
+  /** The tweet's entities this user engaged with inside the window whose decayed score holds (`entityMatches`). */
   matching(entities: readonly string[], now: number): string[] {
-    const cutoff = now - this.opts.entityWindowMs;
-    const mine = new Set(this.data.ent.filter((s) => s[2] >= cutoff).map((s) => s[0]));
+    const mine = new Set(this.data.ent.filter((s) => entityMatches(s[1], s[2], now, this.opts)).map((s) => s[0]));
     return [...new Set(entities.map((e) => e.toLowerCase()))].filter((e) => mine.has(e));
   }
 
@@ -84,8 +97,22 @@ export class InterestProfile {
   }
 }
 
+/** A score `v` as of time `t`, decayed to `now`. */
+export function decayed(v: number, t: number, now: number, halfLifeMs: number): number {
+  return v * Math.pow(2, -(now - t) / halfLifeMs);
+}
+
+/**
+ * Whether an entity stored as `[entity, v, t]` (score `v` as of its last engagement `t`) matches a tweet at `now`:
+ * engaged inside the window, and its decayed score at least `entityMinScore`. The one rule of both decision
+ * paths: `matching` over a decoded profile, StoredProfileReader over its bytes.
+ */
+export function entityMatches(v: number, t: number, now: number, opts: ProfileOptions): boolean {
+  return t >= now - opts.entityWindowMs && decayed(v, t, now, opts.halfLifeMs) >= opts.entityMinScore;
+}
+
 /** Decays a stored affinity `[v, t]` to `now` and adds `weight`: the new stored value. */
 export function addAffinity(stored: [number, number] | undefined, weight: number, now: number, halfLifeMs: number): [number, number] {
-  const current = stored ? stored[0] * Math.pow(2, -(now - stored[1]) / halfLifeMs) : 0;
+  const current = stored ? decayed(stored[0], stored[1], now, halfLifeMs) : 0;
   return [current + weight, now];
 }

@@ -1,3 +1,6 @@
+import type { ProfileOptions } from '../../core/config';
+import { entityMatches } from './InterestProfile';
+
 /**
  * The decision inputs of personalized fanout read straight from a stored interest profile (the msgpack bytes of
  * `ProfileData` at `<shard>!P!<user>`), without building the profile: a fanout decides for a million followers,
@@ -9,7 +12,7 @@ export class StoredProfileReader {
   rank = 0;
   /** Length of the Top-N list after `read`. */
   topLength = 0;
-  /** Bit i set: the tweet's entity i (of `entities`) was engaged with inside the window. */
+  /** Bit i set: the tweet's entity i (of `entities`) matches (`entityMatches`: inside the window, score held). */
   matched = 0;
   /** The tweet's entities, lower-cased and deduplicated, in their order: what `matched` indexes. */
   readonly entities: readonly string[];
@@ -18,7 +21,11 @@ export class StoredProfileReader {
   private buf: Uint8Array = new Uint8Array(0);
   private pos = 0;
 
-  constructor(author: string, entities: readonly string[]) {
+  constructor(
+    author: string,
+    entities: readonly string[],
+    private readonly opts: ProfileOptions,
+  ) {
     this.author = Buffer.from(author, 'utf8');
     this.entities = [...new Set(entities.map((e) => e.toLowerCase()))];
     this.entityBytes = this.entities.map((e) => Buffer.from(e, 'utf8'));
@@ -30,10 +37,10 @@ export class StoredProfileReader {
   }
 
   /**
-   * Reads `rank`, `topLength` and `matched` (entities whose last engagement is at or after `cutoff`) from the
-   * stored bytes. False when the bytes are not a profile as `InterestProfile` writes it: decode them instead.
+   * Reads `rank`, `topLength` and `matched` (the entities that match at `now`) from the stored bytes. False when
+   * the bytes are not a profile as `InterestProfile` writes it: decode them instead.
    */
-  read(bytes: Uint8Array, cutoff: number): boolean {
+  read(bytes: Uint8Array, now: number): boolean {
     this.buf = bytes;
     this.pos = 0;
     this.rank = 0;
@@ -50,7 +57,7 @@ export class StoredProfileReader {
           this.skip();
         } else if (key === TOP) {
           if (!this.readTop()) return false;
-        } else if (!this.readEntities(cutoff)) return false;
+        } else if (!this.readEntities(now)) return false;
       }
       return this.pos === bytes.length;
     } catch {
@@ -75,7 +82,7 @@ export class StoredProfileReader {
     return true;
   }
 
-  private readEntities(cutoff: number): boolean {
+  private readEntities(now: number): boolean {
     const n = this.arrayHeader();
     if (n < 0) return false;
     for (let i = 0; i < n; i++) {
@@ -90,14 +97,16 @@ export class StoredProfileReader {
         }
       }
       this.pos += len;
-      this.skip();
       if (hit < 0) {
+        this.skip();
         this.skip();
         continue;
       }
+      // Only the tweet's entities are weighed: the others are skipped as before.
+      const v = this.number();
       const t = this.number();
-      if (Number.isNaN(t)) return false;
-      if (t >= cutoff) this.matched |= 1 << hit;
+      if (Number.isNaN(v) || Number.isNaN(t)) return false;
+      if (entityMatches(v, t, now, this.opts)) this.matched |= 1 << hit;
     }
     return true;
   }

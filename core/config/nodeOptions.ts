@@ -9,8 +9,10 @@ export interface ProfileOptions {
   topN: number;
   /** Entities kept per user. */
   maxEntities: number;
-  /** An entity not engaged with for this long is forgotten. */
+  /** An entity not engaged with for this long is forgotten (each entity from its own last engagement). */
   entityWindowMs: number;
+  /** An entity matches a tweet only while its decayed score is at least this. */
+  entityMinScore: number;
   /** Scores halve every this long. */
   halfLifeMs: number;
 }
@@ -64,7 +66,13 @@ export function nodeOptionsOf(config: HeraldConfig, nodeId: string, shardCount: 
     timelineMax: config.timelineMax,
     dedupeWindowMs: config.dedupeWindowMs,
     fanoutPageSize: config.fanoutPageSize,
-    profile: { topN: config.topN, maxEntities: config.maxEntities, entityWindowMs: config.entityWindowMs, halfLifeMs: config.affinityHalfLifeMs },
+    profile: {
+      topN: config.topN,
+      maxEntities: config.maxEntities,
+      entityWindowMs: config.entityWindowMs,
+      entityMinScore: config.entityMinScore,
+      halfLifeMs: config.affinityHalfLifeMs,
+    },
     policy: { requireTopN: true, alwaysRank: config.alwaysRank },
     aggregateWindowMs: config.aggregateWindowMs,
     timelineMaxAgeMs: config.timelineMaxAgeMs,

@@ -72,6 +72,11 @@ const FanoutSlice = {
   entityWindowMs: Type.Integer({ minimum: 1000, default: 7 * 24 * 3600 * 1000 }),
   /** ...and at most this many per user. */
   maxEntities: Type.Integer({ minimum: 1, maximum: 10_000, default: 200 }),
+  /**
+   * An entity matches a tweet only while its decayed score is at least this: at 0.5, one like (weight 1) matches
+   * for one half-life, the window at the defaults; a profile stored before keeps a long-ago entity's low score.
+   */
+  entityMinScore: Type.Number({ minimum: 0, default: 0.5 }),
   /** Affinity and entity scores halve every this long. */
   affinityHalfLifeMs: Type.Integer({ minimum: 1000, default: 7 * 24 * 3600 * 1000 }),
   /** Followers read per page of a fanout: one batch per node per page. */
