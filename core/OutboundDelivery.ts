@@ -22,6 +22,12 @@ export interface Settings {
   quietHours?: { start: string; end: string };
 }
 
+/** The patch a part accepts: null removes it, an absent member is unchanged (JSON Merge Patch, RFC 7396). */
+type MergePatch<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: MergePatch<T[K]> | null } : T;
+
+/** A settings update (`settings` op, `PUT /v1/users/:id/settings`): a JSON Merge Patch of the user's settings. */
+export type SettingsPatch = MergePatch<Settings>;
+
 /** A send waiting in a node's delivery queue: everything the sender needs, decided by the user's actor. */
 export interface DeliveryJob {
   channel: OutboundChannel;

@@ -2,7 +2,7 @@ import type { HeraldEvent, Notification, UserId } from './Event';
 import type { FanoutBatch, FanoutExplanation, FanoutTally, ProfileData } from './Fanout';
 import type { LinkAddress } from './LinkAddress';
 import type { NodeStatsReply } from './NodeStats';
-import type { DeadLetter, Settings } from './OutboundDelivery';
+import type { DeadLetter, Settings, SettingsPatch } from './OutboundDelivery';
 import type { PresenceUpdate } from './PresenceUpdate';
 import type { DeltaPart, ExportedPart, PulledPart } from './ShardPart';
 
@@ -162,8 +162,8 @@ export interface NodeOps {
   setPeers: { args: PeersCall; reply: null };
   /** From an author's node (validated: it comes from another process). */
   fanoutBatch: { args: FanoutBatch; reply: FanoutTally };
-  /** A user's settings, after applying `patch` if given. */
-  settings: { args: { user: UserId; patch?: Settings }; reply: Settings };
+  /** A user's settings, after applying `patch` (JSON Merge Patch: null removes a part) if given. */
+  settings: { args: { user: UserId; patch?: SettingsPatch }; reply: Settings };
   deadLetters: { args: { limit: number }; reply: DeadLetter[] };
   /** Replays the dead letters with these ids (all when absent); answers how many. */
   replayDeadLetters: { args: { ids?: string[] }; reply: number };

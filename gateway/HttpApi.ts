@@ -9,7 +9,7 @@ import type { Metrics } from './Metrics';
 import type { Router } from './Router';
 import type { AdminApi } from './AdminApi';
 import { MSGPACK, readBody, readJsonObject } from './RequestBody';
-import { SettingsSchema, UserIdSchema, checkTimeZone, httpPublishSchema, validator } from './Schema';
+import { UserIdSchema, checkTimeZone, httpPublishSchema, settingsPatchValidator, validator } from './Schema';
 import { authorizeEvents } from './Session';
 
 export interface HttpDeps {
@@ -35,7 +35,7 @@ const SETTINGS_PATH = /^\/v1\/users\/([^/]+)\/settings$/;
 export function httpHandler(deps: HttpDeps) {
   const validatePublish = validator(httpPublishSchema(deps.config.maxEventsPerPublish));
   const validateUser = validator(UserIdSchema);
-  const validateSettings = validator(SettingsSchema);
+  const validateSettings = settingsPatchValidator();
 
   async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (url.pathname === '/healthz' && req.method === 'GET') {

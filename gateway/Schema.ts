@@ -36,38 +36,53 @@ export const EventSchema = Type.Object(
 );
 
 const HHMM = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$' });
-const Toggles = Type.Object(
-  { push: Type.Optional(Type.Boolean()), sms: Type.Optional(Type.Boolean()), email: Type.Optional(Type.Boolean()) },
-  { additionalProperties: false },
-);
-/** A user's settings (core/OutboundDelivery.ts): devices, channels per type, quiet hours, locale, time zone. */
-export const SettingsSchema = Type.Object(
+/** A part a settings update may set, or remove with null (JSON Merge Patch, RFC 7396). */
+const Removable = <T extends TSchema>(part: T) => Type.Optional(Type.Union([part, Type.Null()]));
+/**
+ * A settings update (core/OutboundDelivery.ts `SettingsPatch`): a JSON Merge Patch of the user's settings. A member
+ * left out is unchanged, `null` removes it (quiet hours, a device list, an address, a channel preference).
+ */
+export const SettingsPatchSchema = Type.Object(
   {
-    tz: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_+/-]+$' })),
-    locale: Type.Optional(Type.String({ pattern: '^[a-z]{2}(-[A-Z]{2})?$' })),
-    devices: Type.Optional(
+    tz: Removable(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_+/-]+$' })),
+    locale: Removable(Type.String({ pattern: '^[a-z]{2}(-[A-Z]{2})?$' })),
+    devices: Removable(
       Type.Object(
         {
-          push: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 512, pattern: '^[\\x21-\\x7e]+$' }), { maxItems: 10 })),
-          sms: Type.Optional(Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$' })),
-          email: Type.Optional(Type.String({ maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$' })),
+          push: Removable(Type.Array(Type.String({ minLength: 1, maxLength: 512, pattern: '^[\\x21-\\x7e]+$' }), { maxItems: 10 })),
+          sms: Removable(Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$' })),
+          email: Removable(Type.String({ maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$' })),
         },
         { additionalProperties: false },
       ),
     ),
-    channels: Type.Optional(
-      Type.Object(Object.fromEntries(['follow', 'like', 'retweet', 'reply', 'mention', 'tweet'].map((t) => [t, Type.Optional(Toggles)])), {
-        additionalProperties: false,
-      }),
+    channels: Removable(
+      Type.Object(
+        Object.fromEntries(
+          ['follow', 'like', 'retweet', 'reply', 'mention', 'tweet'].map((t) => [
+            t,
+            Removable(
+              Type.Object(
+                { push: Removable(Type.Boolean()), sms: Removable(Type.Boolean()), email: Removable(Type.Boolean()) },
+                { additionalProperties: false },
+              ),
+            ),
+          ]),
+        ),
+        { additionalProperties: false },
+      ),
     ),
-    quietHours: Type.Optional(Type.Object({ start: HHMM, end: HHMM }, { additionalProperties: false })),
+    quietHours: Removable(Type.Object({ start: HHMM, end: HHMM }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
 
+/** The compiled check of a settings update, for the HTTP route. */
+export const settingsPatchValidator = () => validator(SettingsPatchSchema);
+
 /** The time zone must be one the runtime knows (IANA), or quiet hours could not be computed. */
-export function checkTimeZone(tz: string | undefined): void {
-  if (tz === undefined) return;
+export function checkTimeZone(tz: string | null | undefined): void {
+  if (tz === undefined || tz === null) return;
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
   } catch {
@@ -88,7 +103,7 @@ export const clientSchemas = (maxEvents: number) => ({
     { additionalProperties: false },
   ),
   read: Type.Object({ op: Type.Literal('read'), id: Id, upTo: Offset }, { additionalProperties: false }),
-  settings: Type.Object({ op: Type.Literal('settings'), id: Id, settings: Type.Optional(SettingsSchema) }, { additionalProperties: false }),
+  settings: Type.Object({ op: Type.Literal('settings'), id: Id, settings: Type.Optional(SettingsPatchSchema) }, { additionalProperties: false }),
   /** An application-level ping: browsers cannot see WebSocket pings, so clients use this to detect a dead link. */
   ping: Type.Object({ op: Type.Literal('ping'), id: Id }, { additionalProperties: false }),
 });

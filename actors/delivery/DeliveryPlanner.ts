@@ -5,8 +5,8 @@ import type { NodeStore } from '../../storage/NodeStore';
 import { DeliveryQueue } from './DeliveryQueue';
 import type { Notification, UserId } from '../../core/Event';
 import type { PushCap } from '../../core/config';
-import type { OutboundChannel, Settings } from '../../core/OutboundDelivery';
-import { addressesOf, deferUntil, takePushSlot, wants } from './Settings';
+import type { OutboundChannel, Settings, SettingsPatch } from '../../core/OutboundDelivery';
+import { addressesOf, deferUntil, mergeSettings, takePushSlot, wants } from './Settings';
 
 /** What a node can send on, and its push fatigue caps. */
 export interface DeliveryPolicy {
@@ -80,9 +80,9 @@ export class DeliveryPlanner {
     return this.slots;
   }
 
-  /** Replaces the given parts of the settings (devices, channels, quiet hours, locale, tz). */
-  async update(patch: Settings): Promise<Settings> {
-    const next: Settings = { ...this.settings, ...patch };
+  /** Applies a user's update as a merge patch (null removes a part); the next plan reads the new settings. */
+  async update(patch: SettingsPatch): Promise<Settings> {
+    const next = mergeSettings(this.settings, patch);
     await this.store.durable.write([{ type: 'put', key: userKey(this.shard, 's', this.user), value: pack(next) }]);
     this.userSettings = next;
     return next;

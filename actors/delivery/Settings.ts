@@ -1,6 +1,6 @@
 import type { PushCap } from '../../core/config';
 import type { NotificationType } from '../../core/LocaleStrings';
-import type { OutboundChannel, Settings } from '../../core/OutboundDelivery';
+import type { OutboundChannel, Settings, SettingsPatch } from '../../core/OutboundDelivery';
 
 /**
  * Defaults when a user said nothing: push for what is about them personally (follow, mention, reply) and for
@@ -26,6 +26,25 @@ export function addressesOf(settings: Settings, channel: OutboundChannel): strin
   if (channel === 'push') return d.push ?? [];
   const one = d[channel];
   return one ? [one] : [];
+}
+
+/**
+ * The settings after a user's update, by JSON Merge Patch (RFC 7396): null removes a part (quiet hours, a device
+ * list, an address, a channel preference) so a user can take back what they gave; an absent member is unchanged;
+ * arrays are replaced whole. Returns new objects where the patch reaches; `current` is not changed.
+ */
+export function mergeSettings(current: Settings, patch: SettingsPatch): Settings {
+  return mergePatch(current, patch) as Settings;
+}
+
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else if (v !== undefined) out[k] = mergePatch(out[k], v);
+  }
+  return out;
 }
 
 /** Seconds since local midnight of `HH:MM` or `HH:MM:SS`. */

@@ -9,7 +9,7 @@ import type { UserId } from '../../core/Event';
 import type { Delivery, IngestBatch, IngestItem, IngestResult, Peers } from '../../core/nodeProtocol';
 import type { FanoutBatch } from '../../core/Fanout';
 import type { NodeActorStats } from '../../core/NodeStats';
-import type { OutboundChannel, Settings } from '../../core/OutboundDelivery';
+import type { OutboundChannel, Settings, SettingsPatch } from '../../core/OutboundDelivery';
 import type { PresenceUpdate } from '../../core/PresenceUpdate';
 import type { Applied } from '../user/UserActor';
 import { FanoutRunner, PAGES_IN_FLIGHT } from '../fanout/FanoutRunner';
@@ -164,8 +164,8 @@ export class NodeActor {
     this.sender.start();
   }
 
-  /** A user's settings, after applying `patch` if given (through the user's mailbox). */
-  settings(user: UserId, patch?: Settings): Promise<Settings> {
+  /** A user's settings, after applying `patch` (a merge patch) if given, through the user's mailbox. */
+  settings(user: UserId, patch?: SettingsPatch): Promise<Settings> {
     const actor = this.region.activateOwned(user);
     return actor.mailbox.post(() => (patch ? actor.delivery.update(patch) : actor.delivery.settings));
   }
