@@ -38,6 +38,8 @@ export interface SenderCounters {
   sent: number;
   retried: number;
   dead: number;
+  /** Push tokens removed from users' settings because the provider answered 410 Gone. */
+  pruned: number;
   inFlight: number;
 }
 

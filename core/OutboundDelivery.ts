@@ -20,6 +20,16 @@ export interface Settings {
   channels?: Partial<Record<NotificationType, Partial<Record<OutboundChannel, boolean>>>>;
   /** Local times `HH:MM` (or `HH:MM:SS`); push, SMS and email wait until `end` (in-app stays immediate). */
   quietHours?: { start: string; end: string };
+  /** Set by herald, never by the user: the device tokens removed because the provider said they are gone (410). */
+  pruned?: PrunedDevice[];
+}
+
+/** A device token herald removed from a user's settings: masked (never the token itself), when, and why. */
+export interface PrunedDevice {
+  to: string;
+  channel: OutboundChannel;
+  at: number;
+  reason: string;
 }
 
 /** The patch a part accepts: null removes it, an absent member is unchanged (JSON Merge Patch, RFC 7396). */

@@ -41,6 +41,7 @@ export interface NodeStats {
   fanout?: { jobs?: number; pages?: number; followers?: number; notified?: number; messages?: number; active?: string; running?: boolean };
   rss?: number;
   queued?: { triggered?: number; bulk?: number };
+  senders?: Record<string, { pruned?: number }>;
   store?: { durable?: WriterStats; applied?: WriterStats };
 }
 
@@ -320,6 +321,12 @@ export class Metrics {
     perNode('herald_node_activations_total', 'User actors activated', 'counter', (n) => n.activations);
     perNode('herald_node_passivations_total', 'User actors passivated', 'counter', (n) => n.passivations);
     perNode('herald_node_replayed_events_total', 'Events replayed from the ingest log at start', 'counter', (n) => n.replayed);
+    perNode(
+      'herald_node_push_tokens_pruned_total',
+      "Push tokens removed from users' settings: the provider answered 410 Gone",
+      'counter',
+      (n) => n.senders?.push?.pruned,
+    );
     perNode('herald_node_rss_bytes', 'Resident memory of the node process', 'gauge', (n) => n.rss);
     add('herald_node_queue_depth', 'Work accepted by the node and not yet answered: triggered = ingest events, bulk = fanout followers', 'gauge', () =>
       ok().flatMap((n) => [

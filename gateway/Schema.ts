@@ -73,6 +73,8 @@ export const SettingsPatchSchema = Type.Object(
       ),
     ),
     quietHours: Removable(Type.Object({ start: HHMM, end: HHMM }, { additionalProperties: false })),
+    // Written by herald (dead push tokens); a user may only clear it.
+    pruned: Type.Optional(Type.Null()),
   },
   { additionalProperties: false },
 );

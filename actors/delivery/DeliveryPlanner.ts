@@ -6,7 +6,7 @@ import { DeliveryQueue } from './DeliveryQueue';
 import type { Notification, UserId } from '../../core/Event';
 import type { PushCap } from '../../core/config';
 import type { OutboundChannel, Settings, SettingsPatch } from '../../core/OutboundDelivery';
-import { addressesOf, deferUntil, mergeSettings, takePushSlot, wants } from './Settings';
+import { addressesOf, deferUntil, mergeSettings, pruneDevice, takePushSlot, wants } from './Settings';
 
 /** What a node can send on, and its push fatigue caps. */
 export interface DeliveryPolicy {
@@ -86,6 +86,15 @@ export class DeliveryPlanner {
     await this.store.durable.write([{ type: 'put', key: userKey(this.shard, 's', this.user), value: pack(next) }]);
     this.userSettings = next;
     return next;
+  }
+
+  /** Removes a push token the provider said is gone, recording it in the settings; false if it was not there. */
+  async prune(token: string, reason: string): Promise<boolean> {
+    const next = pruneDevice(this.settings, token, Date.now(), reason);
+    if (!next) return false;
+    await this.store.durable.write([{ type: 'put', key: userKey(this.shard, 's', this.user), value: pack(next) }]);
+    this.userSettings = next;
+    return true;
   }
 
   /** A write failed: what memory holds may be ahead of the store; read it again next time. */

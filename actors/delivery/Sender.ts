@@ -4,11 +4,15 @@ import { DeliveryQueue } from './DeliveryQueue';
 import { QueueHeads } from './QueueHeads';
 import { shardOfKey } from '../../storage/Keyspace';
 import type { DeliveryJob, OutboundChannel } from '../../core/OutboundDelivery';
+import type { SenderCounters } from '../../core/NodeStats';
 
 /** What a sender needs of a channel implementation (actors/channels). */
 export interface ChannelPort {
   send(job: DeliveryJob, signal?: AbortSignal): Promise<void>;
 }
+
+/** Removes a dead push token from its user's settings (in the user's mailbox); true if it was there. */
+export type PruneDevice = (job: DeliveryJob, reason: string) => Promise<boolean>;
 
 /**
  * The sender workers of a node: separate from the actors that decide, one pool per channel, so a dead or slow
@@ -24,7 +28,7 @@ export class Sender {
   /** Idle workers by channel, waiting to be woken. */
   private readonly wakers = new Map<OutboundChannel, Set<() => void>>();
   private stopped = false;
-  readonly counters: Record<string, { sent: number; retried: number; dead: number; inFlight: number }> = {};
+  readonly counters: Record<string, SenderCounters> = {};
 
   constructor(
     private readonly queue: DeliveryQueue,
@@ -33,11 +37,13 @@ export class Sender {
     private readonly log: Logger,
     /** The shards this node serves now (owned, not frozen): only their queues are sent from. */
     private readonly shards: () => Iterable<number> = () => [],
+    /** Called when the push provider says a token is gone (410), so later pushes stop failing on it. */
+    private readonly prune?: PruneDevice,
   ) {}
 
   start(): void {
     for (const channel of this.channels.keys()) {
-      this.counters[channel] = { sent: 0, retried: 0, dead: 0, inFlight: 0 };
+      this.counters[channel] = { sent: 0, retried: 0, dead: 0, pruned: 0, inFlight: 0 };
       this.heads.set(channel, new QueueHeads(this.queue, channel, this.opts.concurrency * 2 + 1));
       for (let i = 0; i < this.opts.concurrency; i++) void this.work(channel);
     }
@@ -80,12 +86,20 @@ export class Sender {
         await this.queue.done(key);
         c.sent++;
       } catch (err) {
-        const e = err as Error & { retryable?: boolean; retryAfterMs?: number };
+        const e = err as Error & { retryable?: boolean; retryAfterMs?: number; status?: number; code?: string };
         const message = String(e?.message ?? err).slice(0, 500);
         if (e?.retryable === false || job.attempts + 1 >= this.opts.maxAttempts) {
           await this.queue.bury(key, job, message, Date.now()).catch(() => undefined);
           c.dead++;
           this.log.warn({ channel, user: job.user, attempts: job.attempts + 1, error: message }, 'send failed for good: dead letter');
+          // 410 Gone: the device is unregistered for good; every later push to it would fail the same way.
+          if (channel === 'push' && e?.status === 410 && this.prune) {
+            const pruned = await this.prune(job, `${e.code ?? 'HERALD_PROVIDER_REJECTED'} 410`).catch((pruneErr) => {
+              this.log.warn({ user: job.user, error: String(pruneErr) }, 'could not prune a dead push token');
+              return false;
+            });
+            if (pruned) c.pruned++;
+          }
         } else {
           const ceiling = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** job.attempts);
           // A provider that said when to come back (429 Retry-After) is not asked sooner.

@@ -1,6 +1,7 @@
 import type { PushCap } from '../../core/config';
 import type { NotificationType } from '../../core/LocaleStrings';
 import type { OutboundChannel, Settings, SettingsPatch } from '../../core/OutboundDelivery';
+import { maskRecipient } from './channels/Channel';
 
 /**
  * Defaults when a user said nothing: push for what is about them personally (follow, mention, reply) and for
@@ -35,6 +36,20 @@ export function addressesOf(settings: Settings, channel: OutboundChannel): strin
  */
 export function mergeSettings(current: Settings, patch: SettingsPatch): Settings {
   return mergePatch(current, patch) as Settings;
+}
+
+/** How many pruned tokens the settings remember (the newest). */
+const PRUNED_KEPT = 5;
+
+/**
+ * The settings without a push token the provider said is gone (HTTP 410), with a record of it (masked) so the
+ * user and their app can see why pushes stopped. Undefined when the token is no longer there (nothing to do).
+ */
+export function pruneDevice(settings: Settings, token: string, at: number, reason: string): Settings | undefined {
+  const push = settings.devices?.push;
+  if (!push?.includes(token)) return undefined;
+  const pruned = [...(settings.pruned ?? []), { to: maskRecipient(token), channel: 'push' as const, at, reason }].slice(-PRUNED_KEPT);
+  return { ...settings, devices: { ...settings.devices, push: push.filter((t) => t !== token) }, pruned };
 }
 
 function mergePatch(target: unknown, patch: unknown): unknown {

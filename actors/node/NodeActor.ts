@@ -160,8 +160,21 @@ export class NodeActor {
   startDelivery(channels: ReadonlyMap<OutboundChannel, ChannelPort>, opts: SenderOptions): void {
     if (channels.size === 0) return;
     // Only the served shards' queues are sent from: a shard frozen for a move, or gone, is left to its new owner.
-    this.sender = new Sender(this.deliveryQueue, channels, opts, this.log, () => [...this.region.owned].filter((s) => this.region.serves(s)));
+    this.sender = new Sender(
+      this.deliveryQueue,
+      channels,
+      opts,
+      this.log,
+      () => [...this.region.owned].filter((s) => this.region.serves(s)),
+      (job, reason) => this.pruneDevice(job.user, job.to, reason),
+    );
     this.sender.start();
+  }
+
+  /** Removes a dead push token from a user's settings, in the user's mailbox so it never races a settings update. */
+  private async pruneDevice(user: UserId, token: string, reason: string): Promise<boolean> {
+    const actor = this.region.activateOwned(user);
+    return actor.mailbox.post(() => actor.delivery.prune(token, reason));
   }
 
   /** A user's settings, after applying `patch` (a merge patch) if given, through the user's mailbox. */

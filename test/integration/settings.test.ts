@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterProcess, TestData } from '../support/cluster';
 import { TestClient } from '../support/TestClient';
+import { waitFor } from '../support/waitFor';
 import { ProviderServer } from '../unit/actors/delivery/channels/ProviderServer';
 
 // A user's settings across processes: merge-patch updates over HTTP (JSON and msgpack) and WebSocket.
@@ -77,5 +78,28 @@ describe('settings', () => {
       settings: { devices: { push: ['tok-bo'] } },
     });
     expect(await text.request({ op: 'settings', id: 's3', settings: { devices: null } })).toEqual({ op: 'settings', id: 's3', settings: {} });
+  });
+
+  it('prunes a device token the push provider answers 410 for: gone from the settings, said there and counted', async () => {
+    const dead = 'tok-cy-dead-0001';
+    await put('cy', { devices: { push: [dead, 'tok-cy-live-0002'] } });
+    push.gone.add(dead);
+    const res = await fetch(`${cluster.info.http}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${data.token('svc', 'producer')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events: [{ id: 'f-cy', type: 'follow', actor: 'dan', target: 'cy' }] }),
+    });
+    expect(res.status).toBe(200);
+    const read = async () =>
+      (await (await fetch(`${cluster.info.http}/v1/users/cy/settings`, { headers: { authorization: `Bearer ${data.token('cy')}` } })).json()).settings;
+    const settings = await waitFor("cy's dead token pruned", async () => {
+      const s = await read();
+      return s.devices.push.length === 1 ? s : undefined;
+    });
+    expect(settings.devices.push).toEqual(['tok-cy-live-0002']);
+    expect(settings.pruned).toEqual([{ to: '***0001', channel: 'push', at: expect.any(Number), reason: 'HERALD_PROVIDER_REJECTED 410' }]);
+    const metrics = await (await fetch(`${cluster.info.http}/metrics`, { headers: { authorization: `Bearer ${data.token('ops', 'admin')}` } })).text();
+    const pruned = [...metrics.matchAll(/^herald_node_push_tokens_pruned_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(pruned).toBe(1);
   });
 });

@@ -19,6 +19,8 @@ export interface ReceivedRequest {
 export class ProviderServer {
   readonly requests: ReceivedRequest[] = [];
   mode: ProviderMode = 'ok';
+  /** Device tokens the provider no longer knows: a send to one answers 410 Gone, whatever the mode. */
+  readonly gone = new Set<string>();
   #server: Server;
   url = '';
 
@@ -35,6 +37,7 @@ export class ProviderServer {
         });
         this.requests.push({ headers: req.headers, body, signed });
         if (!signed) return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"bad signature"}');
+        if (this.gone.has(JSON.parse(body).to)) return void res.writeHead(410).end('device token unregistered');
         switch (this.mode) {
           case 'ok':
             return void res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":true}');
