@@ -111,7 +111,12 @@ describe('ShardHandoff', () => {
     for (let i = 0; i < 4; i++) await old.ingest({ epoch: 1, items: [item(ev('follow', `f${i}`, { target: user }))] });
     const t = ev('tweet', 'f0', { tweet: tweet('f0') });
     await old.fanoutBatch({ epoch: 1, event: t, followers: [user], shards: [shard] });
-    expect(old.followers.explain(user, t.tweet!.id).author).toBe('f0');
+    // The explain record is written beside the batch's decisions, not before its answer: wait for it.
+    await waitFor(
+      'the explain record',
+      () => old.followers.explain(user, t.tweet!.id),
+      (e) => e.author === 'f0',
+    );
     // The provider refuses the first send for good (a dead letter) and holds the second one until after the move.
     const hung: Array<() => void> = [];
     let calls = 0;
