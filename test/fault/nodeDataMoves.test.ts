@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killQuietly } from '../../scripts/ClusterProcess';
 import { ClusterProcess, TestData } from '../support/cluster';
@@ -46,17 +44,12 @@ describe('node data moves with its shards: queued sends survive replacing every 
 
   beforeAll(async () => {
     push = await ProviderServer.start('push-secret-0123456789');
-    const config = join(data.dir, 'config.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        channels: { push: { url: push.url, secret: push.secret, timeoutMs: 1000 } },
-        pushCap: { max: 100, windowMs: 24 * 3600_000, minGapMs: 0 },
-        // Never buried while the provider is down: every send waits for it.
-        sender: { concurrency: 2, maxAttempts: 100, baseBackoffMs: 200, maxBackoffMs: 2000 },
-      }),
-    );
-    cluster = await data.startCluster(['--config', config]);
+    cluster = await data.startCluster([], {
+      channels: { push: { url: push.url, secret: push.secret, timeoutMs: 1000 } },
+      pushCap: { max: 100, windowMs: 24 * 3600_000, minGapMs: 0 },
+      // Never buried while the provider is down: every send waits for it.
+      sender: { concurrency: 2, maxAttempts: 100, baseBackoffMs: 200, maxBackoffMs: 2000 },
+    });
     for (const pid of Object.values(cluster.info.nodes)) pids.add(pid);
     producer = await TestClient.connect(cluster.info.ws, data.token('svc', 'producer'));
   });

@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterProcess, TestData } from '../support/cluster';
 import { TestClient } from '../support/TestClient';
@@ -20,10 +18,8 @@ describe('delivery: resume, retention, slow consumers', () => {
     Array.from({ length: n }, (_, i) => ({ id: `${prefix}${target}-${from + i}`, type: 'follow', actor: `${prefix}${from + i}`, target }));
 
   beforeAll(async () => {
-    const config = join(data.dir, 'test-config.json');
     // Short node-call deadline and a long liveness timeout: a paused node outlives the publish's deadline.
-    writeFileSync(config, JSON.stringify({ timelineMax: 10, maxBufferedBytes: 64 * 1024, callTimeoutMs: 1000, livenessTimeoutMs: 60_000 }));
-    cluster = await data.startCluster(['--config', config]);
+    cluster = await data.startCluster([], { timelineMax: 10, maxBufferedBytes: 64 * 1024, callTimeoutMs: 1000, livenessTimeoutMs: 60_000 });
   });
 
   afterAll(async () => {

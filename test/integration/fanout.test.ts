@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../scripts/ClusterProcess';
 import { ClusterProcess, TestData } from '../support/cluster';
@@ -39,9 +37,7 @@ describe('personalized fanout', () => {
     waitFor('fanout done on every node', stats, (s) => s.nodes.every((x: any) => x.fanout && x.fanout.active === '' && !x.fanout.running), timeoutMs);
 
   beforeAll(async () => {
-    const config = join(data.dir, 'config.json');
-    writeFileSync(config, JSON.stringify({ fanoutPageSize: 100 }));
-    cluster = await data.startCluster(['--config', config]);
+    cluster = await data.startCluster([], { fanoutPageSize: 100 });
     producer = await TestClient.connect(cluster.info.ws, data.token('svc', 'producer'));
     clients.push(producer);
   });

@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterProcess, TestData } from '../support/cluster';
 import { TestClient } from '../support/TestClient';
@@ -48,20 +46,15 @@ describe('channels, queues, preferences, fatigue, aggregation', () => {
     push = await ProviderServer.start('push-secret-0123456789');
     sms = await ProviderServer.start('sms-secret-0123456789');
     smtp = await SmtpSink.start();
-    const config = join(data.dir, 'config.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        channels: {
-          push: { url: push.url, secret: push.secret, timeoutMs: 1000 },
-          sms: { url: sms.url, secret: sms.secret, timeoutMs: 1000 },
-          email: { host: '127.0.0.1', port: smtp.port, secure: false, from: 'herald <noreply@herald.test>' },
-        },
-        pushCap: { max: 5, windowMs: 24 * 3600_000, minGapMs: 0 },
-        sender: { concurrency: 2, maxAttempts: 3, baseBackoffMs: 20, maxBackoffMs: 100 },
-      }),
-    );
-    cluster = await data.startCluster(['--config', config]);
+    cluster = await data.startCluster([], {
+      channels: {
+        push: { url: push.url, secret: push.secret, timeoutMs: 1000 },
+        sms: { url: sms.url, secret: sms.secret, timeoutMs: 1000 },
+        email: { host: '127.0.0.1', port: smtp.port, secure: false, from: 'herald <noreply@herald.test>' },
+      },
+      pushCap: { max: 5, windowMs: 24 * 3600_000, minGapMs: 0 },
+      sender: { concurrency: 2, maxAttempts: 3, baseBackoffMs: 20, maxBackoffMs: 100 },
+    });
     producer = await TestClient.connect(cluster.info.ws, data.token('svc', 'producer'));
     clients.push(producer);
   });

@@ -1,6 +1,4 @@
 import { decode, encode } from '@msgpack/msgpack';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterProcess, TestData } from '../support/cluster';
 import { TestClient } from '../support/TestClient';
@@ -26,16 +24,11 @@ describe('settings', () => {
 
   beforeAll(async () => {
     push = await ProviderServer.start('push-secret-0123456789');
-    const config = join(data.dir, 'config.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        channels: { push: { url: push.url, secret: push.secret, timeoutMs: 1000 } },
-        pushCap: { max: 100, windowMs: 24 * 3600_000, minGapMs: 0 },
-        sender: { concurrency: 2, maxAttempts: 3, baseBackoffMs: 20, maxBackoffMs: 100 },
-      }),
-    );
-    cluster = await data.startCluster(['--config', config]);
+    cluster = await data.startCluster([], {
+      channels: { push: { url: push.url, secret: push.secret, timeoutMs: 1000 } },
+      pushCap: { max: 100, windowMs: 24 * 3600_000, minGapMs: 0 },
+      sender: { concurrency: 2, maxAttempts: 3, baseBackoffMs: 20, maxBackoffMs: 100 },
+    });
   });
 
   afterAll(async () => {

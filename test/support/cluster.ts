@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { HeraldConfig } from '../../core/config';
 import { ClusterProcess } from '../../scripts/ClusterProcess';
 import { Auth } from '../../gateway/Auth';
 import { ShardTable } from '../../cluster/ShardTable';
@@ -42,8 +43,11 @@ export class TestData {
     return { status: res.status, body: (await res.json()) as any };
   }
 
-  startCluster(extra: string[] = []): Promise<ClusterProcess> {
-    return ClusterProcess.start(['--data', this.dir, '--port', '0', ...extra]);
+  /** Starts a cluster on this data dir; `config`, typed against the schema, goes in a config file it is given. */
+  startCluster(extra: string[] = [], config?: Partial<HeraldConfig>): Promise<ClusterProcess> {
+    const file = join(this.dir, 'test-config.json');
+    if (config) writeFileSync(file, JSON.stringify(config));
+    return ClusterProcess.start(['--data', this.dir, '--port', '0', ...(config ? ['--config', file] : []), ...extra]);
   }
 
   remove(): void {
